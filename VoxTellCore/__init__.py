@@ -1,0 +1,3 @@
+"""VoxTellCore: free-text promptable 3D segmentation (VoxTell), with no Slicer dependency."""
+
+__version__ = "0.1.0"

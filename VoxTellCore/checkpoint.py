@@ -1,0 +1,160 @@
+"""Loading and saving VoxTell model folders.
+
+A model folder is the release's layout: ``plans.json`` and ``fold_0/checkpoint_final.pth``
+(a dict whose ``network_weights`` is the state dict), or ``fold_0/model.safetensors``.
+Checkpoints are read with ``torch.load(weights_only=True)``: a pickle that needs arbitrary
+code to load is refused instead of being executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from VoxTellCore.errors import ModelError
+from VoxTellCore.model import VoxTellConfig, VoxTellModel
+
+PLANS_FILE = "plans.json"
+CHECKPOINT_FILE = Path("fold_0") / "checkpoint_final.pth"
+SAFETENSORS_FILE = Path("fold_0") / "model.safetensors"
+MODEL_INFO_FILE = "voxtell_model.json"  # optional: description, text encoder, bank
+
+
+def read_plans(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / PLANS_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"The model folder {model_dir} has no {PLANS_FILE}. Point -m/--model at the folder that "
+            f"contains {PLANS_FILE} and fold_0/ (for the official model: the voxtell_v1.1 folder)."
+        )
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}). Re-download or re-export the model.") from exc
+
+
+def read_model_info(model_dir: Path) -> dict[str, Any]:
+    """Optional metadata of our own model folders (the official ones have none)."""
+    path = Path(model_dir) / MODEL_INFO_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def read_state_dict(model_dir: Path) -> dict[str, torch.Tensor]:
+    model_dir = Path(model_dir)
+    safetensors_path = model_dir / SAFETENSORS_FILE
+    checkpoint_path = model_dir / CHECKPOINT_FILE
+    if safetensors_path.is_file():
+        return _read_safetensors(safetensors_path)
+    if not checkpoint_path.is_file():
+        raise ModelError(
+            f"The model folder {model_dir} has no {CHECKPOINT_FILE} (nor {SAFETENSORS_FILE}). "
+            "The download may be incomplete: download the model folder again."
+        )
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{checkpoint_path} refuses to load safely: it contains objects other than tensors and plain "
+            f"data ({str(exc).splitlines()[0]}). Such a file can run arbitrary code, so VoxTell does not "
+            "load it. Use a checkpoint from a trusted source, or export its weights to safetensors."
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise ModelError(
+            f"{checkpoint_path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'truncated'}). It may be truncated: download it again."
+        ) from exc
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise ModelError(f"{checkpoint_path} has no 'network_weights' entry: it is not a VoxTell checkpoint.")
+    return checkpoint["network_weights"]
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable safetensors file ({exc}). Export or download it again.") from exc
+
+
+def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> VoxTellModel:
+    """Build the network from ``plans.json`` and load its weights strictly, key for key."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"The model folder {model_dir} does not exist. Check the -m/--model path.")
+    try:
+        config = VoxTellConfig.from_plans(read_plans(model_dir))
+    except ValueError as exc:
+        raise ModelError(f"{model_dir / PLANS_FILE}: {exc}") from exc
+    model = VoxTellModel(config)
+    state = read_state_dict(model_dir)
+    expected = set(model.state_dict())
+    # safetensors stores each tensor once: restore the release's aliased encoder keys.
+    for key in expected - set(state):
+        if key.startswith("decoder.encoder.") and key[len("decoder."):] in state:
+            state[key] = state[key[len("decoder."):]]
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ModelError(
+            f"The weights in {model_dir} do not match the architecture in its plans.json: "
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected keys "
+            f"(e.g. {unexpected[:3]}). The plans.json and fold_0 checkpoint come from different models."
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"The weights in {model_dir} have the wrong shapes for its plans.json: {str(exc).splitlines()[-1].strip()}"
+        ) from exc
+    return model.eval().to(device)
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model_folder(
+    model: VoxTellModel, out_dir: str | os.PathLike, info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``plans.json`` and ``fold_0/checkpoint_final.pth`` in the release's layout.
+
+    ``extra`` entries (e.g. optimizer state, epoch) go into the checkpoint beside
+    ``network_weights``; they must be plain data and tensors so it loads safely.
+    """
+    out_dir = Path(out_dir)
+    plans = model.config.to_plans()
+    _atomic_write(out_dir / PLANS_FILE, lambda p: Path(p).write_text(json.dumps(plans, indent=2)))
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    checkpoint = {"network_weights": weights, **(extra or {})}
+    _atomic_write(out_dir / CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
+    if info is not None:
+        _atomic_write(out_dir / MODEL_INFO_FILE, lambda p: Path(p).write_text(json.dumps(info, indent=2)))
+    return out_dir
+
+
+def export_safetensors(model_dir: str | os.PathLike, out_path: str | os.PathLike | None = None) -> Path:
+    """Write the folder's weights as safetensors (aliased encoder keys stored once)."""
+    from safetensors.torch import save_file
+
+    model_dir = Path(model_dir)
+    state = read_state_dict(model_dir)
+    unique = {k: v.contiguous() for k, v in state.items() if not k.startswith("decoder.encoder.")}
+    out = Path(out_path) if out_path else model_dir / SAFETENSORS_FILE
+    _atomic_write(out, lambda p: save_file(unique, p))
+    return out

@@ -1,0 +1,1 @@
+"""Sliding-window inference on GPU or CPU."""

@@ -1,0 +1,79 @@
+"""nnU-Net's sliding window, as the release runs it.
+
+Windows overlap by half a patch and are blended with a Gaussian importance map that is
+stored in fp16 with a peak of 10; logits are accumulated in fp16 (on CPU too). Both are
+kept because they decide which borderline voxels end up > 0: an fp32 accumulator
+disagrees with the release on voxels that only a window corner reaches.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+Window = tuple[slice, ...]
+
+
+def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = 0.5) -> list[list[int]]:
+    """Window start positions per axis, spread evenly; the image is at least one patch large."""
+    steps = []
+    for size, patch in zip(image_size, patch_size):
+        n = int(np.ceil((size - patch) / (patch * step_fraction))) + 1
+        spacing = (size - patch) / (n - 1) if n > 1 else 0.0
+        steps.append([int(np.round(spacing * i)) for i in range(n)])
+    return steps
+
+
+def sliding_windows(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = 0.5) -> list[Window]:
+    """All windows, first axis outermost (the release's order)."""
+    starts = compute_steps(image_size, patch_size, step_fraction)
+    return [tuple(slice(s, s + p) for s, p in zip(corner, patch_size)) for corner in itertools.product(*starts)]
+
+
+@functools.lru_cache(maxsize=4)
+def _gaussian_fp16(patch_size: tuple[int, ...]) -> torch.Tensor:
+    # A Gaussian-smoothed delta is separable: filter a 1D delta per axis, take the outer product.
+    weights = torch.ones(())
+    for axis, patch in enumerate(patch_size):
+        delta = np.zeros(patch)
+        delta[patch // 2] = 1
+        profile = torch.from_numpy(gaussian_filter(delta, patch / 8, 0, mode="constant", cval=0))
+        weights = weights[..., None] * profile.view(*([1] * axis), patch)
+    weights = (weights / (weights.max() / 10)).to(torch.float16)
+    zero = weights == 0
+    weights[zero] = weights[~zero].min()
+    return weights
+
+
+def gaussian_weights(patch_size: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
+    """The release's blending weights: peak 10, fp16, no zeros."""
+    return _gaussian_fp16(tuple(patch_size)).to(device)
+
+
+class LogitAccumulator:
+    """Gaussian-weighted average of overlapping window logits, in the release's fp16."""
+
+    def __init__(self, n_prompts: int, image_size: tuple[int, ...], patch_size: tuple[int, ...], device: torch.device) -> None:
+        self.logits = torch.zeros((n_prompts, *image_size), dtype=torch.half, device=device)
+        self.weight_sum = torch.zeros(image_size, dtype=torch.half, device=device)
+        self.gaussian = gaussian_weights(patch_size, device)
+
+    def add(self, window: Window, prompt: int, logits: torch.Tensor) -> None:
+        """``logits``: one prompt's (*patch) fp32 output for ``window``."""
+        self.logits[(prompt, *window)] += logits.to(self.logits.device) * self.gaussian
+
+    def count(self, window: Window) -> None:
+        self.weight_sum[window] += self.gaussian
+
+    def result(self) -> torch.Tensor:
+        covered = self.weight_sum > 0
+        out = self.logits
+        torch.div(out, torch.where(covered, self.weight_sum, torch.ones_like(self.weight_sum)), out=out)
+        out[:, ~covered] = -1  # outside every run window (only with a region of interest)
+        if torch.isinf(out).any():
+            raise RuntimeError("Infinite logits while blending windows: the network output overflowed fp16.")
+        return out

@@ -1,0 +1,69 @@
+"""U-Net decoder with vision-text fusion at every scale.
+
+At each decoder stage the features ``x`` (C channels) are projected onto the prompt's
+mask embedding for that scale, viewed as ``fusion_channels`` vectors of length C; the
+``fusion_channels`` resulting maps are appended to ``x`` before the next upsampling. The
+last stage's 32 output channels are projected onto a single vector: that is the logit.
+"""
+
+from __future__ import annotations
+
+import torch
+from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
+from dynamic_network_architectures.building_blocks.simple_conv_blocks import StackedConvBlocks
+from torch import nn
+
+
+class VoxTellDecoder(nn.Module):
+    def __init__(self, encoder: ResidualEncoder, n_conv_per_stage: tuple[int, ...], fusion_channels: int) -> None:
+        super().__init__()
+        # The release keeps the encoder as a submodule here too, so checkpoints carry every
+        # encoder tensor twice under ``decoder.encoder.*``; we mirror it to load them strictly.
+        self.encoder = encoder
+        self.fusion_channels = fusion_channels
+        channels = encoder.output_channels
+        n_stages = len(channels)
+        transpconv_op = nn.ConvTranspose3d
+        stages, transpconvs, seg_layers = [], [], []
+        for s in range(1, n_stages):
+            below = channels[-s] + (fusion_channels if s > 1 else 0)
+            skip = channels[-(s + 1)]
+            stride = encoder.strides[-s]
+            transpconvs.append(transpconv_op(below, skip, stride, stride, bias=encoder.conv_bias))
+            stages.append(
+                StackedConvBlocks(
+                    n_conv_per_stage[s - 1], encoder.conv_op, 2 * skip, skip, encoder.kernel_sizes[-(s + 1)], 1,
+                    encoder.conv_bias, encoder.norm_op, encoder.norm_op_kwargs, encoder.dropout_op,
+                    encoder.dropout_op_kwargs, encoder.nonlin, encoder.nonlin_kwargs, False,
+                )
+            )
+            # deep-supervision heads; the last one is unused (the final logit is a projection)
+            seg_layers.append(encoder.conv_op(skip + fusion_channels, 1, 1, 1, 0, bias=True))
+        self.stages = nn.ModuleList(stages)
+        self.transpconvs = nn.ModuleList(transpconvs)
+        self.seg_layers = nn.ModuleList(seg_layers)
+
+    def forward(
+        self, skips: list[torch.Tensor], mask_embeddings: list[torch.Tensor], deep_supervision: bool = False
+    ) -> list[torch.Tensor]:
+        """Decode one prompt.
+
+        ``mask_embeddings[k]`` is the prompt's (B, 1, width_k) embedding for resolution k
+        (0 = full resolution). Returns logits (B, 1, ...) from full resolution down; only
+        the full-resolution one unless ``deep_supervision``.
+        """
+        x = skips[-1]
+        outputs = []
+        last = len(self.stages) - 1
+        for s, (transpconv, stage) in enumerate(zip(self.transpconvs, self.stages)):
+            x = stage(torch.cat((transpconv(x), skips[-(s + 2)]), dim=1))
+            embedding = mask_embeddings[last - s]
+            if s == last:
+                outputs.append(torch.einsum("bchwd,bnc->bnhwd", x, embedding))
+                break
+            batch = embedding.shape[0]
+            fused = torch.einsum("bchwd,bnc->bnhwd", x, embedding.view(batch, self.fusion_channels, -1))
+            x = torch.cat((x, fused), dim=1)
+            if deep_supervision:
+                outputs.append(self.seg_layers[s](x))
+        return outputs[::-1]

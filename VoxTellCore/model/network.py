@@ -1,0 +1,75 @@
+"""VoxTell: ResEnc-L image encoder, transformer prompt decoder, fused U-Net decoder."""
+
+from __future__ import annotations
+
+import torch
+from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
+from dynamic_network_architectures.initialization.weight_init import InitWeights_He, init_last_bn_before_add_to_0
+from torch import nn
+
+from VoxTellCore.model.config import VoxTellConfig
+from VoxTellCore.model.image_decoder import VoxTellDecoder
+from VoxTellCore.model.positional import sinusoidal_encoding_3d
+from VoxTellCore.model.prompt_decoder import PromptDecoder
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+
+class VoxTellModel(nn.Module):
+    """Module names and shapes follow the released checkpoints, so they load key for key."""
+
+    def __init__(self, config: VoxTellConfig, deep_supervision: bool = False) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.deep_supervision = deep_supervision
+        self.encoder = ResidualEncoder(**config.encoder_kwargs())
+        self.decoder = VoxTellDecoder(self.encoder, config.n_conv_per_stage_decoder, config.fusion_channels)
+        channels = config.features_per_stage
+        self.project_bottleneck_embed = _mlp(channels[config.memory_stage], config.query_dim, config.query_dim)
+        self.project_text_embed = _mlp(config.text_embedding_dim, config.text_hidden_dim, config.query_dim)
+        self.project_to_decoder_channels = nn.ModuleList(
+            _mlp(config.query_dim, config.mask_projection_hidden_dim, c * (config.fusion_channels if k else 1))
+            for k, c in enumerate(channels[:-1])
+        )
+        # Memory tokens are flattened in array-axis order (1, 2, 0), as the release does.
+        d, h, w = config.memory_grid()
+        pos = sinusoidal_encoding_3d((h, w, d), config.query_dim)
+        self.register_buffer("pos_embed", pos.reshape(h * w * d, 1, config.query_dim))
+        self.transformer_decoder = PromptDecoder(
+            config.query_dim, config.prompt_decoder_heads, config.prompt_decoder_ffn_dim, config.prompt_decoder_layers
+        )
+
+    def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder skips for a (B, 1, *patch) image; shared by every prompt."""
+        return self.encoder(image)
+
+    def mask_embeddings(self, skips: list[torch.Tensor], text_embeddings: torch.Tensor) -> list[torch.Tensor]:
+        """Per-scale mask embeddings (B, N, width_k) for (B, N, text_dim) prompt embeddings."""
+        memory = skips[self.config.memory_stage].permute(3, 4, 2, 0, 1).flatten(0, 2)  # (h w d), B, C
+        memory = self.project_bottleneck_embed(memory)
+        queries = self.project_text_embed(text_embeddings.transpose(0, 1))  # N, B, query_dim
+        decoded = self.transformer_decoder(queries, memory, self.pos_embed).transpose(0, 1)
+        return [projection(decoded) for projection in self.project_to_decoder_channels]
+
+    def decode_prompt(self, skips: list[torch.Tensor], embeddings: list[torch.Tensor], prompt: int) -> list[torch.Tensor]:
+        """Logits (B, 1, ...) of one prompt, full resolution first."""
+        prompt_embeddings = [e[:, prompt : prompt + 1] for e in embeddings]
+        return self.decoder(skips, prompt_embeddings, self.deep_supervision)
+
+    def forward(self, image: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Logits (B, N, *patch) for N prompts; a list of 5 scales with deep supervision."""
+        if text_embeddings.ndim == 4:  # the release's (B, N, 1, D) layout
+            text_embeddings = text_embeddings.squeeze(2)
+        skips = self.encode(image)
+        embeddings = self.mask_embeddings(skips, text_embeddings)
+        per_prompt = [self.decode_prompt(skips, embeddings, n) for n in range(text_embeddings.shape[1])]
+        scales = [torch.cat(outputs, dim=1) for outputs in zip(*per_prompt)]
+        return scales if self.deep_supervision else scales[0]
+
+    def initialize_weights(self) -> None:
+        """nnU-Net's initialisation (He for convolutions, zero last norm before a residual add)."""
+        self.apply(InitWeights_He(1e-2))
+        self.apply(init_last_bn_before_add_to_0)
