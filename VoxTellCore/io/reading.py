@@ -76,11 +76,16 @@ def _read_with_sitk(path: Path) -> sitk.Image:
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # GDCM warns on stderr for non-DICOM files
+    try:
+        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
     if not series_ids:
         raise InputError(
             f"No DICOM series found in folder {folder}. Pass a folder that holds the DICOM files "
-            f"of one series, or an image file: {SUPPORTED}."
+            f"of one series, or an image file ({', '.join(IMAGE_SUFFIXES)})."
         )
     if len(series_ids) > 1:
         raise InputError(
