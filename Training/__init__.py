@@ -1,0 +1,1 @@
+"""VoxTell training pipeline (voxtell-train)."""
