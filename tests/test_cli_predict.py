@@ -297,3 +297,13 @@ def test_end_to_end_with_the_real_predictor(tmp_path):
         written = read_volume(out / f"ct_{prompt}.nrrd")
         assert np.allclose(written.ijk_to_ras, image.ijk_to_ras, atol=1e-5)
         assert np.array_equal(written.array, direct[index].astype(np.float32))
+
+
+def test_list_embeddings_prints_the_bank(tmp_path, fake, capsys):
+    from model_fixtures import make_bank
+
+    bank = make_bank(tmp_path / "bank.npz", ["spleen", "liver", "left kidney"], 8)
+    assert predict.run(parse("--list-embeddings", "--embeddings", bank)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["3 precomputed embeddings available:", "  left kidney", "  liver", "  spleen"]
+    assert fake == []  # no model needed

@@ -105,7 +105,10 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
 
 def _check_dimensions(path: Path, ndim: int, components: int) -> None:
     if ndim < 3:
-        raise InputError(f"{path} is a {ndim}D image; VoxTell segments 3D volumes. Pass a 3D image (CT, MR, PET).")
+        raise InputError(
+            f"{path} is a {ndim}D image; VoxTell segments 3D volumes. Pass a 3D image (CT, MR, PET); "
+            "for DICOM, pass the folder that holds the whole series."
+        )
     if ndim > 3:
         raise InputError(
             f"{path} is a {ndim}D image (time series or several volumes in one file). "
@@ -123,7 +126,7 @@ def _check_voxels(volume: Volume) -> None:
     if min(shape) < 2:
         raise InputError(
             f"{volume.source} has a single slice (KJI shape {shape}); VoxTell needs a 3D volume with "
-            "at least 2 voxels along every axis. Pass the whole series or volume."
+            "at least 2 voxels along every axis. Pass the whole volume (for DICOM, the folder of the series)."
         )
     bad = np.count_nonzero(~np.isfinite(volume.array))
     if bad:
