@@ -1,0 +1,42 @@
+"""The Finding record and the Extractor seam that produces findings from report text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
+
+LUNG_PLEURA = "lung/pleura"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation from a radiology report.
+
+    text: the finding as a short phrase, with its location and normalised measurements.
+    category: one of the 14 ReXGroundingCT lung/pleura categories, or "other".
+    focal: whether the category is a focal one (nodules, consolidation, ...) rather than diffuse.
+    negated: a negative or normal statement ("No pleural effusion", "heart size is normal").
+    source_sentence: the report sentence the finding came from.
+    organ_system: "lung/pleura" or "other".
+    prior_reference: the finding refers to a prior study ("stable since the prior exam").
+    """
+
+    text: str
+    category: str
+    focal: bool
+    negated: bool
+    source_sentence: str
+    organ_system: str
+    prior_reference: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Anything that turns report text into findings (rules today, an LLM later)."""
+
+    def extract(self, text: str) -> list[Finding]:
+        ...

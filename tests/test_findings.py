@@ -1,0 +1,201 @@
+"""Rule-based finding extraction on report texts written for these tests."""
+
+import argparse
+import json
+
+import pytest
+
+from VoxTellCore.commands import findings as findings_command
+from VoxTellCore.errors import InputError
+from VoxTellCore.findings import (CATEGORIES, LUNG_PLEURA, OTHER, Extractor, Finding, RuleBasedExtractor,
+                                  categorize, extract_findings, normalise_measurements)
+from VoxTellCore.findings.sentences import report_sections, split_sentences
+
+# A chest CT report in the style of the ReXGroundingCT pipeline example (Figure 2): several
+# findings in narrative sentences, a fronted location, negated and normal statements, and
+# findings outside the lungs. Written for this test suite.
+CHEST_CT_REPORT = """\
+Clinical information: Shortness of breath.
+Technique: Sections were taken without contrast medium.
+Findings:
+The main pulmonary artery measures 32mm and is dilated. The trachea and the main bronchi are
+patent, with no obstructing lesion. In the right lung upper lobe posterior segment, there is an
+area of consolidation in which air bronchograms are seen. There are cylindrical bronchiectatic
+changes in both lungs. Plate-like atelectasis is seen in the left lung lower lobe lateral basal
+segment. No pleural effusion was detected. Heart size is normal. A small sliding hiatal hernia is noted.
+Impression:
+Consolidation in the right upper lobe.
+"""
+
+# (text, category, focal, negated, organ system) in report order
+EXPECTED = [
+    ("The main pulmonary artery measures 32 mm and is dilated", "other", True, False, OTHER),
+    ("The trachea and the main bronchi are patent", "Other Focal Findings", True, True, LUNG_PLEURA),
+    ("No obstructing lesion", "Pulmonary Nodules/Masses", True, True, LUNG_PLEURA),
+    ("Area of consolidation with air bronchograms in the right lung upper lobe posterior segment",
+     "Atelectasis/Consolidation", True, False, LUNG_PLEURA),
+    ("Cylindrical bronchiectatic changes in both lungs", "Bronchiectasis", False, False, LUNG_PLEURA),
+    ("Plate-like atelectasis in the left lung lower lobe lateral basal segment", "Linear Opacities", True, False,
+     LUNG_PLEURA),
+    ("No pleural effusion", "Pleural Effusion/Thickening", True, True, LUNG_PLEURA),
+    ("Heart size is normal", "other", True, True, OTHER),
+    ("Small sliding hiatal hernia", "other", True, False, OTHER),
+    ("Consolidation in the right upper lobe", "Atelectasis/Consolidation", True, False, LUNG_PLEURA),
+]
+
+
+def test_chest_ct_report_findings_one_by_one():
+    found = extract_findings(CHEST_CT_REPORT)
+    assert [(f.text, f.category, f.focal, f.negated, f.organ_system) for f in found] == EXPECTED
+    assert found[3].source_sentence.startswith("In the right lung upper lobe posterior segment, there is")
+    assert not any("contrast" in f.text for f in found)  # the Technique section is not read
+
+
+def test_one_finding_per_described_abnormality_keeping_location_and_size():
+    texts = [f.text for f in extract_findings(
+        "There is a 3 mm nodule in the left lower lobe and a small right pleural effusion. "
+        "Nodules of 4 mm and 6 mm in the right upper lobe. "
+        "Ground-glass opacities and consolidation in the right lower lobe. "
+        "Mild emphysema and a 12x8mm mass in the left upper lobe.")]
+    assert texts == ["3 mm nodule in the left lower lobe", "Small right pleural effusion",
+                     "Nodules of 4 mm and 6 mm in the right upper lobe",
+                     "Ground-glass opacities in the right lower lobe", "Consolidation in the right lower lobe",
+                     "Mild emphysema", "12 x 8 mm mass in the left upper lobe"]
+
+
+@pytest.mark.parametrize("sentence", [
+    "No pleural effusion.",
+    "No occlusive pathology in the trachea and both main bronchi.",
+    "Heart size is normal.",
+    "The liver is unremarkable.",
+    "The kidneys are within normal limits.",
+    "There is no evidence of pneumothorax.",
+    "Negative for pulmonary embolism.",
+    "The lungs are clear without consolidation.",
+    "Pleural effusion is not seen.",
+])
+def test_negated_and_normal_statements(sentence):
+    found = extract_findings(sentence)
+    assert len(found) == 1 and found[0].negated, found
+    assert found[0].source_sentence == sentence
+
+
+def test_negation_reaches_a_list_but_not_a_new_positive_clause():
+    found = extract_findings("No pleural effusion, pneumothorax or consolidation, and a 5 mm nodule in the lingula.")
+    assert [(f.text, f.negated) for f in found] == [
+        ("No pleural effusion", True), ("No pneumothorax or consolidation", True),
+        ("5 mm nodule in the lingula", False)]
+    assert not extract_findings("A 4 mm nodule without calcification in the right upper lobe.")[0].negated
+
+
+@pytest.mark.parametrize("sentence", [
+    "The previously described nodule in the right upper lobe is no longer seen.",
+    "Stable 4 mm nodule in the left upper lobe since the prior exam.",
+    "Compared to prior, the right pleural effusion has decreased.",
+])
+def test_prior_references_are_left_out_unless_asked(sentence):
+    assert extract_findings(sentence) == []
+    included = extract_findings(sentence, include_prior_references=True)
+    assert len(included) == 1 and included[0].prior_reference
+
+
+def test_recommendations_and_non_observations_are_skipped():
+    assert extract_findings("Clinical correlation is recommended. The described appearance is nonspecific.") == []
+
+
+@pytest.mark.parametrize("raw, normalised", [
+    ("3mm", "3 mm"), ("3.4 mm", "3 mm"), ("3.5mm", "4 mm"), ("1,5 cm", "1.5 cm"), ("1.25 cm", "1.3 cm"),
+    ("2 cm", "2.0 cm"), ("2.45cm", "2.5 cm"), ("12x8mm", "12 x 8 mm"), ("1.2 × 0.84 cm", "1.2 x 0.8 cm"),
+    ("10 millimeters", "10 mm"), ("3-4 mm", "3-4 mm"), ("segment 6", "segment 6"),
+])
+def test_measurement_normalisation(raw, normalised):
+    assert normalise_measurements(raw) == normalised
+
+
+def test_sentence_splitting_keeps_decimals_abbreviations_and_wrapped_lines():
+    text = ("A 1.5 cm nodule in the lingula, e.g. near the fissure. No effusion; no pneumothorax.\n"
+            "Mild emphysema in the upper\nlobes.\n- Hiatal hernia\n2. Coronary calcification")
+    assert split_sentences(text) == [
+        "A 1.5 cm nodule in the lingula, e.g. near the fissure.", "No effusion; no pneumothorax.",
+        "Mild emphysema in the upper lobes.", "Hiatal hernia", "Coronary calcification"]
+
+
+def test_sections_findings_and_impression_or_whole_text():
+    report = "INDICATION: cough\nFINDINGS: Nodule in the right lower lobe.\nIMPRESSION:\nNodule.\nTECHNIQUE: CT"
+    sections = report_sections(report)
+    assert "Nodule in the right lower lobe." in sections and "Nodule." in sections
+    assert "cough" not in sections and "CT" not in sections
+    assert report_sections("Nodule in the right lower lobe.") == "Nodule in the right lower lobe."
+
+
+def test_category_table_has_the_14_rexgroundingct_categories():
+    assert len(CATEGORIES) == 14
+    assert sum(c.focal for c in CATEGORIES) == 8
+    assert len({c.name for c in CATEGORIES}) == 14
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Honeycombing at both lung bases", "Honeycombing"),
+    ("Small left apical pneumothorax", "Pneumothorax"),
+    ("Right pleural thickening", "Pleural Effusion/Thickening"),
+    ("Centrilobular emphysema in both upper lobes", "Emphysema"),
+    ("Traction bronchiectasis", "Bronchiectasis"),
+    ("Peribronchial thickening in the lower lobes", "Bronchial Wall Thickening"),
+    ("Interlobular septal thickening", "Septal Thickening"),
+    ("Centrilobular micronodules in both lungs", "Micronodules"),
+    ("Spiculated 2.1 cm mass in the right upper lobe", "Pulmonary Nodules/Masses"),
+    ("Ground-glass opacity in the left lower lobe", "Ground-Glass Opacities"),
+    ("Linear atelectasis in the right middle lobe", "Linear Opacities"),
+    ("Dependent density increase in both lower lobes", "Atelectasis/Consolidation"),
+    ("Mosaic attenuation pattern in both lungs", "Other Diffuse Findings"),
+    ("Thin-walled cyst in the right lower lobe", "Other Focal Findings"),
+])
+def test_lung_categories(text, category):
+    name, focal, organ_system = categorize(text)
+    assert (name, organ_system) == (category, LUNG_PLEURA)
+    assert focal == next(c.focal for c in CATEGORIES if c.name == category)
+
+
+@pytest.mark.parametrize("text", [
+    "Hypodense lesion in the liver", "Coronary artery calcification", "Small hiatal hernia",
+    "Pericardial effusion", "Thyroid nodule of 8 mm", "Mediastinal lymph nodes up to 12 mm",
+])
+def test_findings_outside_lung_and_pleura(text):
+    category, _, organ_system = categorize(text)
+    assert (category, organ_system) == ("other", "other")
+
+
+def test_extractor_seam():
+    assert isinstance(RuleBasedExtractor(), Extractor)
+
+    class Fixed:
+        def extract(self, text: str) -> list[Finding]:
+            return [Finding(text, "other", True, False, text, OTHER)]
+
+    assert isinstance(Fixed(), Extractor)
+    assert RuleBasedExtractor().extract(CHEST_CT_REPORT) == extract_findings(CHEST_CT_REPORT)
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    findings_command.add_parser(parser.add_subparsers(dest="command"))
+    return findings_command.run(parser.parse_args(["findings", *argv]))
+
+
+def test_cli_prints_json_lines(tmp_path, capsys):
+    report = tmp_path / "report.txt"
+    report.write_text(CHEST_CT_REPORT, encoding="utf-8")
+    assert run_cli(str(report)) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == [e[0] for e in EXPECTED if not e[3]]
+    assert all(set(r) == {"text", "category", "focal", "negated", "source_sentence"} for r in records)
+    assert records[1]["category"] == "Atelectasis/Consolidation" and records[1]["focal"] is True
+
+    assert run_cli(str(report), "--all") == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["text"], r["negated"]) for r in records] == [(e[0], e[3]) for e in EXPECTED]
+
+
+def test_cli_missing_report_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        run_cli(str(tmp_path / "missing.txt"))
