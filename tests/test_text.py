@@ -133,6 +133,12 @@ def test_missing_encoder_folder_is_a_model_error(tmp_path):
         Qwen3TextEncoder(str(tmp_path / "no-such-encoder")).embed(["liver"])
 
 
+def test_folder_without_config_is_a_model_error(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ModelError, match="has no config.json"):
+        Qwen3TextEncoder(str(tmp_path)).embed(["liver"])
+
+
 def test_offline_hub_id_not_in_cache_is_a_model_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="voxtell-tests/no-such-encoder.*huggingface-cli download.*--text-encoder"):

@@ -58,31 +58,42 @@ def _is_connection_error(error: BaseException) -> bool:
     return False
 
 
+_WHAT_TO_DO = (
+    f"Download it once with `huggingface-cli download {DEFAULT_TEXT_ENCODER}` (needs internet), "
+    "pass a local model folder with --text-encoder, or use an embedding bank that contains your prompts."
+)
+
+
 def _load_error(name: str, error: BaseException) -> ModelError:
     reason = " ".join(str(error).split())  # one line for the command line
-    return ModelError(
-        f"The text encoder '{name}' cannot be loaded ({type(error).__name__}: {reason}). "
-        f"Download it once with `huggingface-cli download {DEFAULT_TEXT_ENCODER}` (needs internet), "
-        "pass a local folder with --text-encoder, or use an embedding bank that contains your prompts."
-    )
+    return ModelError(f"The text encoder '{name}' cannot be loaded ({type(error).__name__}: {reason}). {_WHAT_TO_DO}")
+
+
+def _model_folder(name: str) -> str:
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"The text encoder folder '{folder}' does not exist. {_WHAT_TO_DO}")
+    if not (folder / "config.json").is_file():
+        raise ModelError(
+            f"The text encoder folder '{folder}' has no config.json, so it is not a Hugging Face model "
+            f"folder (it needs config.json, weights and tokenizer files). {_WHAT_TO_DO}"
+        )
+    return str(folder)
 
 
 def from_pretrained(loader, name: str, **kwargs):
     """``loader.from_pretrained(name)``; offline it uses the local Hugging Face cache only.
 
-    ``HF_HUB_OFFLINE`` selects the cache from the start; a connection failure retries
-    with the cache. Every failure becomes a ModelError that says what to do.
+    ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) selects the cache from the start; a
+    connection failure retries with the cache. Every failure becomes a ModelError that
+    says what to do.
     """
-    if looks_like_path(name) and not Path(name).expanduser().is_dir():
-        raise ModelError(
-            f"The text encoder folder '{name}' does not exist. Pass the folder that holds the "
-            f"encoder's config.json and weights with --text-encoder, download "
-            f"`{DEFAULT_TEXT_ENCODER}` with `huggingface-cli download {DEFAULT_TEXT_ENCODER}`, "
-            "or use an embedding bank that contains your prompts."
-        )
     if looks_like_path(name):
-        name = str(Path(name).expanduser())
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+        name = _model_folder(name)
+    offline = any(
+        os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}
+        for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
     try:
         return loader.from_pretrained(name, local_files_only=offline, **kwargs)
     except (OSError, ValueError, RuntimeError) as error:
@@ -114,6 +125,7 @@ class Qwen3TextEncoder:
         self.keep_loaded = keep_loaded
         self.tokenizer = None
         self.backbone = None
+        self._dim: int | None = None
 
     @property
     def loaded(self) -> bool:
@@ -122,9 +134,11 @@ class Qwen3TextEncoder:
     @property
     def dim(self) -> int:
         """Embedding size, read from the model config without loading the weights."""
-        from transformers import AutoConfig
+        if self._dim is None:
+            from transformers import AutoConfig
 
-        return int(from_pretrained(AutoConfig, self.name_or_path).hidden_size)
+            self._dim = int(from_pretrained(AutoConfig, self.name_or_path).hidden_size)
+        return self._dim
 
     def load(self) -> None:
         if self.loaded:
