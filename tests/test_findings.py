@@ -99,6 +99,13 @@ def test_prior_references_are_left_out_unless_asked(sentence):
     assert len(included) == 1 and included[0].prior_reference
 
 
+def test_interpretation_is_cut_off_and_lead_ins_are_dropped():
+    found = extract_findings("Consolidation in the right lower lobe, consistent with pneumonia. "
+                             "As far as can be observed: heart size is normal.")
+    assert [(f.text, f.negated) for f in found] == [("Consolidation in the right lower lobe", False),
+                                                    ("Heart size is normal", True)]
+
+
 def test_recommendations_and_non_observations_are_skipped():
     assert extract_findings("Clinical correlation is recommended. The described appearance is nonspecific.") == []
 

@@ -26,7 +26,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--case-parts", type=int, default=1,
                         help="in flat folders, how many underscore-separated parts of a file name form "
                              "the case id (default 1; 4 for CT-RATE names like valid_1016_c_1_<prompt>)")
-    parser.set_defaults(run=run)
     return parser
 
 

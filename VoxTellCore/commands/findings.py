@@ -21,7 +21,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--all", action="store_true", help="also print negated and normal statements")
     parser.add_argument("--include-prior", action="store_true",
                         help="also print statements that refer to a prior study")
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -31,7 +31,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("Pneumothorax", True, ("pneumothora", "hydropneumothora")),
     Category("Pleural Effusion/Thickening", True, (
         r"pleural (?:effusion|fluid|thicken|plaque|calcific)", "effusion", "hydrothora", "empyema",
-        r"thicken\w* (?:of )?(?:the )?pleura")),
+        r"thicken\w* (?:of )?(?:the )?pleura", r"pleuroparenchymal thicken")),
     Category("Emphysema", False, ("emphysem",)),
     Category("Bronchiectasis", False, ("bronchiectas", "bronchiectat", "bronchiolectas")),
     Category("Bronchial Wall Thickening", False, (

@@ -47,6 +47,12 @@ NOT_AN_OBSERVATION = _any(
     r"evaluated optimally", r"as (?:described )?above", r"contrast (?:medium|material|agent)",
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
 
+# Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
+INTERPRETATION_TAIL = re.compile(
+    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:consistent with|suggestive of|compatible with|"
+    r"suspicious for|concerning for|(?:likely|probably|may|could|which may) represent\w*|"
+    r"in favou?r of)\b.*$", re.IGNORECASE)
+
 # Anatomy words: a negated or normal statement must name some anatomy to stand on its own.
 ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronch", "trache", "parenchym",
                "hemithora", "airway", "heart", "cardi", "pericard", "coronar", "aort", "liver", "kidney", "adrenal",

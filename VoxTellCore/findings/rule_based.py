@@ -1,7 +1,8 @@
 """Rule-based finding extraction: sections -> sentences -> one clause per finding -> Finding.
 
-Each sentence of the Findings/Impression sections is cut at ";", "and", "but" and
-commas into clauses; a clause that names no finding of its own ("6 mm in the right
+Each sentence of the Findings/Impression sections is cut into statements at ";" and ":",
+interpretation ("consistent with ...") is cut off, and each statement is cut at "and",
+"but" and commas into clauses; a clause that names no finding of its own ("6 mm in the right
 upper lobe", "both main bronchi") is glued back to its neighbour, so only sentences
 that really list several findings are split. Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, prior
@@ -49,8 +50,8 @@ class RuleBasedExtractor:
 
     def sentence_findings(self, sentence: str) -> list[Finding]:
         findings = []
-        for part in sentence.rstrip(" .").split(";"):  # a semicolon ends a statement, like a full stop
-            findings += self.statement_findings(part.strip(), sentence)
+        for statement in split_statements(sentence):
+            findings += self.statement_findings(cues.INTERPRETATION_TAIL.sub("", statement).strip(), sentence)
         return findings
 
     def statement_findings(self, statement: str, sentence: str) -> list[Finding]:
@@ -79,6 +80,15 @@ class RuleBasedExtractor:
 def extract_findings(report_text: str, include_prior_references: bool = False) -> list[Finding]:
     """Findings of a radiology report, negated ones included (with `negated=True`)."""
     return RuleBasedExtractor(include_prior_references).extract(report_text)
+
+
+def split_statements(sentence: str) -> list[str]:
+    """Cut at ";" and at ":" after a lead-in ("As far as can be observed: ..."), but not after a label ("Lungs: clear")."""
+    statements = []
+    for part in re.split(r";\s*", sentence.rstrip(" .")):
+        lead_in, colon, rest = part.partition(": ")
+        statements += [lead_in, rest] if colon and len(lead_in.split()) > 3 else [part]
+    return statements
 
 
 def front_location_last(sentence: str) -> str:
