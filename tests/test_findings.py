@@ -40,8 +40,7 @@ EXPECTED = [
     ("No pleural effusion", "Pleural Effusion/Thickening", True, True, LUNG_PLEURA),
     ("Heart size is normal", "other", True, True, OTHER),
     ("Small sliding hiatal hernia", "other", True, False, OTHER),
-    ("Consolidation in the right upper lobe", "Atelectasis/Consolidation", True, False, LUNG_PLEURA),
-]
+]  # the impression only repeats the consolidation
 
 
 def test_chest_ct_report_findings_one_by_one():
@@ -104,6 +103,13 @@ def test_interpretation_is_cut_off_and_lead_ins_are_dropped():
                              "As far as can be observed: heart size is normal.")
     assert [(f.text, f.negated) for f in found] == [("Consolidation in the right lower lobe", False),
                                                     ("Heart size is normal", True)]
+
+
+def test_impression_repeating_a_finding_is_not_listed_twice():
+    report = ("Findings: A 6 mm solid nodule in the right lower lobe superior segment. Mild emphysema.\n"
+              "Impression: 6 mm nodule in the right lower lobe. Emphysema. Small left pleural effusion.")
+    assert [f.text for f in extract_findings(report)] == [
+        "6 mm solid nodule in the right lower lobe superior segment", "Mild emphysema", "Small left pleural effusion"]
 
 
 def test_recommendations_and_non_observations_are_skipped():

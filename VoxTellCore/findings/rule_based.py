@@ -39,12 +39,10 @@ class RuleBasedExtractor:
 
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
-        seen: set[tuple[str, bool]] = set()
         for sentence in split_sentences(report_sections(text)):
             for finding in self.sentence_findings(sentence):
-                key = (finding.text.lower(), finding.negated)
-                if key not in seen and (self.include_prior_references or not finding.prior_reference):
-                    seen.add(key)
+                if (self.include_prior_references or not finding.prior_reference) \
+                        and not any(repeats(finding, earlier) for earlier in findings):
                     findings.append(finding)
         return findings
 
@@ -80,6 +78,12 @@ class RuleBasedExtractor:
 def extract_findings(report_text: str, include_prior_references: bool = False) -> list[Finding]:
     """Findings of a radiology report, negated ones included (with `negated=True`)."""
     return RuleBasedExtractor(include_prior_references).extract(report_text)
+
+
+def repeats(finding: Finding, earlier: Finding) -> bool:
+    """Whether `finding` says nothing new over `earlier` (an impression repeating a finding)."""
+    words = set(re.findall(r"[\w.-]+", finding.text.lower()))
+    return finding.negated == earlier.negated and words <= set(re.findall(r"[\w.-]+", earlier.text.lower()))
 
 
 def split_statements(sentence: str) -> list[str]:
