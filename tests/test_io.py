@@ -79,6 +79,7 @@ def test_sitk_geometry_matches_nibabel_affine(tmp_path, kind):
     assert np.allclose(image.get_qform(), image.get_sform(), atol=1e-5)
     from_sitk = vio.volume_from_sitk(sitk.ReadImage(str(path)))
     assert np.allclose(from_sitk.ijk_to_ras, image.affine, atol=1e-4)
+    assert np.allclose(from_sitk.spacing, [0.7, 1.3, 2.5], atol=1e-5)
     assert np.array_equal(from_sitk.array, read_volume(path).array)
 
 

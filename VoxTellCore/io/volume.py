@@ -46,12 +46,14 @@ class Volume:
         return reoriented @ np.eye(4)[[2, 1, 0, 3]]
 
     def to_network(self) -> np.ndarray:
-        """The release's network array: (S, A, R), float32, C-contiguous."""
+        """The release's network array: (S, A, R), float32, C-contiguous. It shares memory
+        with ``array`` when no reorientation is needed (a float32 RAS volume)."""
         return kji_to_network(self.array, self.ijk_to_ras).astype(np.float32, copy=False)
 
     def from_network(self, network_array: np.ndarray) -> np.ndarray:
         """Map an array shaped like ``to_network()`` (optionally with leading axes, e.g.
-        (N, S, A, R) masks) back onto this volume's KJI grid; the dtype is kept."""
+        (N, S, A, R) masks) back onto this volume's KJI grid; the dtype is kept and the
+        result may share memory with the input."""
         if tuple(network_array.shape[-3:]) != self.network_shape:
             raise ValueError(
                 f"expected an array ending in the network shape {self.network_shape}, "
