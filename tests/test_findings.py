@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -212,3 +213,13 @@ def test_cli_prints_json_lines(tmp_path, capsys):
 def test_cli_missing_report_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         run_cli(str(tmp_path / "missing.txt"))
+
+
+def test_documented_example_is_the_actual_output():
+    doc = (Path(__file__).parents[1] / "docs" / "report-grounding.md").read_text(encoding="utf-8")
+    report = doc.split("<!-- example-report -->")[1].split("```text\n")[1].split("```")[0]
+    table = doc.split("<!-- example-findings -->")[1].strip().split("\n\n")[0].splitlines()[2:]
+    documented = [tuple(cell.strip() for cell in row.strip("|").split("|")) for row in table]
+    actual = [(f.text, f.category, "yes" if f.focal else "no", "yes" if f.negated else "no", f.organ_system)
+              for f in extract_findings(report)]
+    assert documented == actual
