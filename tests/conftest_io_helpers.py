@@ -38,12 +38,13 @@ def random_image(shape=(7, 5, 6), seed=0) -> np.ndarray:
 
 
 def write_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, spacing=(0.8, 0.8, 2.0)) -> None:
-    """A minimal CT-like DICOM series, one file per slice, written in shuffled order."""
+    """A minimal CT-like DICOM series, one file per slice; the file names are in shuffled
+    order, so only sorting by slice position gets the volume right."""
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     order = np.random.default_rng(0).permutation(array_kji.shape[0])
-    for index in order:
+    for rank, index in enumerate(order):
         slice_image = sitk.GetImageFromArray(array_kji[index : index + 1].astype(np.int16))
         position = (-100.0, -120.0, 40.0 + spacing[2] * index)
         tags = {
@@ -60,5 +61,5 @@ def write_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, spa
             slice_image.SetMetaData(tag, value)
         slice_image.SetSpacing((spacing[0], spacing[1], spacing[2]))
         slice_image.SetOrigin(position)
-        writer.SetFileName(str(folder / f"slice_{series_uid[-3:]}_{index:03d}.dcm"))
+        writer.SetFileName(str(folder / f"slice_{series_uid[-3:]}_{rank:03d}.dcm"))
         writer.Execute(slice_image)
