@@ -49,6 +49,12 @@ def recording_encoder(folder: str) -> tuple[Qwen3TextEncoder, RecordingTokenizer
     return encoder, recorder
 
 
+def make_bank_with_liver(tmp_path):
+    bank = EmbeddingBank()
+    bank.add("liver", np.ones(16))
+    return bank.save(tmp_path / "liver.npz")
+
+
 # --- the tiny encoder --------------------------------------------------------------
 
 
@@ -316,12 +322,6 @@ def test_unknown_prompt_without_encoder_names_it(tmp_path):
         embedder.embed(["liver", "Gallbladder"])
 
 
-def make_bank_with_liver(tmp_path):
-    bank = EmbeddingBank()
-    bank.add("liver", np.ones(16))
-    return bank.save(tmp_path / "liver.npz")
-
-
 def test_bank_and_encoder_of_different_sizes_is_a_model_error(tiny, tmp_path):
     bank = EmbeddingBank()
     bank.add("liver", np.ones(8))
@@ -350,3 +350,11 @@ def test_embeddings_match_the_release_predictor(tiny, tmp_path):
     # The release reuses its fp16 copy from the second use on; we return that value always.
     second_use = release.embed_text_prompts(prompts)[0]
     assert torch.equal(PromptEmbedder(encoder=tiny, disk_cache=False).embed(prompts), second_use)
+
+
+def test_embeddings_of_another_size_than_the_model_are_model_errors(tiny, tmp_path):
+    with pytest.raises(ModelError, match="holds 16-value embeddings but the model uses 32"):
+        PromptEmbedder(bank=make_bank_with_liver(tmp_path), encoder=None, expected_dim=32)
+    embedder = PromptEmbedder(encoder=tiny, disk_cache=False, expected_dim=32)
+    with pytest.raises(ModelError, match="gives 16-value embeddings but the model uses 32"):
+        embedder.embed(["liver"])

@@ -71,6 +71,7 @@ class PromptEmbedder:
             means :func:`default_cache_dir` of the encoder.
         disk_cache: False turns the on-disk cache off.
         keep_loaded: keep the encoder's backbone loaded between calls.
+        expected_dim: the model's text embedding size; any other size is a ModelError.
     """
 
     def __init__(
@@ -81,12 +82,16 @@ class PromptEmbedder:
         cache_dir: str | Path | None = None,
         disk_cache: bool = True,
         keep_loaded: bool = False,
+        expected_dim: int | None = None,
     ) -> None:
         if bank is None:
             bank = EmbeddingBank()
         elif not isinstance(bank, EmbeddingBank):
             bank = EmbeddingBank.load(bank)
+        if expected_dim is not None:
+            bank.check_dim(expected_dim, "the model")
         self.bank = bank
+        self.expected_dim = expected_dim
         self.encoder = Qwen3TextEncoder(encoder, device, keep_loaded) if encoder else None
         if not disk_cache:
             self.cache_dir = None
@@ -128,7 +133,13 @@ class PromptEmbedder:
         unknown = [key for key in dict.fromkeys(keys) if not self._recall(key)]
         if unknown:
             self._compute(unknown)
-        return torch.from_numpy(np.stack([self._memory[key] for key in keys]).astype(np.float32))
+        vectors = np.stack([self._memory[key] for key in keys]).astype(np.float32)
+        if self.expected_dim is not None and vectors.shape[1] != self.expected_dim:
+            raise ModelError(
+                f"The text encoder gives {vectors.shape[1]}-value embeddings but the model uses "
+                f"{self.expected_dim}. Use the text encoder (or embedding bank) that belongs to the model."
+            )
+        return torch.from_numpy(vectors)
 
     def release(self) -> None:
         """Free the text encoder's backbone if it is loaded."""
