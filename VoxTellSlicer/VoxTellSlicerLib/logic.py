@@ -1,0 +1,306 @@
+"""VoxTellLogic: free-text prompts -> segments of a Slicer segmentation node.
+
+Everything is computed before the segmentation is touched, so a cancelled or failed
+run leaves it exactly as it was. Segments made by VoxTell carry a tag with their prompt:
+running the prompt again replaces that segment's voxels, and segments without the tag
+(the user's own) are never modified.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from VoxTellCore.errors import Cancelled, InputError
+from VoxTellSlicerLib.geometry import ijkToRasArray, orientedImageFromMask, roiBoundsRas, volumeArray
+from VoxTellSlicerLib.terminology import (
+    PromptTerminology,
+    SegmentStyle,
+    findSynonymsFile,
+    loadSynonyms,
+    normalizePrompt,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], object]
+CancelCheck = threading.Event | Callable[[], bool] | None
+PredictorFactory = Callable[[str, str, str | None], object]
+
+MODULE_DIR = Path(__file__).resolve().parent.parent
+PROMPT_TAG = "VoxTell.Prompt"
+DEMO_MODEL = "demo"
+
+
+def defaultPredictorFactory(model: str, device: str, embeddingBank: str | None):
+    from VoxTellCore.inference.predictor import VoxTellPredictor
+
+    return VoxTellPredictor(model=model, device=device, embedding_bank=embeddingBank)
+
+
+def isCancelled(cancel: CancelCheck) -> bool:
+    if cancel is None:
+        return False
+    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
+
+
+def promptKey(prompt: str) -> str:
+    """Prompts that differ only in case or spacing give the same mask and share a segment."""
+    return normalizePrompt(prompt).lower()
+
+
+def cleanPrompts(prompts: str | Sequence[str]) -> list[str]:
+    """One prompt per line or list item; blanks and repeats (ignoring case) dropped, order kept."""
+    lines = prompts.splitlines() if isinstance(prompts, str) else [line for item in prompts for line in str(item).splitlines()]
+    cleaned: dict[str, str] = {}
+    for line in lines:
+        prompt = normalizePrompt(line)
+        if prompt and promptKey(prompt) not in cleaned:
+            cleaned[promptKey(prompt)] = prompt
+    if not cleaned:
+        raise InputError("No prompt given: type at least one structure to segment, e.g. 'liver' (one per line).")
+    return list(cleaned.values())
+
+
+class VoxTellLogic:
+    """Runs VoxTell on volume nodes and writes the masks into segmentation nodes.
+
+    ``predictor_factory(model, device, embeddingBank)`` builds the predictor (default:
+    ``VoxTellPredictor``). The last predictor and the last volume's voxels are kept, so a
+    second run on the same image starts without reloading anything.
+    """
+
+    def __init__(
+        self,
+        predictor_factory: PredictorFactory | None = None,
+        terminologyLogic=None,
+        synonymsPath: str | Path | None = None,
+    ) -> None:
+        self.predictorFactory = predictor_factory or defaultPredictorFactory
+        self._terminologyLogic = terminologyLogic
+        self._synonymsPath = Path(synonymsPath) if synonymsPath else findSynonymsFile(MODULE_DIR)
+        self._terminology: PromptTerminology | None = None
+        self._predictor = None
+        self._predictorKey: tuple | None = None
+        self._volumeKey: tuple | None = None
+        self._volume = None
+        #: Save the segmentation's state before each run so that Edit > Undo reverts the whole run.
+        self.undoEnabled = True
+
+    # ------------------------------------------------------------------ public API
+    def segment(
+        self,
+        volumeNode,
+        prompts: str | Sequence[str],
+        segmentationNode=None,
+        roiNode=None,
+        modelPath: str | Path | None = None,
+        device: str = "auto",
+        embeddingBank: str | Path | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ):
+        """Segment ``volumeNode`` with one segment per prompt; returns the segmentation node.
+
+        A new segmentation node is created when ``segmentationNode`` is None. Raises
+        ``Cancelled`` (segmentation untouched) when ``cancel`` fires, ``InputError`` or
+        ``ModelError`` for problems the user can fix.
+        """
+        prompts = cleanPrompts(prompts)
+        masks = self.predictMasks(volumeNode, prompts, roiNode, modelPath, device, embeddingBank, progress, cancel)
+        if isCancelled(cancel):
+            raise Cancelled("Inference cancelled.")
+        styles = [self.segmentStyle(prompt) for prompt in prompts]
+        return self.applyMasks(volumeNode, masks, styles, segmentationNode)
+
+    def predictMasks(
+        self,
+        volumeNode,
+        prompts: Sequence[str],
+        roiNode=None,
+        modelPath: str | Path | None = None,
+        device: str = "auto",
+        embeddingBank: str | Path | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ) -> np.ndarray:
+        """uint8 masks (N, K, J, I) on the volume node's own voxel grid."""
+        if volumeNode is None:
+            raise InputError("No input volume: select the image to segment.")
+        volume = self.volumeFromNode(volumeNode)
+        roi = roiBoundsRas(roiNode)
+        predictor = self.predictor(modelPath, device, embeddingBank)
+        masks = predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=cancel)
+        masks = np.asarray(masks, dtype=np.uint8)
+        expected = (len(prompts), *volume.array.shape)
+        if masks.shape != expected:
+            raise RuntimeError(f"The predictor returned masks of shape {masks.shape}, expected {expected}.")
+        return masks
+
+    def predictLabelmap(self, volumeNode, prompt: str, roiNode=None, **options):
+        """One prompt's mask as a binary vtkOrientedImageData on the volume's grid (for the editor effect)."""
+        masks = self.predictMasks(volumeNode, cleanPrompts([prompt])[:1], roiNode, **options)
+        if isCancelled(options.get("cancel")):
+            raise Cancelled("Inference cancelled.")
+        return orientedImageFromMask(masks[0], ijkToRasArray(volumeNode))
+
+    def fillSegment(self, editorLogic, prompt: str, roiNode=None, **options) -> None:
+        """Set the Segment Editor's selected segment to the prompt's mask.
+
+        The editor's editable area, editable intensity range and overwrite mode apply, as
+        for any effect; the change is one editor undo step.
+        """
+        import slicer
+
+        segmentationNode = editorLogic.GetSegmentationNode()
+        segmentId = editorLogic.GetCurrentSegmentID()
+        volumeNode = editorLogic.GetSourceVolumeNode()
+        if segmentationNode is None or not segmentId or volumeNode is None:
+            raise InputError("Select a segmentation, a source volume and a segment in the Segment Editor first.")
+        labelmap = self.predictLabelmap(volumeNode, prompt, roiNode, **options)
+        editorLogic.SaveStateForUndo()
+        editorLogic.ModifySegmentByLabelmap(
+            segmentationNode, segmentId, labelmap, slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet, False, False
+        )
+
+    def segmentStyle(self, prompt: str) -> SegmentStyle:
+        """Name, colour and terminology entry that a prompt's segment gets."""
+        if self._terminology is None:
+            self._terminology = PromptTerminology(self.terminologyLogic(), loadSynonyms(self._synonymsPath))
+        return self._terminology.style(prompt)
+
+    def terminologyLogic(self):
+        if self._terminologyLogic is None:
+            import slicer
+
+            modules = getattr(slicer, "modules", None)
+            terminologies = getattr(modules, "terminologies", None)
+            self._terminologyLogic = terminologies.logic() if terminologies is not None else None
+        return self._terminologyLogic
+
+    # ------------------------------------------------------------------ caches
+    def predictor(self, modelPath: str | Path | None = None, device: str = "auto", embeddingBank: str | Path | None = None):
+        """The predictor for this model/device/bank, reused while they stay the same."""
+        model = str(modelPath) if modelPath else DEMO_MODEL
+        key = (model, str(device), str(embeddingBank) if embeddingBank else None)
+        if key != self._predictorKey:
+            self.releasePredictor()
+            self._predictor = self.predictorFactory(*key)
+            self._predictorKey = key
+        return self._predictor
+
+    def releasePredictor(self) -> None:
+        """Drop the cached model (frees its GPU memory)."""
+        self._predictor = None
+        self._predictorKey = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def volumeFromNode(self, volumeNode):
+        """The node's voxels as a VoxTellCore ``Volume``; reused while the node's image is unchanged."""
+        from VoxTellCore.io import Volume
+
+        ijkToRas = ijkToRasArray(volumeNode)
+        imageData = volumeNode.GetImageData()
+        key = (volumeNode.GetID(), imageData.GetMTime() if imageData else None, ijkToRas.tobytes())
+        if key != self._volumeKey:
+            self._volume = Volume(volumeArray(volumeNode).astype(np.float32, copy=False), ijkToRas)
+            self._volumeKey = key
+        return self._volume
+
+    # ------------------------------------------------------------------ writing segments
+    def applyMasks(self, volumeNode, masks: np.ndarray, styles: Sequence[SegmentStyle], segmentationNode=None):
+        """Write each mask into the segment of its prompt (created when missing), as one undo step."""
+        import slicer
+
+        if segmentationNode is None:
+            segmentationNode = self._newSegmentationNode(volumeNode)
+        segmentation = segmentationNode.GetSegmentation()
+        labelmapName = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+        if segmentation.GetNumberOfSegments() and segmentation.GetSourceRepresentationName() != labelmapName:
+            raise InputError(
+                f"{segmentationNode.GetName()} stores its segments as "
+                f"{segmentation.GetSourceRepresentationName()}: pick a new output segmentation instead."
+            )
+        if not segmentationNode.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()):
+            segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+        self._saveStateForUndo(segmentationNode)
+
+        ijkToRas = ijkToRasArray(volumeNode)
+        labelmaps = [orientedImageFromMask(mask, ijkToRas) for mask in masks]
+        backup = slicer.vtkSegmentation()
+        backup.DeepCopy(segmentation)
+        wasModified = segmentationNode.StartModify()
+        try:
+            for style, labelmap in zip(styles, labelmaps):
+                self._writeSegment(segmentationNode, style, labelmap)
+        except Exception:
+            segmentation.DeepCopy(backup)
+            raise
+        finally:
+            segmentationNode.EndModify(wasModified)
+        return segmentationNode
+
+    @staticmethod
+    def promptSegmentId(segmentation, prompt: str) -> str | None:
+        """ID of the segment VoxTell made for this prompt, or None."""
+        import vtk
+
+        key = promptKey(prompt)
+        for index in range(segmentation.GetNumberOfSegments()):
+            segmentId = segmentation.GetNthSegmentID(index)
+            tag = vtk.reference("")
+            if segmentation.GetSegment(segmentId).GetTag(PROMPT_TAG, tag) and str(tag) == key:
+                return segmentId
+        return None
+
+    def _writeSegment(self, segmentationNode, style: SegmentStyle, labelmap) -> str:
+        import slicer
+
+        segmentation = segmentationNode.GetSegmentation()
+        segmentId = self.promptSegmentId(segmentation, style.name)
+        if segmentId is None:
+            segment = slicer.vtkSegment()
+            segment.SetName(style.name)
+            segment.SetColor(*style.color)
+            if style.terminology:
+                segment.SetTerminology(style.terminology)
+            segment.SetTag(PROMPT_TAG, promptKey(style.name))
+            segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(), labelmap)
+            segmentId = segmentation.GenerateUniqueSegmentID(style.name)
+            segmentation.AddSegment(segment, segmentId)
+            return segmentId
+        # Its own layer, so that replacing its voxels cannot touch a segment sharing the labelmap.
+        segmentation.SeparateSegmentLabelmap(segmentId)
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        if not logic.SetBinaryLabelmapToSegment(labelmap, segmentationNode, segmentId, logic.MODE_REPLACE, labelmap.GetExtent()):
+            raise RuntimeError(f"Could not update segment {style.name}.")
+        return segmentId
+
+    def _newSegmentationNode(self, volumeNode):
+        import slicer
+
+        scene = volumeNode.GetScene() or slicer.mrmlScene
+        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(f"{volumeNode.GetName()} VoxTell"))
+        node.CreateDefaultDisplayNodes()
+        node.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+        node.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
+        return node
+
+    def _saveStateForUndo(self, segmentationNode) -> None:
+        scene = segmentationNode.GetScene()
+        if not self.undoEnabled or scene is None:
+            return
+        segmentationNode.SetUndoEnabled(True)
+        if not scene.GetUndoFlag():
+            scene.SetUndoOn()
+        scene.SaveStateForUndo()

@@ -1,0 +1,287 @@
+"""VoxTellLogic on a real MRML scene with the real predictor (tiny random model)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
+
+from VoxTellCore.errors import Cancelled, InputError
+from VoxTellCore.io import Volume
+
+LIVER_RGB = (221, 130, 101)
+LEFT_KIDNEY_RGB = (185, 102, 83)
+
+
+def segment_ids(segmentation_node) -> list[str]:
+    segmentation = segmentation_node.GetSegmentation()
+    return [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+
+
+def segment_array(segmentation_node, segment_id, volume_node) -> np.ndarray:
+    import slicer
+
+    return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node)
+
+
+def segment_by_name(segmentation_node, name):
+    segmentation = segmentation_node.GetSegmentation()
+    return segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(name))
+
+
+def snapshot(segmentation_node, volume_node) -> dict:
+    """Everything a user sees of each segment: name, colour, terminology and voxels."""
+    state = {}
+    for segment_id in segment_ids(segmentation_node):
+        segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+        state[segment_id] = (
+            segment.GetName(),
+            tuple(round(c, 6) for c in segment.GetColor()),
+            segment.GetTerminology(),
+            segment_array(segmentation_node, segment_id, volume_node).copy(),
+        )
+    return state
+
+
+def assert_same_state(before: dict, after: dict) -> None:
+    assert list(before) == list(after)
+    for segment_id, (name, color, terminology, voxels) in before.items():
+        assert after[segment_id][:3] == (name, color, terminology)
+        np.testing.assert_array_equal(after[segment_id][3], voxels)
+
+
+def reference_masks(logic, volume_node, prompts, options, roi=None) -> np.ndarray:
+    import slicer
+
+    from VoxTellSlicerLib.geometry import ijkToRasArray
+
+    volume = Volume(np.array(slicer.util.arrayFromVolume(volume_node), dtype=np.float32), ijkToRasArray(volume_node))
+    predictor = logic.predictor(options["modelPath"], options["device"], options["embeddingBank"])
+    return predictor.predict_volume(volume, prompts, roi_ras=roi)
+
+
+def roi_at_volume_centre(scene, volume_node, size):
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    bounds = [0.0] * 6
+    volume_node.GetRASBounds(bounds)
+    roi.SetCenter(*[(bounds[2 * axis] + bounds[2 * axis + 1]) / 2 for axis in range(3)])
+    roi.SetSize(*size)
+    return roi
+
+
+def roi_box(roi) -> tuple[float, ...]:
+    bounds = [0.0] * 6
+    roi.GetRASBounds(bounds)
+    return (bounds[0], bounds[2], bounds[4], bounds[1], bounds[3], bounds[5])
+
+
+def add_user_segment(segmentation_node, volume_node, name="my tumour") -> str:
+    import slicer
+
+    mask = np.zeros(slicer.util.arrayFromVolume(volume_node).shape, np.uint8)
+    mask[3:9, 4:12, 5:15] = 1
+    segment_id = segmentation_node.GetSegmentation().AddEmptySegment(name, name, [0.1, 0.2, 0.9])
+    slicer.util.updateSegmentBinaryLabelmapFromArray(mask, segmentation_node, segment_id, volume_node)
+    return segment_id
+
+
+@pytest.mark.parametrize("ijk_to_ras", [lps_ijk_to_ras(), oblique_ijk_to_ras()], ids=["LPS", "oblique"])
+def test_segments_equal_predictor_masks_on_the_volume_grid(logic, run_options, ijk_to_ras):
+    volume_node = add_volume(phantom(), ijk_to_ras)
+    prompts = ["liver", "left kidney", "xyzzy structure"]
+    segmentation_node = logic.segment(volume_node, prompts, **run_options)
+
+    expected = reference_masks(logic, volume_node, prompts, run_options)
+    assert expected.shape == (3, *phantom().shape)
+    assert 0 < expected.mean() < 1, "the tiny model should give non-trivial masks"
+    assert [segment_by_name(segmentation_node, p).GetName() for p in prompts] == prompts
+    for prompt, mask in zip(prompts, expected):
+        segment_id = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(prompt)
+        np.testing.assert_array_equal(segment_array(segmentation_node, segment_id, volume_node), mask)
+
+
+def test_roi_limits_the_segment_to_the_box(logic, run_options, slicer_scene):
+    volume_node = add_volume(phantom(), np.diag([1.5, 1.0, 2.0, 1.0]))
+    roi = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    roi.SetCenter(10.0, 8.0, 12.0)
+    roi.SetSize(12.0, 10.0, 14.0)
+    segmentation_node = logic.segment(volume_node, "spleen", roiNode=roi, **run_options)
+
+    expected = reference_masks(logic, volume_node, ["spleen"], run_options, roi=(4.0, 3.0, 5.0, 16.0, 13.0, 19.0))
+    actual = segment_array(segmentation_node, segment_ids(segmentation_node)[0], volume_node)
+    np.testing.assert_array_equal(actual, expected[0])
+    full = reference_masks(logic, volume_node, ["spleen"], run_options)[0]
+    assert actual.sum() < full.sum()
+    k, j, i = np.nonzero(actual)
+    assert i.min() * 1.5 >= 4.0 - 0.75 and i.max() * 1.5 <= 16.0 + 0.75
+
+
+@pytest.mark.parametrize("prompt", ["liver", "Liver", "  hepatic   organ "])
+def test_liver_prompts_map_to_slicer_liver_terminology_and_colour(logic, prompt):
+    style = logic.segmentStyle(prompt)
+    assert style.name == " ".join(prompt.split())
+    assert tuple(round(c * 255) for c in style.color) == LIVER_RGB
+    assert "^10200004^Liver" in style.terminology
+    assert "3D Slicer General Anatomy list" in style.terminology
+
+
+def test_segment_carries_name_colour_and_terminology(logic, run_options):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["Hepatic organ"], **run_options)
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_ids(segmentation_node)[0])
+    assert segment.GetName() == "Hepatic organ"
+    assert tuple(round(c * 255) for c in segment.GetColor()) == LIVER_RGB
+    assert segment.GetTerminology() == logic.segmentStyle("liver").terminology
+
+
+def test_type_modifier_colour_is_used_for_left_kidney(logic):
+    style = logic.segmentStyle("Left Kidney")
+    assert tuple(round(c * 255) for c in style.color) == LEFT_KIDNEY_RGB
+    assert "^7771000^Left" in style.terminology
+
+
+def test_unknown_prompt_gets_a_stable_hash_colour(slicer_scene, predictor_factory):
+    from VoxTellSlicerLib import VoxTellLogic
+    from VoxTellSlicerLib.terminology import stableColor
+
+    first = VoxTellLogic(predictor_factory=predictor_factory).segmentStyle("xyzzy structure")
+    second = VoxTellLogic(predictor_factory=predictor_factory).segmentStyle("XYZZY  structure")
+    other = VoxTellLogic(predictor_factory=predictor_factory).segmentStyle("plugh structure")
+    assert first.terminology == ""
+    assert first.color == second.color == stableColor("xyzzy structure")
+    assert first.color != other.color
+    assert all(0.0 <= c <= 1.0 for c in first.color)
+
+
+def test_rerun_updates_its_segment_and_keeps_user_segments(logic, run_options, slicer_scene):
+    volume_node = add_volume(phantom(), oblique_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["liver"], **run_options)
+    user_id = add_user_segment(segmentation_node, volume_node)
+    # A user segment that happens to share a prompt's name is still the user's.
+    user_liver_id = add_user_segment(segmentation_node, volume_node, name="spleen")
+    user_state = {k: v for k, v in snapshot(segmentation_node, volume_node).items() if k in (user_id, user_liver_id)}
+    liver_id = segment_ids(segmentation_node)[0]
+    segment_by_name(segmentation_node, "liver").SetColor(0.0, 1.0, 0.0)  # user recolours VoxTell's segment
+
+    roi = roi_at_volume_centre(slicer_scene.scene, volume_node, (15.0, 15.0, 15.0))
+    logic.segment(volume_node, ["LIVER", "spleen"], segmentationNode=segmentation_node, roiNode=roi, **run_options)
+
+    ids = segment_ids(segmentation_node)
+    assert len(ids) == 4, "the liver segment is updated, spleen added; nothing duplicated"
+    assert ids[0] == liver_id
+    names = [segmentation_node.GetSegmentation().GetSegment(i).GetName() for i in ids]
+    assert names.count("liver") == 1 and names.count("spleen") == 2
+    expected = reference_masks(logic, volume_node, ["liver", "spleen"], run_options, roi=roi_box(roi))
+    np.testing.assert_array_equal(segment_array(segmentation_node, liver_id, volume_node), expected[0])
+    np.testing.assert_array_equal(segment_array(segmentation_node, ids[3], volume_node), expected[1])
+    assert segmentation_node.GetSegmentation().GetSegment(liver_id).GetColor() == (0.0, 1.0, 0.0)
+    after = snapshot(segmentation_node, volume_node)
+    assert_same_state(user_state, {k: after[k] for k in user_state})
+
+
+def test_cancel_callback_mid_run_leaves_segmentation_unchanged(logic, run_options):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["liver"], **run_options)
+    add_user_segment(segmentation_node, volume_node)
+    before = snapshot(segmentation_node, volume_node)
+
+    calls = []
+
+    def cancel_on_third_check() -> bool:
+        calls.append(1)
+        return len(calls) >= 3  # before the window, first prompt, then mid-way through the prompts
+
+    with pytest.raises(Cancelled):
+        logic.segment(volume_node, ["liver", "spleen", "lesion"], segmentationNode=segmentation_node,
+                      cancel=cancel_on_third_check, **run_options)
+    assert len(calls) == 3
+    assert_same_state(before, snapshot(segmentation_node, volume_node))
+
+
+def test_cancel_event_set_during_run_leaves_segmentation_unchanged(logic, run_options, slicer_scene):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = slicer_scene.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
+    segmentation_node.CreateDefaultDisplayNodes()
+    add_user_segment(segmentation_node, volume_node)
+    before = snapshot(segmentation_node, volume_node)
+    event = threading.Event()
+
+    with pytest.raises(Cancelled):
+        logic.segment(volume_node, ["spleen"], segmentationNode=segmentation_node,
+                      progress=lambda done, total: event.set(), cancel=event, **run_options)
+    assert_same_state(before, snapshot(segmentation_node, volume_node))
+
+
+def test_cancel_before_any_output_creates_no_node(logic, run_options, slicer_scene):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    count = slicer_scene.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+    with pytest.raises(Cancelled):
+        logic.segment(volume_node, ["liver"], cancel=lambda: True, **run_options)
+    assert slicer_scene.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == count
+
+
+def test_undo_restores_the_state_before_the_run(logic, run_options, slicer_scene):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["liver"], **run_options)
+    add_user_segment(segmentation_node, volume_node)
+    before = snapshot(segmentation_node, volume_node)
+
+    roi = roi_at_volume_centre(slicer_scene.scene, volume_node, (8.0, 8.0, 20.0))
+    logic.segment(volume_node, ["liver", "spleen", "lesion"], segmentationNode=segmentation_node, roiNode=roi,
+                  **run_options)
+    changed = snapshot(segmentation_node, volume_node)
+    assert len(changed) == 4
+    assert not np.array_equal(changed[segment_ids(segmentation_node)[0]][3], before[segment_ids(segmentation_node)[0]][3])
+
+    slicer_scene.scene.Undo()
+    assert_same_state(before, snapshot(segmentation_node, volume_node))
+
+
+def test_failed_write_rolls_back(logic, run_options, monkeypatch):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["liver"], **run_options)
+    before = snapshot(segmentation_node, volume_node)
+    original = logic._writeSegment
+    written = []
+
+    def fail_on_second(node, style, labelmap):
+        if written:
+            raise RuntimeError("disk full")
+        written.append(original(node, style, labelmap))
+
+    monkeypatch.setattr(logic, "_writeSegment", fail_on_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        logic.segment(volume_node, ["spleen", "lesion"], segmentationNode=segmentation_node, **run_options)
+    assert_same_state(before, snapshot(segmentation_node, volume_node))
+
+
+def test_second_run_reuses_predictor_and_volume(slicer_scene, run_options, predictor_factory):
+    from VoxTellSlicerLib import VoxTellLogic
+
+    built = []
+    logic = VoxTellLogic(predictor_factory=lambda *key: built.append(key) or predictor_factory(*key))
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    logic.segment(volume_node, ["liver"], **run_options)
+    first_volume = logic.volumeFromNode(volume_node)
+    logic.segment(volume_node, ["spleen"], **run_options)
+    assert len(built) == 1
+    assert logic.volumeFromNode(volume_node) is first_volume
+
+    import slicer
+
+    array = slicer.util.arrayFromVolume(volume_node)
+    array[0, 0, 0] += 1000.0
+    slicer.util.arrayFromVolumeModified(volume_node)
+    assert logic.volumeFromNode(volume_node) is not first_volume
+    assert logic.volumeFromNode(volume_node).array[0, 0, 0] == array[0, 0, 0]
+
+
+def test_prompts_are_cleaned_and_empty_input_is_refused():
+    from VoxTellSlicerLib import cleanPrompts
+
+    assert cleanPrompts("liver\n\n  Liver \nleft   kidney\n") == ["liver", "left kidney"]
+    assert cleanPrompts(["spleen", "a\nb"]) == ["spleen", "a", "b"]
+    with pytest.raises(InputError, match="No prompt"):
+        cleanPrompts(" \n ")
