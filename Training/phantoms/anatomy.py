@@ -327,6 +327,7 @@ def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_m
                    rng: np.random.Generator) -> None:
     """At most one nodule per lobe (so a location prompt names one instance), wholly inside it."""
     lobes = [name for name, _, _ in LOBES]
+    margin = float(space.grid.spacing_ijk.max()) * 1.5
     for lobe in rng.permutation(lobes)[:count]:
         lobe_voxels = np.flatnonzero(anatomy.label_map == LOBE_LABELS[lobe])
         if lobe_voxels.size == 0:
@@ -337,9 +338,12 @@ def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_m
             center = space.coords[(slice(None),) + voxel].astype(float)
             radii = diameter / 2 * rng.uniform(0.85, 1.15, 3)
             bumps = Waves.random(rng, 3, 0.12, (1.5, 3.0))
-            nodule = ellipsoid(space, center, radii, rotation_matrix(rng.uniform(-90, 90, 3)), bumps)
-            nodule[voxel] = True
-            if np.all(anatomy.label_map[nodule] == LOBE_LABELS[lobe]):
+            rotation = rotation_matrix(rng.uniform(-90, 90, 3))
+            # wholly inside: the nodule grown by a voxel is still all this lobe's parenchyma
+            grown = ellipsoid(space, center, radii + margin, rotation, bumps)
+            if np.all(anatomy.label_map[grown] == LOBE_LABELS[lobe]):
+                nodule = ellipsoid(space, center, radii, rotation, bumps)
+                nodule[voxel] = True
                 break
         else:
             continue

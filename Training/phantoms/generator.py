@@ -47,31 +47,37 @@ def generate_phantom(
     effusions: tuple[str, ...] | None = None,
     contrast: bool | None = None,
     noise_hu: float | None = None,
-    nodule_diameter_mm: tuple[float, float] = (5.0, 15.0),
+    nodule_diameter_mm: tuple[float, float] = (6.0, 16.0),
 ) -> Phantom:
     """One random phantom; every argument left as None is drawn from the seed.
 
     shape: array (K, J, I) size; None draws 2.4-3.6 mm in-plane and 2-5 mm slice spacing over a
     ~32 cm field of view (about 64-128 voxels per axis). orientation: nibabel axis codes such as
     "LPS", "RAS" or "PIR". n_nodules: 0-5, at most one per lobe. effusions: sides from
-    ("left", "right").
+    ("left", "right"). nodule_diameter_mm: nodules below ~6 mm cover only a few voxels at these
+    spacings, which no low-resolution model segments reliably.
     """
     rng = np.random.default_rng(seed)
     body = Body.random(rng)
-    axcodes = check_axcodes(orientation) if orientation else random_axcodes(rng)
+    drawn_axcodes = random_axcodes(rng)  # always drawn: a given orientation keeps the same anatomy
+    axcodes = check_axcodes(orientation) if orientation else drawn_axcodes
     grid, space = _place_patient(rng, body, axcodes, shape)
-    if n_nodules is None:
-        n_nodules = int(rng.choice([0, 1, 2, 3], p=[0.25, 0.4, 0.2, 0.15]))
-    if effusions is None:
-        draw = rng.random()
-        effusions = () if draw < 0.55 else ("left",) if draw < 0.7 else ("right",) if draw < 0.9 else SIDES
+    # Every choice is drawn even when given, so that options change only what they name.
+    drawn_nodules = int(rng.choice([0, 1, 2, 3], p=[0.25, 0.4, 0.2, 0.15]))
+    draw = rng.random()
+    drawn_effusions = () if draw < 0.55 else ("left",) if draw < 0.7 else ("right",) if draw < 0.9 else SIDES
+    drawn_contrast, drawn_noise = bool(rng.random() < 0.7), float(rng.uniform(10, 25))
+    n_nodules = drawn_nodules if n_nodules is None else n_nodules
+    effusions = drawn_effusions if effusions is None else tuple(effusions)
+    contrast = drawn_contrast if contrast is None else contrast
+    noise_hu = drawn_noise if noise_hu is None else noise_hu
     unknown = set(effusions) - set(SIDES)
     if unknown:
         raise ValueError(f"effusion sides {sorted(unknown)} are not 'left' or 'right'")
-    contrast = bool(rng.random() < 0.7) if contrast is None else contrast
-    noise_hu = float(rng.uniform(10, 25)) if noise_hu is None else noise_hu
+    if not 0 <= n_nodules <= 5:
+        raise ValueError(f"n_nodules={n_nodules}: a phantom has 0 to 5 nodules (at most one per lobe)")
 
-    anatomy = build_anatomy(space, body, rng, n_nodules, tuple(effusions), nodule_diameter_mm)
+    anatomy = build_anatomy(space, body, rng, n_nodules, effusions, nodule_diameter_mm)
     image = render_ct(anatomy.tissue, rng, contrast, noise_hu,
                       blur_voxels=rng.uniform(0.4, 0.8), noise_correlation_voxels=rng.uniform(0.0, 0.7))
     present = set(ANATOMY) | {f["prompt"] for f in anatomy.findings} | {f["concept"] for f in anatomy.findings}
@@ -88,8 +94,8 @@ def _place_patient(rng: np.random.Generator, body: Body, axcodes: str,
                         2 * body.half_depth + rng.uniform(15, 50), rng.uniform(290, 340)])
     fov_center_patient = np.array([0.0, 0.0, rng.uniform(-25, 0)])
     world_axis = ["RLAPSI".index(code) // 2 for code in axcodes]  # voxel axis i/j/k -> x/y/z
+    spacing_xyz = np.array([rng.uniform(2.4, 3.6)] * 2 + [rng.uniform(2.0, 5.0)])
     if shape is None:
-        spacing_xyz = np.array([rng.uniform(2.4, 3.6)] * 2 + [rng.uniform(2.0, 5.0)])
         size_ijk = np.clip(np.round(fov_xyz[world_axis] / spacing_xyz[world_axis]), 48, 128).astype(int)
     else:
         size_ijk = np.array(shape[::-1], dtype=int)
