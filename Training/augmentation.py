@@ -1,0 +1,92 @@
+"""nnU-Net's default 3D augmentation (batchgeneratorsv2) without any mirroring.
+
+Same transforms and probabilities as ``nnUNetTrainer.get_training_transforms`` for 3D
+full-resolution data: rotation (+-30 deg, p 0.2) and scaling (0.7-1.4, p 0.2), Gaussian
+noise, Gaussian blur, brightness, contrast, low-resolution simulation and gamma. Mirroring
+is left out on every axis: the network array is (S, A, R), so a flip of axis 2 swaps the
+patient's left and right and would make "left kidney" and "right kidney" the same
+question, and flips of the other axes turn head/feet or front/back, which real scans never
+show (the paper only names the left-right axis; we drop all flips in its spirit).
+Rotations stay within +-30 degrees, so laterality survives every augmentation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from batchgeneratorsv2.transforms.intensity.brightness import MultiplicativeBrightnessTransform
+from batchgeneratorsv2.transforms.intensity.contrast import BGContrast, ContrastTransform
+from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
+from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
+from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
+from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
+from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+from batchgeneratorsv2.transforms.utils.random import RandomTransform
+from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTransform
+
+MAX_ROTATION = math.radians(30)
+SCALING = (0.7, 1.4)
+MIRROR_AXES: tuple[int, ...] = ()  # none: see the module docstring
+
+
+def training_transforms(patch_size: tuple[int, ...]) -> ComposeTransforms:
+    intensity = [
+        (GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1, synchronize_channels=True), 0.1),
+        (GaussianBlurTransform(blur_sigma=(0.5, 1.0), synchronize_channels=False, synchronize_axes=False,
+                               p_per_channel=0.5, benchmark=False), 0.2),
+        (MultiplicativeBrightnessTransform(multiplier_range=BGContrast((0.75, 1.25)), synchronize_channels=False,
+                                           p_per_channel=1), 0.15),
+        (ContrastTransform(contrast_range=BGContrast((0.75, 1.25)), preserve_range=True, synchronize_channels=False,
+                           p_per_channel=1), 0.15),
+        (SimulateLowResolutionTransform(scale=(0.5, 1), synchronize_channels=False, synchronize_axes=True,
+                                        ignore_axes=None, allowed_channels=None, p_per_channel=0.5), 0.25),
+        (GammaTransform(gamma=BGContrast((0.7, 1.5)), p_invert_image=1, synchronize_channels=False,
+                        p_per_channel=1, p_retain_stats=1), 0.1),
+        (GammaTransform(gamma=BGContrast((0.7, 1.5)), p_invert_image=0, synchronize_channels=False,
+                        p_per_channel=1, p_retain_stats=1), 0.3),
+    ]
+    spatial = SpatialTransform(
+        tuple(patch_size), patch_center_dist_from_border=0, random_crop=False, p_elastic_deform=0,
+        p_rotation=0.2, rotation=(-MAX_ROTATION, MAX_ROTATION), p_scaling=0.2, scaling=SCALING,
+        p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False, border_mode_seg="constant",
+        padding_value_seg=-1,
+    )
+    return ComposeTransforms(
+        [spatial, *(RandomTransform(t, apply_probability=p) for t, p in intensity), RemoveLabelTransform(-1, 0)]
+    )
+
+
+def input_patch_size(patch_size: tuple[int, ...], rotation: float = MAX_ROTATION, min_scale: float = 0.85) -> tuple[int, ...]:
+    """The larger patch to crop before rotating/scaling so the final patch sees no fill-in,
+    like nnU-Net's ``get_patch_size``: the extent of the patch rotated by ``rotation``
+    about each axis in turn, divided by ``min_scale``."""
+    extent = np.array(patch_size, dtype=float)
+    for axis in range(3):
+        a, b = [i for i in range(3) if i != axis]
+        c, s = abs(math.cos(rotation)), abs(math.sin(rotation))
+        extent[a], extent[b] = c * extent[a] + s * extent[b], s * extent[a] + c * extent[b]
+    extent = np.maximum(extent, patch_size) / min_scale
+    return tuple(int(math.ceil(e)) for e in extent)
+
+
+class Augmenter:
+    """Augments one sample; the random draws come from ``seed`` only (global RNGs untouched)."""
+
+    def __init__(self, patch_size: tuple[int, ...]) -> None:
+        self.patch_size = tuple(patch_size)
+        self.input_size = input_patch_size(self.patch_size)
+        self.transforms = training_transforms(self.patch_size)
+
+    def __call__(self, image: torch.Tensor, target: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        numpy_state = np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            try:
+                out = self.transforms(image=image, segmentation=target.to(torch.int16))
+            finally:
+                np.random.set_state(numpy_state)
+        return out["image"].contiguous(), out["segmentation"].to(torch.uint8).contiguous()

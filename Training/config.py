@@ -1,0 +1,138 @@
+"""Training configuration: a JSON file, overridable with ``--set key=value``.
+
+Every training choice lives here so that a run is fully described by its
+``config.json`` (copied into the output folder). Network sizes are the
+``VoxTellConfig`` fields under ``"model"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from VoxTellCore.errors import InputError
+from VoxTellCore.model import VoxTellConfig
+
+
+@dataclass
+class TrainingConfig:
+    datasets: list[dict[str, Any]] = field(default_factory=list)  # see docs/training.md
+    vocabulary: list[str] = field(default_factory=list)  # vocabulary JSON files, merged in order
+    preprocessed_dir: str = "voxtell_preprocessed"
+    embedding_bank: str = ""  # .npz with every prompt's embedding (``voxtell-train prompts`` lists them)
+    text_encoder: str = ""  # recorded in voxtell_model.json for inference
+    model: dict[str, Any] = field(default_factory=dict)  # VoxTellConfig fields; patch_size is set from below
+    patch_size: list[int] = field(default_factory=lambda: [192, 192, 192])
+    batch_size_per_process: int = 2  # one process per GPU: the global batch is this x world size
+    num_epochs: int = 2000
+    iterations_per_epoch: int = 250
+    val_fraction: float = 0.05  # of the cases of each dataset, held out (deterministic split)
+    val_iterations: int = 50  # batches per epoch end for the validation loss / pseudo Dice
+    initial_lr: float = 1e-4
+    momentum: float = 0.99
+    weight_decay: float = 3e-5
+    poly_exponent: float = 0.9
+    grad_clip: float = 12.0
+    positives_per_image: int = 2
+    negatives_per_image: int = 1
+    default_name_probability: float = 0.25
+    foreground_probability: float = 0.85
+    augmentation: bool = True
+    deep_supervision_weights: list[float] = field(default_factory=lambda: [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])
+    dice_weight: float = 1.0
+    bce_weight: float = 1.0
+    num_workers: int = 4  # background batch producers per process (0: in the training process)
+    seed: int = 12345
+    mixed_precision: bool = True  # on CUDA only
+    checkpoint_every_epochs: int = 1
+    stop_after_iterations: int = 0  # > 0: save and exit there (tests, preemptible queues)
+    record_checksums: bool = False  # log a per-rank weight checksum every iteration (tests)
+    output_dir: str = "voxtell_training"
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainingConfig":
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"Training config {path} does not exist. Pass the path of a JSON config (see configs/).")
+        except json.JSONDecodeError as exc:
+            raise InputError(f"Training config {path} is not valid JSON ({exc}). Fix the file.") from exc
+        for item in overrides or []:
+            apply_override(raw, item)
+        config = cls.from_dict(raw)
+        config.resolve_paths(path.parent)
+        return config
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainingConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known - {"comment"})
+        if unknown:
+            raise InputError(f"Unknown training config key(s) {unknown}. Known keys: {sorted(known)}.")
+        config = cls(**{k: copy.deepcopy(v) for k, v in raw.items() if k in known})
+        config.network_config()  # validates model sizes and patch size early
+        if config.positives_per_image < 1 or config.negatives_per_image < 0:
+            raise InputError("positives_per_image must be >= 1 and negatives_per_image >= 0.")
+        return config
+
+    def resolve_paths(self, base: Path) -> None:
+        """Relative paths in a config file are relative to that file's folder."""
+
+        def resolve(value: str) -> str:
+            return str((base / value).resolve()) if value and not Path(value).is_absolute() else value
+
+        self.vocabulary = [resolve(v) for v in self.vocabulary]
+        self.embedding_bank = resolve(self.embedding_bank)
+        self.preprocessed_dir = resolve(self.preprocessed_dir)
+        for dataset in self.datasets:
+            for key in ("path", "parts_dir"):
+                if key in dataset:
+                    dataset[key] = resolve(dataset[key])
+
+    def network_config(self) -> VoxTellConfig:
+        known = {f.name for f in dataclasses.fields(VoxTellConfig)}
+        unknown = sorted(set(self.model) - known)
+        if unknown:
+            raise InputError(f"Unknown model size key(s) {unknown} in 'model'. Known: {sorted(known)}.")
+        values = dict(self.model, patch_size=tuple(self.patch_size))
+        for key in ("features_per_stage", "n_blocks_per_stage", "n_conv_per_stage_decoder"):
+            if key in values:
+                values[key] = tuple(values[key])
+        for key in ("kernel_sizes", "strides"):
+            if key in values:
+                values[key] = tuple(tuple(v) for v in values[key])
+        network = VoxTellConfig(**values)
+        try:
+            network.validate()
+        except ValueError as exc:
+            raise InputError(f"{exc} Adjust 'model' or 'patch_size' in the training config.") from exc
+        return network
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def total_iterations(self) -> int:
+        return self.num_epochs * self.iterations_per_epoch
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """``a.b=value``: value parsed as JSON when it is JSON, else kept as a string."""
+    if "=" not in item:
+        raise InputError(f"--set expects key=value, got {item!r} (e.g. --set num_epochs=10).")
+    key, text = item.split("=", 1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    node = raw
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value

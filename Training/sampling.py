@@ -1,0 +1,136 @@
+"""Batches of (patch, prompts, binary targets), as VoxTell samples them.
+
+Per image: ``positives_per_image`` prompts of structures present in the case and
+``negatives_per_image`` of absent ones (empty targets). A prompt uses the concept's
+default name with ``default_name_probability`` (0.25), a rephrasing otherwise. With
+``foreground_probability`` (0.85) the patch is centred on a random voxel of one of the
+sampled positive structures, else it is placed at random.
+
+Every batch is drawn from its own generator seeded by (seed, rank, iteration), so a batch
+depends only on its index: runs resume exactly and background workers may produce batches
+in any process without changing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from Training.augmentation import Augmenter
+from Training.data.cache import CaseRecord
+from Training.data.targets import Target
+
+
+@dataclass
+class PromptSlot:
+    text: str
+    target: Target
+    positive: bool
+    weight: float  # 0 for a filler slot whose target is unknown (partially labelled cases)
+
+
+@dataclass
+class Batch:
+    image: torch.Tensor  # (B, 1, *patch) float32
+    target: torch.Tensor  # (B, K, *patch) uint8
+    weight: torch.Tensor  # (B, K) float32: loss weight per prompt slot
+    prompts: list[list[str]]  # B lists of K prompt texts
+    foreground: list[bool]  # patch centred on a positive structure
+
+
+def choose_name(target: Target, rng: np.random.Generator, default_probability: float) -> str:
+    if len(target.names) == 1 or rng.random() < default_probability:
+        return target.names[0]
+    return target.names[1 + int(rng.integers(len(target.names) - 1))]
+
+
+def sample_prompts(case: CaseRecord, fallback_negatives: list[Target], rng: np.random.Generator,
+                   positives: int, negatives: int, default_probability: float) -> list[PromptSlot]:
+    """``positives`` present structures (repeating when the case has fewer), then
+    ``negatives`` absent ones; partially labelled cases get zero-weight fillers instead."""
+    slots = []
+    pool = case.positives
+    if pool:
+        picks = rng.choice(len(pool), positives, replace=len(pool) < positives)
+        slots += [PromptSlot(choose_name(pool[i], rng, default_probability), pool[i], True, 1.0) for i in picks]
+    absent_pool = case.negatives or ([] if case.partial else fallback_negatives)
+    missing = positives - len(slots) + negatives
+    if absent_pool:
+        picks = rng.choice(len(absent_pool), missing, replace=len(absent_pool) < missing)
+        slots += [PromptSlot(choose_name(absent_pool[i], rng, default_probability), absent_pool[i], False, 1.0)
+                  for i in picks]
+    while len(slots) < positives + negatives:  # nothing known absent: repeat a slot, ignored by the loss
+        source = slots[int(rng.integers(len(slots)))]
+        slots.append(PromptSlot(source.text, source.target, source.positive, 0.0))
+    return slots
+
+
+def crop_with_padding(array: np.ndarray, start: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """``array[:, start:start+size]`` over the spatial axes, zero-padded where it leaves the array."""
+    spatial = np.array(array.shape[1:])
+    lower = np.maximum(start, 0)
+    upper = np.minimum(start + np.array(size), spatial)
+    inside = np.asarray(array[(slice(None), *(slice(a, b) for a, b in zip(lower, upper)))])
+    pad = [(0, 0)] + [(int(a - s), int(s + n - b)) for s, n, a, b in zip(start, size, lower, upper)]
+    return np.pad(inside, pad) if any(p != (0, 0) for p in pad) else inside
+
+
+def patch_start(case: CaseRecord, slots: list[PromptSlot], rng: np.random.Generator, size: tuple[int, ...],
+                foreground_probability: float) -> tuple[np.ndarray, bool]:
+    shape = np.array(case.shape)
+    size_array = np.array(size)
+    candidates = [s.target for s in slots if s.positive and s.weight > 0]
+    if candidates and rng.random() < foreground_probability:
+        locations = case.locations(candidates[int(rng.integers(len(candidates)))])
+        if len(locations):
+            centre = locations[int(rng.integers(len(locations)))]
+            return centre - size_array // 2, True
+    low = np.minimum(0, shape - size_array)
+    high = np.maximum(0, shape - size_array)
+    return np.array([int(rng.integers(a, b + 1)) for a, b in zip(low, high)]), False
+
+
+class BatchSampler:
+    def __init__(self, cases: list[CaseRecord], fallback_negatives: dict[str, list[Target]], *,
+                 patch_size: tuple[int, ...], batch_size: int, positives: int, negatives: int,
+                 default_name_probability: float, foreground_probability: float, augmenter: Augmenter | None,
+                 seed: int, rank: int) -> None:
+        if not cases:
+            raise ValueError("no cases to sample from")
+        self.cases = cases
+        self.fallback_negatives = fallback_negatives
+        self.patch_size = tuple(patch_size)
+        self.batch_size = batch_size
+        self.positives, self.negatives = positives, negatives
+        self.default_name_probability = default_name_probability
+        self.foreground_probability = foreground_probability
+        self.augmenter = augmenter
+        self.seed, self.rank = seed, rank
+
+    def batch(self, iteration: int) -> Batch:
+        rng = np.random.default_rng([self.seed, self.rank, iteration])
+        samples = [self.sample(rng) for _ in range(self.batch_size)]
+        return Batch(
+            image=torch.stack([s[0] for s in samples]),
+            target=torch.stack([s[1] for s in samples]),
+            weight=torch.tensor([[slot.weight for slot in s[2]] for s in samples], dtype=torch.float32),
+            prompts=[[slot.text for slot in s[2]] for s in samples],
+            foreground=[s[3] for s in samples],
+        )
+
+    def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, list[PromptSlot], bool]:
+        case = self.cases[int(rng.integers(len(self.cases)))]
+        slots = sample_prompts(case, self.fallback_negatives.get(case.dataset, []), rng, self.positives,
+                               self.negatives, self.default_name_probability)
+        size = self.augmenter.input_size if self.augmenter else self.patch_size
+        start, foreground = patch_start(case, slots, rng, size, self.foreground_probability)
+        image, segmentation = case.arrays()
+        image = crop_with_padding(image, start, size).astype(np.float32)
+        segmentation = crop_with_padding(segmentation, start, size)
+        target = np.stack([slot.target.mask(segmentation) for slot in slots]).astype(np.uint8)
+        image_t, target_t = torch.from_numpy(image), torch.from_numpy(target)
+        if self.augmenter:
+            image_t, target_t = self.augmenter(image_t, target_t, seed=int(rng.integers(2**31)))
+        return image_t, target_t, slots, foreground

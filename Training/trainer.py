@@ -1,0 +1,238 @@
+"""The training loop: one process per GPU (or one CPU process), DDP across processes.
+
+Each process draws its own batches (seeded by rank), DDP averages the gradients, so all
+processes hold identical weights after every step. Only rank 0 writes logs, the training
+state and the final model folder. Dropout is seeded per (seed, rank, iteration), like the
+batches, which makes a resumed run continue exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from VoxTellCore.model import VoxTellModel
+from Training.augmentation import Augmenter
+from Training.checkpointing import load_training_state, save_final_model, save_training_state
+from Training.config import TrainingConfig
+from Training.data.prepare import PreparedData, prepare_data
+from Training.data.vocabulary import Vocabulary
+from Training.distributed import DistributedContext, initialise, shutdown
+from Training.embeddings import PromptTable
+from Training.loss import DeepSupervisionLoss, PromptSegmentationLoss
+from Training.optim import build_optimizer, poly_lr, set_lr
+from Training.progress import TrainingLog
+from Training.sampling import Batch, BatchSampler
+
+BANK_COPY = "embedding_bank.npz"
+UNUSED_PARAMETERS = (".self_attn.", ".norm1.")  # built by the release's decoder layer, never used
+
+
+class _BatchStream(IterableDataset):
+    """Batches ``start..stop-1``; worker w of n makes those with index % n == w, and the
+    DataLoader returns them in index order."""
+
+    def __init__(self, sampler: BatchSampler, start: int, stop: int) -> None:
+        self.sampler, self.start, self.stop = sampler, start, stop
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        if info:
+            torch.set_num_threads(1)  # many workers per GPU: one thread each
+        for index in range(self.start + worker, self.stop, workers):
+            yield self.sampler.batch(index)
+
+
+def batch_stream(sampler: BatchSampler, start: int, stop: int, num_workers: int) -> Iterator[Batch]:
+    stream = _BatchStream(sampler, start, stop)
+    if num_workers == 0:
+        return iter(stream)
+    return iter(DataLoader(stream, batch_size=None, num_workers=num_workers, collate_fn=lambda b: b,
+                           persistent_workers=False, prefetch_factor=2))
+
+
+def _seed(*values: int) -> int:
+    return int(np.random.default_rng(list(values)).integers(2**62))
+
+
+class Trainer:
+    def __init__(self, config: TrainingConfig, output_dir: Path, ctx: DistributedContext) -> None:
+        self.config, self.output_dir, self.ctx = config, output_dir, ctx
+        self.fold_dir = output_dir / "fold_0"
+        self.network_config = config.network_config()
+        vocabulary = Vocabulary.load(config.vocabulary)
+        self.data: PreparedData = prepare_data(
+            config.datasets, vocabulary, config.preprocessed_dir, config.val_fraction, config.seed,
+            ctx.rank, ctx.world_size, ctx.barrier,
+        )
+        self.prompts = PromptTable.from_bank(config.embedding_bank, self.data.prompt_names(),
+                                             self.network_config.text_embedding_dim).to(ctx.device)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.model = VoxTellModel(self.network_config, deep_supervision=True)
+        self.model.initialize_weights()
+        for name, parameter in self.model.named_parameters():
+            if any(part in name for part in UNUSED_PARAMETERS):
+                parameter.requires_grad_(False)
+        self.model.to(ctx.device)
+        self.network = (
+            DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+            if ctx.enabled else self.model
+        )
+        self.optimizer = build_optimizer(self.model, config.initial_lr, config.momentum, config.weight_decay)
+        self.use_amp = config.mixed_precision and ctx.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.loss = DeepSupervisionLoss(PromptSegmentationLoss(config.dice_weight, config.bce_weight),
+                                        config.deep_supervision_weights)
+        self.train_sampler = self._sampler(self.data.train, augment=config.augmentation, stream=0)
+        self.val_sampler = self._sampler(self.data.val, augment=False, stream=1) if self.data.val else None
+        self.iteration = 0
+
+    def _sampler(self, cases, augment: bool, stream: int) -> BatchSampler:
+        c = self.config
+        return BatchSampler(
+            cases, self.data.fallback_negatives, patch_size=tuple(c.patch_size),
+            batch_size=c.batch_size_per_process, positives=c.positives_per_image, negatives=c.negatives_per_image,
+            default_name_probability=c.default_name_probability, foreground_probability=c.foreground_probability,
+            augmenter=Augmenter(tuple(c.patch_size)) if augment else None, seed=_seed(c.seed, stream),
+            rank=self.ctx.rank,
+        )
+
+    # ------------------------------------------------------------------ state
+    def resume(self) -> None:
+        state = load_training_state(self.output_dir)
+        self.model.load_state_dict(state["network_weights"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.scaler.load_state_dict(state["grad_scaler_state"])
+        self.iteration = int(state["iteration"])
+
+    def save_state(self) -> None:
+        if self.ctx.is_main:
+            save_training_state(self.output_dir, self.model, self.optimizer, self.scaler, self.iteration,
+                                self.config.to_dict())
+
+    # ------------------------------------------------------------------ steps
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+
+    def _forward_loss(self, batch: Batch) -> torch.Tensor:
+        device = self.ctx.device
+        image = batch.image.to(device, non_blocking=True)
+        target = batch.target.to(device, non_blocking=True)
+        weight = batch.weight.to(device)
+        with self._autocast():
+            outputs = self.network(image, self.prompts.lookup(batch.prompts))
+        return self.loss(outputs, target, weight)
+
+    def train_step(self, batch: Batch) -> float:
+        self.network.train()
+        torch.manual_seed(_seed(self.config.seed, self.ctx.rank, self.iteration, 2))  # dropout
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._forward_loss(batch)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.item()
+
+    @torch.no_grad()
+    def validate(self, epoch: int) -> tuple[float | None, float | None]:
+        """Mean loss and pseudo Dice (hard masks, full resolution, all slots pooled) on held-out cases."""
+        if self.val_sampler is None or self.config.val_iterations <= 0:
+            return None, None
+        self.network.eval()
+        count = -(-self.config.val_iterations // self.ctx.world_size)
+        losses, overlap = [], np.zeros(3)  # tp, fp, fn
+        for j in range(count):
+            batch = self.val_sampler.batch(epoch * count + j)
+            losses.append(self._forward_loss(batch).item())
+            with self._autocast():
+                logits = self.network(batch.image.to(self.ctx.device), self.prompts.lookup(batch.prompts))[0]
+            predicted = logits > 0
+            target = batch.target.to(self.ctx.device).bool()
+            mask = (batch.weight > 0).to(self.ctx.device)[:, :, None, None, None]
+            overlap += [float((predicted & target & mask).sum()), float((predicted & ~target & mask).sum()),
+                        float((~predicted & target & mask).sum())]
+        totals = np.sum(self.ctx.all_gather_floats([float(np.mean(losses)), *overlap]), axis=0)
+        tp, fp, fn = totals[1:]
+        return totals[0] / self.ctx.world_size, float(2 * tp / max(2 * tp + fp + fn, 1.0))
+
+    def _checksum(self) -> list[float]:
+        values = [p.detach().double() for p in self.model.parameters()]
+        return [float(sum(v.sum() for v in values)), float(sum((v * v).sum() for v in values))]
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> Path | None:
+        c, ctx = self.config, self.ctx
+        log = TrainingLog(self.fold_dir, self.iteration, c.iterations_per_epoch) if ctx.is_main else None
+        if log:
+            log.message(f"{ctx.world_size} process(es) on {ctx.device}; {len(self.data.train)} training and "
+                        f"{len(self.data.val)} validation cases; starting at iteration {self.iteration} "
+                        f"of {c.total_iterations}")
+        stop = c.total_iterations
+        if c.stop_after_iterations:
+            stop = min(stop, c.stop_after_iterations)
+        epoch_losses, epoch_start = [], time.time()
+        for batch in batch_stream(self.train_sampler, self.iteration, stop, c.num_workers):
+            epoch = self.iteration // c.iterations_per_epoch
+            lr = poly_lr(c.initial_lr, epoch, c.num_epochs, c.poly_exponent)
+            set_lr(self.optimizer, lr)
+            loss = ctx.mean(self.train_step(batch))
+            epoch_losses.append(loss)
+            record = {"iteration": self.iteration, "epoch": epoch, "loss": loss, "lr": lr,
+                      "foreground": sum(batch.foreground) / len(batch.foreground)}
+            if c.record_checksums:
+                record["checksums"] = ctx.all_gather_floats(self._checksum())
+            self.iteration += 1
+            if log:
+                log.iteration(record)
+            if self.iteration % c.iterations_per_epoch == 0:
+                val_loss, val_dice = self.validate(epoch)
+                if log:
+                    log.epoch({"epoch": epoch, "iteration": self.iteration, "train_loss": float(np.mean(epoch_losses)),
+                               "val_loss": val_loss, "val_dice": val_dice, "lr": lr,
+                               "epoch_time_s": round(time.time() - epoch_start, 2)})
+                epoch_losses, epoch_start = [], time.time()
+                if (epoch + 1) % c.checkpoint_every_epochs == 0 or self.iteration == c.total_iterations:
+                    self.save_state()
+        if self.iteration < c.total_iterations:  # stopped early on request: keep the state to resume
+            self.save_state()
+            return None
+        if ctx.is_main:
+            return self.save_model()
+        return None
+
+    def save_model(self) -> Path:
+        info_config = self.config.to_dict()
+        if self.config.embedding_bank:
+            shutil.copyfile(self.config.embedding_bank, self.output_dir / BANK_COPY)
+            info_config["embedding_bank"] = BANK_COPY  # relative to the model folder
+        return save_final_model(self.output_dir, self.model, info_config, self.iteration)
+
+
+def train(config: TrainingConfig, output_dir: str | Path | None = None, resume: bool = False) -> Path | None:
+    """Run (or resume) a training; returns the model folder on rank 0 when training finished."""
+    ctx = initialise()
+    try:
+        out = Path(output_dir or config.output_dir).resolve()
+        if ctx.is_main:
+            (out / "fold_0").mkdir(parents=True, exist_ok=True)
+            (out / "fold_0" / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        ctx.barrier()
+        trainer = Trainer(config, out, ctx)
+        if resume:
+            trainer.resume()
+        return trainer.fit()
+    finally:
+        shutdown()
+

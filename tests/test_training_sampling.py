@@ -1,0 +1,202 @@
+"""Sampler statistics, augmentation laterality, vocabulary, ReXGroundingCT and instance prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel
+import numpy as np
+import pytest
+import torch
+
+from Training.augmentation import MIRROR_AXES, Augmenter
+from Training.data.instances import location_prompts
+from Training.data.prepare import prepare_data
+from Training.data.vocabulary import Vocabulary
+from Training.sampling import BatchSampler
+from test_training_support import VOCABULARY, write_dataset
+
+DATASET = "Dataset900_Tiny"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sampling")
+    dataset = write_dataset(root, cases=3, with_liver=(0,))
+    (root / "vocabulary.json").write_text(json.dumps(VOCABULARY))
+    vocabulary = Vocabulary.load([root / "vocabulary.json"])
+    data = prepare_data([{"name": DATASET, "path": str(dataset)}], vocabulary, root / "cache", 0.0, 3)
+    return data
+
+
+def test_cache_matches_inference_orientation_and_lists_present_labels(prepared):
+    case = prepared.train[0]
+    image, segmentation = case.arrays()
+    assert image.dtype == np.float32 and image.shape[0] == 1 and segmentation.shape[0] == 1
+    assert abs(float(image.mean())) < 1e-3 and abs(float(image.std()) - 1) < 1e-3  # z-scored crop
+    assert case.present == (1, 2, 3)
+    assert prepared.train[1].present == (1, 2)
+    # network axis 2 runs from the patient's right to left: the left kidney lies at high indices
+    left = np.argwhere(segmentation[0] == 1)[:, 2].mean()
+    right = np.argwhere(segmentation[0] == 2)[:, 2].mean()
+    assert left > right
+
+
+def test_vocabulary_targets_unions_and_leftover_labels(prepared):
+    case = prepared.train[1]  # no liver
+    positives = {t.name: t.labels for t in case.positives}
+    assert positives == {"left kidney": (1,), "kidneys": (1, 2), "right kidney": (2,)}
+    assert [t.name for t in case.negatives] == ["liver"]
+    assert "brain" in [t.name for t in prepared.fallback_negatives[DATASET]]
+
+
+def test_sampler_prompt_counts_naming_split_and_foreground_rate(prepared):
+    sampler = BatchSampler(prepared.train, prepared.fallback_negatives, patch_size=(32, 32, 32), batch_size=4,
+                           positives=2, negatives=1, default_name_probability=0.25, foreground_probability=0.85,
+                           augmenter=None, seed=11, rank=0)
+    defaults = rephrased = foreground = samples = 0
+    for iteration in range(150):
+        batch = sampler.batch(iteration)
+        assert batch.target.shape == (4, 3, 32, 32, 32) and batch.image.shape == (4, 1, 32, 32, 32)
+        assert torch.all(batch.weight == 1)
+        for b, prompts in enumerate(batch.prompts):
+            samples += 1
+            case_positive_names = {n for c in prepared.train for t in c.positives for n in t.names}
+            assert prompts[0] in case_positive_names and prompts[1] in case_positive_names
+            assert batch.target[b, 2].sum() == 0, "the negative prompt must have an empty target"
+            for prompt in prompts[:2]:  # naming split, over the concepts that have rephrasings
+                concept = next((c for c in VOCABULARY["concepts"] if prompt in [c["name"], *c["synonyms"]]), None)
+                if concept:
+                    defaults += prompt == concept["name"]
+                    rephrased += prompt != concept["name"]
+            if batch.foreground[b]:
+                foreground += 1
+                assert batch.target[b, :2, 16, 16, 16].any(), "a foreground patch is centred on a positive"
+    assert samples == 600
+    assert abs(defaults / (defaults + rephrased) - 0.25) < 0.05
+    assert abs(foreground / samples - 0.85) < 0.05
+    # deterministic per (seed, rank, iteration), different across ranks
+    again = sampler.batch(3)
+    assert again.prompts == sampler.batch(3).prompts and torch.equal(again.image, sampler.batch(3).image)
+    sampler.rank = 1
+    other = [sampler.batch(i).prompts for i in range(5)]
+    sampler.rank = 0
+    assert other != [sampler.batch(i).prompts for i in range(5)]
+
+
+def _laterality(image: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    """(correlation of the image with a right-to-left ramp, target centre of mass on axis 2)."""
+    ramp = torch.linspace(-1, 1, image.shape[-1]).expand_as(image[0])
+    correlation = float(((image[0] - image[0].mean()) * ramp).mean())
+    voxels = torch.nonzero(target[0]).float()
+    return correlation, float(voxels[:, 2].mean()) if len(voxels) else float("nan")
+
+
+def test_augmentation_never_mirrors_left_right():
+    assert MIRROR_AXES == ()
+    augmenter = Augmenter((32, 32, 32))
+    assert not any("Mirror" in type(t).__name__ for t in augmenter.transforms.transforms)
+    size = augmenter.input_size
+    assert all(s > 32 for s in size)
+    ramp = torch.linspace(-1, 1, size[2]).expand(1, *size).clone()
+    target = torch.zeros(1, *size, dtype=torch.uint8)
+    target[0, :, :, size[2] // 2 + 4:] = 1  # the patient's left half (high axis-2 indices)
+    for seed in range(40):
+        image, labels = augmenter(ramp.clone(), target.clone(), seed=seed)
+        assert image.shape == (1, 32, 32, 32) and labels.shape == (1, 32, 32, 32)
+        correlation, centre = _laterality(image, labels)
+        assert correlation > 0, f"seed {seed}: image flipped left-right"
+        assert np.isnan(centre) or centre > 15.5, f"seed {seed}: target moved to the other side"
+        flipped = _laterality(image.flip(-1), labels.flip(-1))
+        assert flipped[0] < 0  # the detector does see a mirrored patch
+    # a fixed seed gives the same augmentation, without touching the global random state
+    state = torch.get_rng_state()
+    first = augmenter(ramp.clone(), target.clone(), seed=5)[0]
+    assert torch.equal(first, augmenter(ramp.clone(), target.clone(), seed=5)[0])
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def _lobes() -> tuple[np.ndarray, dict[int, str]]:
+    lobes = np.zeros((30, 30, 30), np.uint8)
+    lobes[15:, :, :15] = 1  # right upper lobe (right = low axis-2 indices)
+    lobes[5:15, :, :15] = 2  # right middle lobe
+    lobes[:5, :, :15] = 3  # right lower lobe
+    lobes[15:, :, 15:] = 4  # left upper lobe
+    lobes[:15, :, 15:] = 5  # left lower lobe
+    names = {1: "right upper lobe", 2: "right middle lobe", 3: "right lower lobe", 4: "left upper lobe",
+             5: "left lower lobe"}
+    return lobes, names
+
+
+def test_instance_prompts_assign_components_to_the_part_holding_most_voxels():
+    lobes, names = _lobes()
+    lesions = np.zeros_like(lobes, dtype=bool)
+    lesions[20:23, 10:13, 3:6] = True  # right upper lobe
+    lesions[25:28, 20:23, 8:11] = True  # right upper lobe, second nodule
+    lesions[2:8, 5:8, 5:8] = True  # 3 slices in the lower lobe, 3 in the middle lobe ...
+    lesions[1, 5:8, 5:8] = True  # ... one more in the lower lobe: mostly lower lobe
+    positives, negatives = location_prompts(lesions, lobes, names, "lung nodule")
+    by_name = {p.names[0]: p.mask for p in positives}
+    assert set(by_name) == {"lung nodule in the right upper lobe", "lung nodule in the right lower lobe",
+                            "lung nodule"}
+    upper = np.zeros_like(lesions)
+    upper[20:23, 10:13, 3:6] = upper[25:28, 20:23, 8:11] = True
+    assert np.array_equal(by_name["lung nodule in the right upper lobe"], upper)
+    assert by_name["lung nodule in the right lower lobe"].sum() == 4 * 9 + 3 * 9
+    assert np.array_equal(by_name["lung nodule"], lesions)
+    assert sorted(n[0] for n in negatives) == ["lung nodule in the left lower lobe", "lung nodule in the left upper lobe",
+                                              "lung nodule in the right middle lobe"]
+    assert "lung nodule located in the right upper lobe" in positives[0].names
+
+
+def test_instance_dataset_and_rexgroundingct_cases(tmp_path):
+    lobes, names = _lobes()
+    affine = np.eye(4)
+    # instance dataset: nnU-Net raw lesion labels + part maps (NIfTI = network array transposed)
+    raw = tmp_path / "Dataset901_Nodules"
+    (raw / "imagesTr").mkdir(parents=True)
+    (raw / "labelsTr").mkdir()
+    (tmp_path / "lobes").mkdir()
+    (raw / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "nodule": 1}, "file_ending": ".nii.gz"}))
+    lesion = np.zeros_like(lobes)
+    lesion[20:23, 10:13, 3:6] = 1
+    image = 50 + np.arange(lobes.size, dtype=np.float32).reshape(lobes.shape) % 7
+    nibabel.save(nibabel.Nifti1Image(image.T.copy(), affine), raw / "imagesTr" / "c1_0000.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(lesion.T.copy(), affine), raw / "labelsTr" / "c1.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(lobes.T.copy(), affine), tmp_path / "lobes" / "c1.nii.gz")
+    # ReXGroundingCT: 3 findings, the third without voxels (not annotated)
+    rex = tmp_path / "rex"
+    (rex / "images_flat" / "train").mkdir(parents=True)
+    (rex / "segmentations" / "train").mkdir(parents=True)
+    findings = {"0": "Nodule in the right upper lobe", "1": "Left lower lobe consolidation", "2": "Emphysema"}
+    (rex / "dataset.json").write_text(json.dumps({"train": [{"name": "train_1_a_1.nii.gz", "findings": findings}]}))
+    masks = np.zeros((*lobes.shape, 3), np.uint8)  # network (S, A, R) per channel
+    masks[20:23, 10:13, 3:6, 0] = 1
+    masks[2:6, 5:9, 20:25, 1] = 1
+    nibabel.save(nibabel.Nifti1Image(image.T.copy(), affine), rex / "images_flat" / "train" / "train_1_a_1.nii.gz")
+    nifti_masks = np.stack([masks[..., c].T for c in range(3)], axis=-1)  # (X, Y, Z, C)
+    nibabel.save(nibabel.Nifti1Image(nifti_masks, affine), rex / "segmentations" / "train" / "train_1_a_1.nii.gz")
+    datasets = [
+        {"name": "Nodules", "type": "instances", "path": str(raw), "parts_dir": str(tmp_path / "lobes"),
+         "parts": {str(k): v for k, v in names.items()}, "lesions": {"nodule": "lung nodule"}},
+        {"name": "ReX", "type": "rexgroundingct", "path": str(rex)},
+    ]
+    data = prepare_data(datasets, Vocabulary(), tmp_path / "cache", 0.0, 0)
+    nodules, scan = data.train
+    assert [t.name for t in nodules.positives] == ["lung nodule in the right upper lobe", "lung nodule"]
+    assert len(nodules.negatives) == 4 and not nodules.partial
+    _, channels = nodules.arrays()
+    assert channels[nodules.positives[0].channel].sum() == 27
+    assert scan.partial and scan.negatives == []
+    assert [t.name for t in scan.positives] == ["nodule in the right upper lobe", "left lower lobe consolidation"]
+    _, rex_channels = scan.arrays()
+    assert rex_channels.shape[0] == 3 and rex_channels[1].sum() == 4 * 4 * 5 and rex_channels[2].sum() == 0
+    # the partially labelled scan never gets a negative: its third slot is a zero-weight filler
+    sampler = BatchSampler([scan], data.fallback_negatives, patch_size=(32, 32, 32), batch_size=1, positives=2,
+                           negatives=1, default_name_probability=0.25, foreground_probability=0.85, augmenter=None,
+                           seed=0, rank=0)
+    for i in range(20):
+        batch = sampler.batch(i)
+        assert batch.weight.tolist() == [[1.0, 1.0, 0.0]]
+        assert "emphysema" not in batch.prompts[0]
