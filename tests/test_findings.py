@@ -113,6 +113,14 @@ def test_impression_repeating_a_finding_is_not_listed_twice():
         "6 mm solid nodule in the right lower lobe superior segment", "Mild emphysema", "Small left pleural effusion"]
 
 
+def test_a_leading_comparison_covers_every_finding_of_the_statement():
+    sentence = "Compared to the prior exam, there is a 5 mm nodule in the lingula and a small left pleural effusion."
+    assert extract_findings(sentence) == []
+    assert [f.prior_reference for f in extract_findings(sentence, include_prior_references=True)] == [True, True]
+    mixed = "There is a 5 mm nodule in the lingula and the previously described effusion has resolved."
+    assert [f.text for f in extract_findings(mixed)] == ["5 mm nodule in the lingula"]
+
+
 def test_recommendations_and_non_observations_are_skipped():
     assert extract_findings("Clinical correlation is recommended. The described appearance is nonspecific.") == []
 

@@ -140,3 +140,22 @@ def test_hit_threshold_is_inclusive():
     prediction = np.zeros_like(target)
     prediction[0] = 1  # Dice = 2 * 1 / (1 + 19) = 0.1 exactly
     assert finding_metrics({"case": [(prediction, target)]}).hit_rate == 1.0
+
+
+def test_surface_dice_matches_monai_on_the_whole_array():
+    # surface_dice crops to the masks' bounding box first; the score must not change,
+    # also for masks that touch the array border.
+    import torch
+    from monai.metrics import compute_surface_dice
+
+    target = np.zeros((12, 14, 16), dtype=bool)
+    target[0:6, 3:10, 9:16] = True
+    target[8:11, 1:4, 1:5] = True
+    prediction = np.roll(target, 1, axis=2)
+    prediction[11, 13, 0] = True
+    spacing, tolerance = (1.5, 0.8, 1.1), 1.0
+    expected = compute_surface_dice(torch.from_numpy(prediction[None, None].astype(np.float32)),
+                                    torch.from_numpy(target[None, None].astype(np.float32)), [tolerance],
+                                    include_background=True, spacing=list(spacing)).item()
+    assert 0.0 < expected < 1.0
+    assert surface_dice(prediction, target, spacing, tolerance) == pytest.approx(expected)

@@ -54,11 +54,13 @@ class RuleBasedExtractor:
 
     def statement_findings(self, statement: str, sentence: str) -> list[Finding]:
         clauses = split_clauses(front_location_last(statement))
+        about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
         carry = False  # a leading "no" still applies ("No effusion, pneumothorax or mass")
         for index, clause in enumerate(clauses):
-            negation_carried = not is_negated(clause.text) and carry and carries_negation(clause)
-            negated = negation_carried or is_negated(clause.text)
+            own_negation = is_negated(clause.text)
+            negation_carried = not own_negation and carry and carries_negation(clause)
+            negated = own_negation or negation_carried
             carry = negated and (carry or bool(cues.NEGATION_BEFORE.search(clause.text)))
             if cues.NOT_AN_OBSERVATION.search(clause.text) or not (negated or names_finding(clause.text)):
                 continue
@@ -71,7 +73,8 @@ class RuleBasedExtractor:
             category, focal, organ_system = categorize(text)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
-                organ_system=organ_system, prior_reference=bool(cues.PRIOR_REFERENCE.search(clause.text))))
+                organ_system=organ_system,
+                prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text))))
         return findings
 
 
