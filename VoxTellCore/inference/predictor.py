@@ -1,0 +1,227 @@
+"""VoxTellPredictor: a model folder, a text embedder and the sliding window, for whole volumes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from VoxTellCore.checkpoint import load_model, read_model_info
+from VoxTellCore.errors import Cancelled, InputError
+from VoxTellCore.inference.sliding_window import LogitAccumulator, Window, sliding_windows
+from VoxTellCore.io import Volume
+from VoxTellCore.models import DEMO_MODEL_DIR, download_official_bank, resolve_model_dir
+from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], object]
+CancelCheck = threading.Event | Callable[[], bool] | None
+DEFAULT_TEXT_ENCODER = "Qwen/Qwen3-Embedding-4B"
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for, but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise InputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+
+
+def _is_cancelled(cancel: CancelCheck) -> bool:
+    if cancel is None:
+        return False
+    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
+
+
+class VoxTellPredictor:
+    """Segments volumes from free-text prompts.
+
+    ``model``: ``"demo"``, a model folder, or None (``$VOXTELL_MODEL``, else the official
+    download). ``text_encoder`` and ``embedding_bank`` default to what the model folder's
+    ``voxtell_model.json`` names, else Qwen3-Embedding-4B and (for the official model) the
+    published bank.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        device: str | torch.device = "auto",
+        text_encoder: str | None = None,
+        embedding_bank: str | os.PathLike | None = None,
+        embedding_cache_dir: str | os.PathLike | None = None,
+        keep_text_encoder_loaded: bool = False,
+    ) -> None:
+        from VoxTellCore.text.embedder import PromptEmbedder
+
+        self.device = resolve_device(device)
+        self.model_dir = resolve_model_dir(model)
+        self.info = read_model_info(self.model_dir)
+        self.network = load_model(self.model_dir, "cpu").to(self.device)
+        self.patch_size = tuple(self.network.config.patch_size)
+        self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
+        self.description = self.info.get("description") or f"VoxTell model {self.model_dir}"
+        bank = embedding_bank or self._info_path("embedding_bank")
+        if bank is None and not self.info and model is None:
+            bank = download_official_bank()
+        encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
+        self.embedder = PromptEmbedder(
+            bank=bank, encoder=str(encoder), device=self.device, cache_dir=embedding_cache_dir,
+            keep_loaded=keep_text_encoder_loaded, expected_dim=self.network.config.text_embedding_dim,
+        )
+
+    def _info_path(self, key: str) -> str | None:
+        value = self.info.get(key)
+        if not value:
+            return None
+        path = self.model_dir / value
+        return str(path) if path.exists() else str(value)
+
+    # ------------------------------------------------------------------ prompts
+    def embed(self, prompts: Sequence[str]) -> torch.Tensor:
+        """(N, D) float32 prompt embeddings (bank, on-disk cache, then the text encoder)."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not prompts:
+            raise InputError("No prompt given: pass at least one text prompt, e.g. -p liver.")
+        return self.embedder.embed(list(prompts))
+
+    # ------------------------------------------------------------------ volumes
+    def predict_volume(
+        self,
+        volume: Volume,
+        prompts: Sequence[str] | torch.Tensor,
+        roi_ras: Sequence[float] | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ) -> np.ndarray:
+        """uint8 masks (N, K, J, I) on ``volume``'s grid. ``prompts`` may be embeddings (N, D)."""
+        embeddings = prompts if isinstance(prompts, torch.Tensor) else self.embed(prompts)
+        network_array = volume.to_network()
+        box = None if roi_ras is None else roi_to_network_box(volume, roi_ras)
+        masks = self.predict_network_array(network_array, embeddings, box, progress, cancel)
+        return volume.from_network(masks)
+
+    def predict_network_array(
+        self,
+        array: np.ndarray,
+        embeddings: torch.Tensor,
+        box: tuple[slice, slice, slice] | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ) -> np.ndarray:
+        """uint8 masks (N, S, A, R) for the release's network array; ``box`` limits them to a region."""
+        data, bbox, shape = preprocess(array)
+        logits, unpad = self.predict_logits(torch.from_numpy(data), embeddings, _box_in_crop(box, bbox), progress, cancel)
+        masks = (logits[(slice(None), *unpad[1:])] > 0).cpu().numpy().astype(np.uint8)
+        full = insert_crop(masks, bbox, shape)
+        if box is not None:
+            inside = np.zeros(shape, dtype=bool)
+            inside[box] = True
+            full[:, ~inside] = 0
+        return full
+
+    def predict_logits(
+        self,
+        data: torch.Tensor,
+        embeddings: torch.Tensor,
+        box: tuple[slice, ...] | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ) -> tuple[torch.Tensor, tuple[slice, ...]]:
+        """fp16 logits of a preprocessed (1, S, A, R) image, padded to the patch; and the unpad slices.
+
+        A CUDA out-of-memory error retries with the blending buffers in host memory, then on the CPU.
+        """
+        padded, unpad = pad_to_patch(data.numpy(), self.patch_size)
+        padded = torch.from_numpy(padded)
+        windows = sliding_windows(tuple(padded.shape[1:]), self.patch_size)
+        if box is not None:
+            pad_box = tuple(slice(b.start + u.start, b.stop + u.start) for b, u in zip(box, unpad[1:]))
+            windows = [w for w in windows if all(s.start < b.stop and b.start < s.stop for s, b in zip(w, pad_box))]
+        attempts = [(self.device, self.device)]
+        if self.device.type == "cuda":
+            attempts += [(self.device, torch.device("cpu")), (torch.device("cpu"), torch.device("cpu"))]
+        for attempt, (compute, results) in enumerate(attempts):
+            try:
+                return self._run_windows(padded, embeddings, windows, compute, results, progress, cancel), unpad
+            except torch.cuda.OutOfMemoryError:
+                if attempt == len(attempts) - 1:
+                    raise
+                next_compute, next_results = attempts[attempt + 1]
+                where = "the CPU" if next_compute.type == "cpu" else "the GPU with blending in host memory"
+                warnings.warn(f"CUDA ran out of memory; retrying on {where}.", RuntimeWarning, stacklevel=2)
+                torch.cuda.empty_cache()
+        raise AssertionError("unreachable")
+
+    @torch.inference_mode()
+    def _run_windows(
+        self,
+        image: torch.Tensor,
+        embeddings: torch.Tensor,
+        windows: list[Window],
+        compute: torch.device,
+        results: torch.device,
+        progress: Progress | None,
+        cancel: CancelCheck,
+    ) -> torch.Tensor:
+        network = self.network.to(compute)
+        text = embeddings.to(compute, torch.float32)[None]
+        n_prompts = text.shape[1]
+        blend = LogitAccumulator(n_prompts, tuple(image.shape[1:]), self.patch_size, results)
+        autocast = torch.autocast("cuda", dtype=torch.float16, enabled=compute.type == "cuda")
+        for done, window in enumerate(windows):
+            if _is_cancelled(cancel):
+                raise Cancelled("Inference cancelled.")
+            patch = image[(slice(None), *window)][None].to(compute)
+            with autocast:
+                skips = network.encode(patch)
+                mask_embeddings = network.mask_embeddings(skips, text)
+                # Sharing the skip half of the decoder convolutions pays from the second prompt on;
+                # for one prompt it would only cost the memory of the shared terms.
+                shared = network.decoder.skip_terms(skips) if n_prompts > 1 else None
+                for prompt in range(n_prompts):
+                    if _is_cancelled(cancel):
+                        raise Cancelled("Inference cancelled.")
+                    logits = network.decode_prompt(skips, mask_embeddings, prompt, shared)[0]
+                    blend.add(window, prompt, logits[0, 0].float())
+            blend.count(window)
+            del skips, mask_embeddings, shared
+            if progress is not None:
+                progress(done + 1, len(windows))
+        return blend.result()
+
+
+def roi_to_network_box(volume: Volume, roi_ras: Sequence[float]) -> tuple[slice, slice, slice]:
+    """The network-array index box covering an axis-aligned RAS box (x0, y0, z0, x1, y1, z1)."""
+    if len(roi_ras) != 6:
+        raise InputError("A region of interest needs 6 numbers: x0 y0 z0 x1 y1 z1 (RAS millimetres).")
+    lo, hi = np.minimum(roi_ras[:3], roi_ras[3:]), np.maximum(roi_ras[:3], roi_ras[3:])
+    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    indices = (np.linalg.inv(volume.network_to_ras) @ corners.T)[:3]
+    shape = volume.network_shape
+    start = np.clip(np.floor(indices.min(axis=1) + 0.5), 0, shape).astype(int)
+    stop = np.clip(np.floor(indices.max(axis=1) + 0.5) + 1, 0, shape).astype(int)
+    if np.any(stop <= start):
+        raise InputError("The region of interest does not overlap the image. Move or enlarge the ROI.")
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
+def _box_in_crop(box: tuple[slice, ...] | None, bbox: Sequence[Sequence[int]]) -> tuple[slice, ...] | None:
+    if box is None:
+        return None
+    return tuple(slice(max(b.start - lo, 0), max(min(b.stop, hi) - lo, 0)) for b, (lo, hi) in zip(box, bbox))

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates (or updates) .venv with everything VoxTell needs, on the CPU build of PyTorch.
+#   bash scripts/setup.sh          runtime (voxtell-core, voxtell-train)
+#   bash scripts/setup.sh --test   plus the test suite's oracle (voxtell 0.1.2) and slicer-core
+# TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip() { .venv/bin/python -m pip "$@"; }
+pip install -q --upgrade pip
+# Pinned first so that nothing below can swap it for another build (2.9.x is refused: its
+# conv3d memory regression). dynamic-network-architectures comes with --no-deps: it asks for
+# timm -> torchvision, which would replace the CPU torch with a multi-GB CUDA build.
+pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+pip install -q -r requirements/runtime.txt
+pip install -q --no-deps -r requirements/no-deps.txt
+if [[ "${1:-}" == "--test" ]]; then
+  pip install -q -r requirements/test.txt
+  pip install -q --no-deps -r requirements/oracle-no-deps.txt
+fi
+pip install -q --no-deps -e .
