@@ -178,7 +178,7 @@ def test_generation_is_deterministic_and_options_are_checked():
 
 def test_dataset_files_load_and_masks_for_case_match_the_phantom(tmp_path):
     shape = (40, 44, 48)
-    out = write_phantom_dataset(tmp_path / DATASET_NAME, n_cases=2, seed=5, shape=shape, n_nodules=2)
+    out = write_phantom_dataset(tmp_path / DATASET_NAME, n_cases=2, seed=5, shape=shape, n_nodules=2, workers=2)
     description = json.loads((out / "dataset.json").read_text())
     cases = json.loads((out / "cases.json").read_text())
     assert description["labels"] == PARTITION and description["concept_masks"] == CONCEPTS

@@ -131,8 +131,8 @@ def _lung_envelope(body: Body, side: str, rng: np.random.Generator) -> dict:
                       rng.uniform(95, 115)])
     center = np.array([sign * (cavity_x - radii[0] * rng.uniform(0.98, 1.06)),
                        -cavity_y * rng.uniform(0.0, 0.05), rng.uniform(40, 55)])
-    fissures = {"major_offset": rng.uniform(-20, 0), "major_slope": rng.uniform(0.6, 0.9),
-                "major_bend": rng.uniform(-12, 12), "minor_offset": rng.uniform(5, 25),
+    fissures = {"major_offset": rng.uniform(0, 20), "major_slope": rng.uniform(0.7, 1.0),
+                "major_bend": rng.uniform(-12, 12), "minor_offset": rng.uniform(20, 35),
                 "minor_tilt": rng.uniform(-0.15, 0.15)}
     return {"center": center, "radii": radii, **fissures}
 
@@ -213,8 +213,9 @@ def _paint_abdomen(space: PatientSpace, anatomy: Anatomy, body: Body, spine: Spi
     liver = organ(liver_center, liver_radii, rng.uniform(-8, 8, 3), 0.06)
     # the inferior surface rises toward the left: a wedge in coronal view
     lowest = liver_center[2] - liver_radii[2] * rng.uniform(0.6, 0.8)
-    x, z = space.coords[0], space.coords[2]
-    liver &= z > lowest + np.tan(np.deg2rad(rng.uniform(20, 35))) * (right_edge - x)
+    x, y, z = space.coords
+    front_back = ((y - liver_center[1]) / liver_radii[1]) ** 2 * rng.uniform(10, 25)  # a curved edge
+    liver &= z > lowest + np.tan(np.deg2rad(rng.uniform(20, 35))) * (right_edge - x) + front_back
     anatomy.paint(liver, "liver", Tissue.LIVER)
 
     stomach_radii = np.array([rng.uniform(35, 45), rng.uniform(28, 38), rng.uniform(35, 45)])

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,26 +33,21 @@ def case_seed(dataset_seed: int, index: int) -> int:
 
 
 def write_phantom_dataset(out_dir: str | Path, n_cases: int, seed: int, case_prefix: str = "phantom",
-                          progress: Callable[[int, int], None] | None = None,
+                          progress: Callable[[int, int], None] | None = None, workers: int = 1,
                           **phantom_options: Any) -> Path:
-    """Generate n_cases phantoms (phantom_options go to generate_phantom) into out_dir."""
+    """Generate n_cases phantoms (phantom_options go to generate_phantom) into out_dir,
+    using `workers` processes."""
     out = Path(out_dir)
     (out / "imagesTr").mkdir(parents=True, exist_ok=True)
     (out / "labelsTr").mkdir(parents=True, exist_ok=True)
+    jobs = [(out, f"{case_prefix}_{index:04d}", case_seed(seed, index), phantom_options) for index in range(n_cases)]
     cases = {}
-    for index in range(n_cases):
-        case_id = f"{case_prefix}_{index:04d}"
-        phantom = generate_phantom(case_seed(seed, index), **phantom_options)
-        _save_nifti(np.round(phantom.image).astype(np.int16), phantom.ijk_to_ras,
-                    out / "imagesTr" / f"{case_id}_0000.nii.gz")
-        _save_nifti(phantom.label_map, phantom.ijk_to_ras, out / "labelsTr" / f"{case_id}.nii.gz")
-        cases[case_id] = {
-            "seed": phantom.seed, "orientation": phantom.axcodes, "spacing": list(phantom.spacing),
-            "shape_kji": list(phantom.image.shape), "contrast": phantom.contrast,
-            "findings": phantom.findings, "report": write_report(phantom),
-        }
-        if progress:
-            progress(index + 1, n_cases)
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        results = pool.map(_write_case, jobs) if pool else map(_write_case, jobs)
+        for done, (case_id, case) in enumerate(results, start=1):
+            cases[case_id] = case
+            if progress:
+                progress(done, n_cases)
     description = {
         "name": DATASET_NAME,
         "description": "Synthetic thoracoabdominal CT phantoms (Training.phantoms); organ concepts include "
@@ -78,6 +75,19 @@ def masks_for_case(dataset_dir: str | Path, case_id: str) -> dict[str, np.ndarra
                          f"{dataset_dir / 'cases.json'}.")
     label_map = np.asarray(nib.load(path).dataobj).transpose(2, 1, 0)
     return concept_masks(label_map, description["concept_masks"], description["labels"])
+
+
+def _write_case(job: tuple[Path, str, int, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    out, case_id, seed, options = job
+    phantom = generate_phantom(seed, **options)
+    _save_nifti(np.round(phantom.image).astype(np.int16), phantom.ijk_to_ras,
+                out / "imagesTr" / f"{case_id}_0000.nii.gz")
+    _save_nifti(phantom.label_map, phantom.ijk_to_ras, out / "labelsTr" / f"{case_id}.nii.gz")
+    return case_id, {
+        "seed": phantom.seed, "orientation": phantom.axcodes, "spacing": list(phantom.spacing),
+        "shape_kji": list(phantom.image.shape), "contrast": phantom.contrast,
+        "findings": phantom.findings, "report": write_report(phantom),
+    }
 
 
 def _save_nifti(array_kji: np.ndarray, ijk_to_ras: np.ndarray, path: Path) -> None:
