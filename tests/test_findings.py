@@ -56,11 +56,13 @@ def test_one_finding_per_described_abnormality_keeping_location_and_size():
         "There is a 3 mm nodule in the left lower lobe and a small right pleural effusion. "
         "Nodules of 4 mm and 6 mm in the right upper lobe. "
         "Ground-glass opacities and consolidation in the right lower lobe. "
-        "Mild emphysema and a 12x8mm mass in the left upper lobe.")]
+        "Mild emphysema and a 12x8mm mass in the left upper lobe. "
+        "Calcified mediastinal and hilar lymph nodes.")]
     assert texts == ["3 mm nodule in the left lower lobe", "Small right pleural effusion",
                      "Nodules of 4 mm and 6 mm in the right upper lobe",
                      "Ground-glass opacities in the right lower lobe", "Consolidation in the right lower lobe",
-                     "Mild emphysema", "12 x 8 mm mass in the left upper lobe"]
+                     "Mild emphysema", "12 x 8 mm mass in the left upper lobe",
+                     "Calcified mediastinal and hilar lymph nodes"]
 
 
 @pytest.mark.parametrize("sentence", [

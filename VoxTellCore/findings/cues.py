@@ -14,13 +14,12 @@ def _any(*patterns: str) -> re.Pattern:
 # Nouns that name a finding: the category keywords plus findings outside the lungs.
 FINDING_NOUN = _any(
     *(keyword for category in CATEGORIES for keyword in category.keywords),
-    "thickening", "calcif", "hernia", "plaque", "stones?", "calcul", "aneurysm", "cardiomegal",
+    "thickening", "calcification", "hernia", "plaque", "stones?", "calcul", "aneurysm", "cardiomegal",
     "lymphadenopath", "adenopath", r"lymph nodes?", "fracture", "collection", "goit", "stent", "catheter",
-    "pacemaker", "prosthe", "atheroscl", "steatosis", "hypodens", "hyperdens", "osteophyt", "degenerat",
-    "deformit", "hydronephros", "ascites")
+    "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites")
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
-ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "widen", "narrow",
-                         "hypertroph", "atroph", "abnormal")
+ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
+                         "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
