@@ -28,6 +28,9 @@ class TrainingLog:
         with self.text_file.open("a") as handle:
             handle.write(line + "\n")
 
+    def losses_since(self, iteration: int) -> list[float]:
+        return [r["loss"] for r in _read_jsonl(self.iterations_file) if r["iteration"] >= iteration]
+
     def iteration(self, record: dict[str, Any]) -> None:
         with self.iterations_file.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

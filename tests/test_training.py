@@ -1,0 +1,119 @@
+"""End-to-end training on CPU: one process, torchrun with 2 gloo processes, resume, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from Training.cli import main as cli_main
+from Training.config import TrainingConfig
+from Training.encoder_transfer import export_encoder_transfer
+from Training.trainer import train
+from VoxTellCore.checkpoint import load_model, read_model_info
+from test_training_support import write_config
+
+REPO = Path(__file__).resolve().parents[1]
+EPOCHS, ITERATIONS = 4, 3
+
+
+def _losses(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / "fold_0" / "iterations.jsonl").read_text().splitlines()]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(model_dir / "fold_0" / "checkpoint_final.pth", weights_only=True)["network_weights"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("training")
+    config_path = write_config(root, num_epochs=EPOCHS, iterations_per_epoch=ITERATIONS)
+    config = TrainingConfig.from_file(config_path)
+    single = train(config, root / "single")
+    interrupted = TrainingConfig.from_file(config_path, ["stop_after_iterations=5"])
+    assert train(interrupted, root / "resumed") is None
+    after_stop = torch.load(root / "resumed" / "fold_0" / "checkpoint_latest.pth", weights_only=True)
+    resumed = train(config, root / "resumed", resume=True)
+    torch.set_num_threads(threads)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+               "-m", "Training.cli", str(config_path), "--output", str(root / "ddp"), "--set", "record_checksums=true"]
+    ddp = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]
+    return {"root": root, "single": single, "resumed": resumed, "after_stop": after_stop, "ddp": root / "ddp"}
+
+
+@pytest.mark.parametrize("run", ["single", "ddp"])
+def test_loss_decreases_and_model_folder_loads(runs, run):
+    output = runs[run] if run == "ddp" else runs["single"]
+    records = _losses(output)
+    assert [r["iteration"] for r in records] == list(range(EPOCHS * ITERATIONS))
+    losses = [r["loss"] for r in records]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.01, losses
+    model = load_model(output)
+    info = read_model_info(output)
+    assert (output / info["embedding_bank"]).is_file()
+    with torch.no_grad():
+        logits = model(torch.randn(1, 1, 32, 32, 32), torch.randn(1, 2, 16))
+    assert logits.shape == (1, 2, 32, 32, 32) and torch.isfinite(logits).all()
+    log = [json.loads(line) for line in (output / "fold_0" / "training_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == list(range(EPOCHS))
+    assert log[-1]["lr"] < log[0]["lr"] == 0.05  # poly decay from the configured initial lr
+    assert (output / "fold_0" / "progress.png").stat().st_size > 1000
+
+
+def test_ddp_ranks_hold_identical_weights_after_every_step(runs):
+    records = _losses(runs["ddp"])
+    for record in records:
+        rank0, rank1 = record["checksums"]
+        assert rank0 == rank1, f"iteration {record['iteration']}: ranks diverged"
+    assert records[0]["checksums"][0] != records[-1]["checksums"][0]  # the weights did change
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(runs):
+    assert runs["after_stop"]["iteration"] == 5
+    assert {"optimizer_state", "grad_scaler_state", "sampler_state", "rng"} <= set(runs["after_stop"])
+    reference, resumed = _weights(runs["single"]), _weights(runs["resumed"])
+    assert reference.keys() == resumed.keys()
+    for key in reference:
+        assert torch.equal(reference[key], resumed[key]), key
+    assert [r["loss"] for r in _losses(runs["resumed"])] == [r["loss"] for r in _losses(runs["single"])]
+
+
+def test_encoder_transfer_into_plain_resenc_unet(runs, tmp_path):
+    out = tmp_path / "resenc.pth"
+    report = export_encoder_transfer(runs["single"], out, num_classes=3)
+    saved = torch.load(out, weights_only=True)["network_weights"]
+    voxtell = _weights(runs["single"])
+    encoder_keys = [k for k in voxtell if k.startswith("encoder.")]
+    assert report.copied_tensors == len(encoder_keys) > 0
+    for key in encoder_keys:
+        assert torch.equal(saved[key], voxtell[key]), key
+    assert saved["decoder.seg_layers.0.weight"].shape[0] == 3
+
+
+def test_cli_reports_user_errors(tmp_path, capsys):
+    assert cli_main([str(tmp_path / "missing.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"datasets": [], "num_epocs": 3}))
+    assert cli_main([str(config)]) == 1
+    assert "num_epocs" in capsys.readouterr().err
+    assert cli_main([str(config), "--set", "num_epocs"]) == 1
+    assert "key=value" in capsys.readouterr().err
