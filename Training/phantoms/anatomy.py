@@ -41,6 +41,8 @@ class Tissue(IntEnum):
     BOWEL_GAS = 17
     EFFUSION = 18
     NODULE = 19
+    FISSURE = 20
+    RIB = 21
 
 
 LOBE_LABELS = {name: PARTITION[f"{name} parenchyma"] for name, _, _ in LOBES}
@@ -87,10 +89,12 @@ def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator, n_n
     above_diaphragm = z > diaphragm(x, y)
     cavity = elliptic_cylinder(space, (0, 0), body.cavity, (-FAR, FAR))
     lungs = {side: _lung_envelope(body, side, rng) for side in ("right", "left")}
+    fissure_half_width = 0.35 * float(space.grid.spacing_ijk.mean())
     for side, envelope in lungs.items():
         inside = ellipsoid(space, envelope["center"], envelope["radii"]) & cavity & above_diaphragm
-        _paint_lobes(anatomy, inside, side, envelope, x, y, z, rng)
+        _paint_lobes(anatomy, inside, side, envelope, x, y, z, fissure_half_width)
     spine = _spine_geometry(body, rng)
+    _paint_ribs(space, anatomy, body, spine, float(diaphragm(0, 0)), rng)
     _paint_abdomen(space, anatomy, body, spine, cavity & below_diaphragm, rng)
     heart_center = _paint_heart(space, anatomy, body, diaphragm, rng)
     _paint_great_vessels_and_airways(space, anatomy, spine, heart_center, diaphragm, rng)
@@ -138,18 +142,41 @@ def _lung_envelope(body: Body, side: str, rng: np.random.Generator) -> dict:
 
 
 def _paint_lobes(anatomy: Anatomy, lung: np.ndarray, side: str, envelope: dict, x, y, z,
-                 rng: np.random.Generator) -> None:
+                 fissure_half_width: float) -> None:
     """Split a lung by plane-like fissures: the major one runs from posterior-superior to
-    anterior-inferior; on the right the minor (horizontal) one cuts the middle lobe off the upper."""
+    anterior-inferior; on the right the minor (horizontal) one cuts the middle lobe off the upper.
+    The fissures show as a faint line, as on real CT."""
     cx, cy, cz = envelope["center"]
     lx, ly, lz = (x - cx) / envelope["radii"][0], y - cy, z - cz
     major = envelope["major_offset"] - envelope["major_slope"] * ly + envelope["major_bend"] * lx ** 2
     lower = lung & (lz < major)
     anatomy.paint(lung, f"{side} lung upper lobe parenchyma", Tissue.LUNG)
     anatomy.paint(lower, f"{side} lung lower lobe parenchyma", Tissue.LUNG)
+    fissures = np.abs(lz - major) < fissure_half_width * np.hypot(1.0, envelope["major_slope"])
     if side == "right":
         minor = envelope["minor_offset"] + envelope["minor_tilt"] * ly
         anatomy.paint(lung & ~lower & (lz < minor), "right lung middle lobe parenchyma", Tissue.LUNG)
+        fissures |= ~lower & (np.abs(lz - minor) < fissure_half_width)
+    anatomy.paint(lung & fissures, None, Tissue.FISSURE)
+
+
+def _paint_ribs(space: PatientSpace, anatomy: Anatomy, body: Body, spine: "Spine", diaphragm_z: float,
+                rng: np.random.Generator) -> None:
+    """Ribs in the chest wall (sloping down toward the front, apart at the spine and sternum) and
+    the sternum: bone that is not "vertebrae"."""
+    cavity_x, cavity_y = body.cavity
+    region = space.box([-cavity_x - body.muscle, -cavity_y - body.muscle, diaphragm_z - 90],
+                       [cavity_x + body.muscle, cavity_y + body.muscle, FAR])
+    x, y, z = space.local(region)
+    depth = np.hypot(x / cavity_x, y / cavity_y) - 1.0  # 0 at the cavity, grows outward
+    in_wall = (depth > 0.005) & (depth < 0.005 + rng.uniform(6, 9) / cavity_y)
+    around = np.arctan2(y, x) / np.pi  # -0.5 behind, +0.5 in front
+    off_midlines = (np.abs(around + 0.5) > 0.08) & (np.abs(around - 0.5) > 0.12)
+    slope = rng.uniform(30, 60)  # mm a rib drops from its back to its front end
+    phase = np.mod(z - spine.phase + slope * (around + 0.5) * 2, spine.period)
+    ribs = in_wall & off_midlines & (phase < rng.uniform(8, 11)) & (z > diaphragm_z - 90)
+    sternum = (np.abs(x) < rng.uniform(12, 16)) & (y > cavity_y - 2) & (y < cavity_y + 10) & (z > diaphragm_z + 10)
+    anatomy.paint(space.filled(region, ribs | sternum), None, Tissue.RIB)
 
 
 @dataclass(frozen=True)

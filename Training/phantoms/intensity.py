@@ -29,6 +29,8 @@ _HU: dict[Tissue, tuple[tuple[float, float], tuple[float, float], float]] = {
     Tissue.BOWEL_GAS: ((-1000, -950), (-1000, -950), 5),
     Tissue.EFFUSION: ((0, 20), (0, 20), 5),
     Tissue.NODULE: ((10, 60), (20, 80), 8),
+    Tissue.FISSURE: ((-760, -660), (-760, -660), 15),
+    Tissue.RIB: ((300, 600), (300, 600), 50),
 }
 
 
