@@ -98,7 +98,7 @@ def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator, n_n
     _paint_abdomen(space, anatomy, body, spine, cavity & below_diaphragm, rng)
     heart_center = _paint_heart(space, anatomy, body, diaphragm, rng)
     _paint_great_vessels_and_airways(space, anatomy, spine, heart_center, diaphragm, rng)
-    _paint_spine(space, anatomy, spine, rng)
+    _paint_spine(space, anatomy, spine)
     for side in effusion_sides:
         _paint_effusion(anatomy, side, lungs[side], x, y, z, rng)
     _paint_lung_vessels(space, anatomy, lungs, rng)
@@ -203,7 +203,7 @@ def _spine_geometry(body: Body, rng: np.random.Generator) -> Spine:
                  period=height + rng.uniform(5, 8), phase=rng.uniform(0, 30))
 
 
-def _paint_spine(space: PatientSpace, anatomy: Anatomy, spine: Spine, rng: np.random.Generator) -> None:
+def _paint_spine(space: PatientSpace, anatomy: Anatomy, spine: Spine) -> None:
     """A column of vertebrae: body, neural arch, spinous and transverse processes; discs between."""
     rx, ry = spine.radii
     region = space.box([-40, spine.canal_y - 40, -FAR], [40, spine.center_y + ry, FAR])
@@ -212,8 +212,7 @@ def _paint_spine(space: PatientSpace, anatomy: Anatomy, spine: Spine, rng: np.ra
     in_bone = level <= 1.0
     body = ((x / rx) ** 2 + ((y - spine.center_y) / ry) ** 2 <= 1) & in_bone
     marrow = ((x / (rx - 3)) ** 2 + ((y - spine.center_y) / (ry - 3)) ** 2 <= 1) & (level > 0.1) & (level < 0.9)
-    canal_distance = (x / 8) ** 2 + ((y - spine.canal_y) / 7) ** 2
-    canal = canal_distance <= 1
+    canal = (x / 8) ** 2 + ((y - spine.canal_y) / 7) ** 2 <= 1
     arch = ((x / 15) ** 2 + ((y - spine.canal_y) / 13) ** 2 <= 1) & (level > 0.1) & (level < 0.9)
     middle = np.abs(level - 0.5) < 0.25
     # the spinous process slopes down as it runs backward
@@ -297,8 +296,8 @@ def _paint_great_vessels_and_airways(space: PatientSpace, anatomy: Anatomy, spin
     radii = np.array([1.35, 1.3, 1.15, 1.05, 1.0, 0.95, 0.85]) * radius
     anatomy.paint(tube(space, centerline, radii), "aorta", Tissue.AORTA)
 
-    carina = np.array([0.0, spine.center_y + spine.radii[1] + rng.uniform(20, 30), arch_z - rng.uniform(0, 10)])
-    carina[0] = 4.0  # the arch passes on the trachea's left
+    # the trachea runs just right of the midline: the arch passes on its left
+    carina = np.array([4.0, spine.center_y + spine.radii[1] + rng.uniform(20, 30), arch_z - rng.uniform(0, 10)])
     trachea = [[4, carina[1] + 5, FAR / 4], carina + [0, 0, 12]]
     hila = [carina + [sign * rng.uniform(35, 45), -5, -rng.uniform(10, 20)] for sign in (1, -1)]
     airways = tube(space, trachea, [rng.uniform(8, 10)] * 2)
