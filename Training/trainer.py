@@ -67,7 +67,8 @@ def freeze_unused_parameters(model: VoxTellModel, text_dim: int) -> list[str]:
     device = next(model.parameters()).device
     image = torch.zeros(1, 1, *model.config.patch_size, device=device)
     model.train()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), autocast:
         outputs = model(image, torch.zeros(1, 1, text_dim, device=device))
         sum(o.float().sum() for o in outputs).backward()
     unused = [name for name, p in model.named_parameters() if p.grad is None]

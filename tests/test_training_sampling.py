@@ -37,16 +37,17 @@ def test_cache_matches_inference_orientation_and_lists_present_labels(prepared):
     assert abs(float(image.mean())) < 1e-3 and abs(float(image.std()) - 1) < 1e-3  # z-scored crop
     assert case.present == (1, 2, 3)
     assert prepared.train[1].present == (1, 2)
-    # network axis 2 runs from the patient's right to left: the left kidney lies at high indices
+    # network axis 2 is RAS x: indices grow towards the patient's right
     left = np.argwhere(segmentation[0] == 1)[:, 2].mean()
     right = np.argwhere(segmentation[0] == 2)[:, 2].mean()
-    assert left > right
+    assert right > left
 
 
 def test_vocabulary_targets_unions_and_leftover_labels(prepared):
     case = prepared.train[1]  # no liver
     positives = {t.name: t.labels for t in case.positives}
-    assert positives == {"left kidney": (1,), "kidneys": (1, 2), "right kidney": (2,)}
+    # right_kidney only appears inside the "kidneys" union, so it is no concept of its own
+    assert positives == {"left kidney": (1,), "kidneys": (1, 2)}
     assert [t.name for t in case.negatives] == ["liver"]
     assert "brain" in [t.name for t in prepared.fallback_negatives[DATASET]]
 
@@ -79,6 +80,11 @@ def test_sampler_prompt_counts_naming_split_and_foreground_rate(prepared):
     # deterministic per (seed, rank, iteration), different across ranks
     again = sampler.batch(3)
     assert again.prompts == sampler.batch(3).prompts and torch.equal(again.image, sampler.batch(3).image)
+    # background workers produce the very same batches, in order
+    from Training.trainer import batch_stream
+
+    streamed = [b.prompts for b in batch_stream(sampler, 2, 7, num_workers=2)]
+    assert streamed == [sampler.batch(i).prompts for i in range(2, 7)]
     sampler.rank = 1
     other = [sampler.batch(i).prompts for i in range(5)]
     sampler.rank = 0
@@ -101,7 +107,7 @@ def test_augmentation_never_mirrors_left_right():
     assert all(s > 32 for s in size)
     ramp = torch.linspace(-1, 1, size[2]).expand(1, *size).clone()
     target = torch.zeros(1, *size, dtype=torch.uint8)
-    target[0, :, :, size[2] // 2 + 4:] = 1  # the patient's left half (high axis-2 indices)
+    target[0, :, :, size[2] // 2 + 4:] = 1  # the patient's right half (high axis-2 indices)
     for seed in range(40):
         image, labels = augmenter(ramp.clone(), target.clone(), seed=seed)
         assert image.shape == (1, 32, 32, 32) and labels.shape == (1, 32, 32, 32)
@@ -119,7 +125,7 @@ def test_augmentation_never_mirrors_left_right():
 
 def _lobes() -> tuple[np.ndarray, dict[int, str]]:
     lobes = np.zeros((30, 30, 30), np.uint8)
-    lobes[15:, :, :15] = 1  # right upper lobe (right = low axis-2 indices)
+    lobes[15:, :, :15] = 1  # "right upper lobe" (the layout is arbitrary for these tests)
     lobes[5:15, :, :15] = 2  # right middle lobe
     lobes[:5, :, :15] = 3  # right lower lobe
     lobes[15:, :, 15:] = 4  # left upper lobe

@@ -42,7 +42,7 @@ def _ball(centre: tuple[int, int, int], radius: float) -> np.ndarray:
 
 def write_dataset(root: Path, cases: int = 3, with_liver: tuple[int, ...] = (0,)) -> Path:
     """nnU-Net raw layout with an identity affine: NIfTI axis 0 is RAS x (towards the patient's
-    left), i.e. network axis 2. The left kidney sits at large x, the right kidney at small x."""
+    right), i.e. network axis 2. The right kidney sits at large x, the left kidney at small x."""
     folder = root / "Dataset900_Tiny"
     (folder / "imagesTr").mkdir(parents=True)
     (folder / "labelsTr").mkdir()
@@ -51,8 +51,8 @@ def write_dataset(root: Path, cases: int = 3, with_liver: tuple[int, ...] = (0,)
     rng = np.random.default_rng(0)
     for case in range(cases):
         labels = np.zeros(SHAPE, np.uint8)
-        labels[_ball((28 + case % 3, 20, 14), 5)] = 1  # left kidney: larger x (RAS: towards patient left)
-        labels[_ball((11, 20 + case % 2, 14), 5)] = 2  # right kidney
+        labels[_ball((11 + case % 3, 20, 14), 5)] = 1  # left kidney: small x
+        labels[_ball((28, 20 + case % 2, 14), 5)] = 2  # right kidney: large x (RAS +x is the patient's right)
         if case in with_liver:
             labels[_ball((14, 20, 30), 6)] = 3
         image = 100 + 10 * rng.standard_normal(SHAPE) + 80 * labels

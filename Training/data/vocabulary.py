@@ -11,9 +11,10 @@ Format (``version`` 1)::
 
 A dataset entry is one label name of that dataset's ``dataset.json`` or a list of names
 whose union is the concept. Labels that no concept maps become concepts of their own,
-named after the label (underscores read as spaces; also labels that only appear inside
-unions), so a new dataset trains without
-vocabulary work; the vocabulary adds rephrasings and cross-dataset merges.
+named after the label (underscores read as spaces), so a new dataset trains without
+vocabulary work; the vocabulary adds rephrasings and cross-dataset merges. A label that a
+concept references (alone or in a union) is not a concept of its own unless one maps it
+alone: partition labels such as "lobe parenchyma without its nodule" stay internal.
 """
 
 from __future__ import annotations
@@ -69,8 +70,7 @@ class Vocabulary:
                     f"Vocabulary concept '{concept.name}' maps dataset {dataset} to label(s) {unknown}, "
                     f"which its dataset.json does not define (it has {sorted(labels)}). Fix the label names."
                 )
-            if len(label_names) == 1:  # a label inside a union still is a structure of its own
-                used.add(label_names[0])
+            used.update(label_names)
             targets.append(Target(concept.names, labels=tuple(sorted(labels[n] for n in label_names))))
         for label_name, value in labels.items():
             if value != 0 and label_name not in used:
