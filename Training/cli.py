@@ -1,7 +1,7 @@
 """``voxtell-train``: train, list the prompts a bank needs, or transfer the encoder.
 
     voxtell-train CONFIG.json [--set key=value ...] [--resume] [--output DIR]
-    voxtell-train prompts CONFIG.json [--set ...] [--out prompts.txt]
+    voxtell-train prompts CONFIG.json [--set ...] [--out prompts.txt] [--bank bank.npz --encoder ID]
     voxtell-train transfer-encoder --voxtell MODEL_DIR --out weights.pth [--num-classes N]
 
 The same command runs as one process, under ``torchrun --nproc_per_node N -m Training.cli``
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from VoxTellCore.errors import VoxTellError
+from VoxTellCore.errors import InputError, VoxTellError
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,10 @@ def _prompts_parser() -> argparse.ArgumentParser:
     parser.add_argument("config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="write one prompt per line here (default: stdout)")
+    parser.add_argument("--bank", help="also embed them into this embedding bank (.npz)")
+    parser.add_argument("--encoder", help="text encoder for --bank (Hugging Face id or folder; default: the "
+                                          "config's text_encoder)")
+    parser.add_argument("--device", default="cpu", help="device for --bank (cpu, cuda)")
     return parser
 
 
@@ -66,12 +70,20 @@ def run_prompts(argv: list[str]) -> int:
     config = TrainingConfig.from_file(args.config, args.set)
     data = prepare_data(config.datasets, Vocabulary.load(config.vocabulary), config.preprocessed_dir,
                         config.val_fraction, config.seed)
-    text = "".join(p + "\n" for p in data.prompt_names())
+    prompts = data.prompt_names()
+    text = "".join(p + "\n" for p in prompts)
     if args.out:
         with open(args.out, "w") as handle:
             handle.write(text)
-    else:
+    elif not args.bank:
         sys.stdout.write(text)
+    if args.bank:
+        from VoxTellCore.text.small_qwen3 import build_embedding_bank
+
+        encoder = args.encoder or config.text_encoder
+        if not encoder:
+            raise InputError("--bank needs a text encoder: pass --encoder or set text_encoder in the config.")
+        print(f"{build_embedding_bank(encoder, prompts, args.bank, args.device)}: {len(prompts)} prompts embedded")
     return 0
 
 

@@ -66,7 +66,7 @@ class TrainingConfig:
         for item in overrides or []:
             apply_override(raw, item)
         config = cls.from_dict(raw)
-        config.resolve_paths(path.parent)
+        config.resolve_paths(Path.cwd())
         return config
 
     @classmethod
@@ -82,7 +82,8 @@ class TrainingConfig:
         return config
 
     def resolve_paths(self, base: Path) -> None:
-        """Relative paths in a config file are relative to that file's folder."""
+        """Relative paths are relative to the folder training is launched from; made absolute
+        here so every process (and the saved config) sees the same files."""
 
         def resolve(value: str) -> str:
             return str((base / value).resolve()) if value and not Path(value).is_absolute() else value
@@ -90,6 +91,7 @@ class TrainingConfig:
         self.vocabulary = [resolve(v) for v in self.vocabulary]
         self.embedding_bank = resolve(self.embedding_bank)
         self.preprocessed_dir = resolve(self.preprocessed_dir)
+        self.output_dir = resolve(self.output_dir)
         for dataset in self.datasets:
             for key in ("path", "parts_dir"):
                 if key in dataset:

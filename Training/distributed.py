@@ -68,7 +68,8 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
 def initialise(device_preference: str = "auto") -> DistributedContext:
     rank, world_size, local_rank = environment_ranks()
     use_cuda = torch.cuda.is_available() and device_preference != "cpu"
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    # srun --gpus-per-task=1 shows each process only its own GPU, as cuda:0
+    device = torch.device("cuda", local_rank % torch.cuda.device_count()) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():

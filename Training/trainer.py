@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellModel
 from Training.augmentation import Augmenter
 from Training.checkpointing import load_training_state, save_final_model, save_training_state
@@ -126,7 +127,13 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def resume(self) -> None:
         state = load_training_state(self.output_dir)
-        self.model.load_state_dict(state["network_weights"])
+        try:
+            self.model.load_state_dict(state["network_weights"])
+        except RuntimeError as exc:
+            raise InputError(
+                f"--resume: the checkpoint in {self.output_dir} was trained with other model sizes "
+                f"({str(exc).splitlines()[-1].strip()}). Resume with the run's own config, or train into a new --output."
+            ) from exc
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["grad_scaler_state"])
         self.iteration = int(state["iteration"])

@@ -206,3 +206,18 @@ def test_instance_dataset_and_rexgroundingct_cases(tmp_path):
         batch = sampler.batch(i)
         assert batch.weight.tolist() == [[1.0, 1.0, 0.0]]
         assert "emphysema" not in batch.prompts[0]
+
+
+def test_vocabulary_files_merge_and_ranks_come_from_torchrun_or_slurm():
+    from Training.distributed import environment_ranks
+
+    root = Path(__file__).resolve().parents[1] / "Resources" / "vocabulary"
+    vocabulary = Vocabulary.load([root / "voxtell_concepts.json", root / "phantom_vocabulary.json"])
+    liver = vocabulary.concepts["liver"]
+    assert liver.name == "liver" and "hepatic organ" in liver.synonyms
+    assert {"Dataset003_Liver", "Dataset900_VoxTellPhantoms"} <= set(liver.datasets)  # merged, not replaced
+    targets = {t.name: t.labels for t in vocabulary.targets_for_dataset("Dataset003_Liver", {"liver": 1, "cancer": 2})}
+    assert targets == {"liver": (1, 2), "liver tumor": (2,)}
+    assert environment_ranks({}) == (0, 1, 0)
+    assert environment_ranks({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "SLURM_PROCID": "0"}) == (3, 8, 1)
+    assert environment_ranks({"SLURM_PROCID": "9", "SLURM_NTASKS": "64", "SLURM_LOCALID": "1"}) == (9, 64, 1)

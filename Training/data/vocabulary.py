@@ -42,20 +42,27 @@ class Concept:
 
 
 class Vocabulary:
-    """Concepts by name; later files override concepts of the same name."""
+    """Concepts by name; a concept named in several files merges their synonyms and datasets."""
 
     def __init__(self, concepts: Iterable[Concept] = ()) -> None:
         self.concepts: dict[str, Concept] = {}
         for concept in concepts:
-            self.concepts[concept.name] = concept
+            self.add(concept)
 
     @classmethod
     def load(cls, paths: Iterable[str | Path]) -> "Vocabulary":
         vocabulary = cls()
         for path in paths:
             for concept in read_concepts(Path(path)):
-                vocabulary.concepts[concept.name] = concept
+                vocabulary.add(concept)
         return vocabulary
+
+    def add(self, concept: Concept) -> None:
+        known = self.concepts.get(concept.name)
+        if known:
+            synonyms = tuple(dict.fromkeys(known.synonyms + concept.synonyms))
+            concept = Concept(concept.name, synonyms, {**known.datasets, **concept.datasets})
+        self.concepts[concept.name] = concept
 
     def targets_for_dataset(self, dataset: str, labels: dict[str, int]) -> list[Target]:
         """Every concept of ``dataset`` as a label-map target (mapped ones and leftovers)."""
