@@ -9,6 +9,7 @@ last stage's 32 output channels are projected onto a single vector: that is the 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
 from dynamic_network_architectures.building_blocks.simple_conv_blocks import StackedConvBlocks
 from torch import nn
@@ -43,20 +44,43 @@ class VoxTellDecoder(nn.Module):
         self.transpconvs = nn.ModuleList(transpconvs)
         self.seg_layers = nn.ModuleList(seg_layers)
 
+    def skip_terms(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The prompt-independent half of each stage's first convolution.
+
+        A stage convolves ``cat(upsampled, skip)``; by linearity that is
+        ``conv_up(upsampled) + conv_skip(skip)``, and ``conv_skip(skip)`` (with the bias) is
+        the same for every prompt. Computing it once per window roughly halves the
+        decoder's cost for each additional prompt.
+        """
+        terms = []
+        for s, stage in enumerate(self.stages):
+            conv = stage.convs[0].conv
+            half = conv.in_channels // 2
+            terms.append(F.conv3d(skips[-(s + 2)], conv.weight[:, half:], conv.bias, conv.stride, conv.padding))
+        return terms
+
     def forward(
-        self, skips: list[torch.Tensor], mask_embeddings: list[torch.Tensor], deep_supervision: bool = False
+        self,
+        skips: list[torch.Tensor],
+        mask_embeddings: list[torch.Tensor],
+        deep_supervision: bool = False,
+        skip_terms: list[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """Decode one prompt.
 
         ``mask_embeddings[k]`` is the prompt's (B, 1, width_k) embedding for resolution k
         (0 = full resolution). Returns logits (B, 1, ...) from full resolution down; only
-        the full-resolution one unless ``deep_supervision``.
+        the full-resolution one unless ``deep_supervision``. ``skip_terms`` (from
+        :meth:`skip_terms`) lets several prompts share the skip half of each convolution.
         """
         x = skips[-1]
         outputs = []
         last = len(self.stages) - 1
         for s, (transpconv, stage) in enumerate(zip(self.transpconvs, self.stages)):
-            x = stage(torch.cat((transpconv(x), skips[-(s + 2)]), dim=1))
+            if skip_terms is None:
+                x = stage(torch.cat((transpconv(x), skips[-(s + 2)]), dim=1))
+            else:
+                x = self._stage_with_skip_term(stage, transpconv(x), skip_terms[s])
             embedding = mask_embeddings[last - s]
             if s == last:
                 outputs.append(torch.einsum("bchwd,bnc->bnhwd", x, embedding))
@@ -67,3 +91,11 @@ class VoxTellDecoder(nn.Module):
             if deep_supervision:
                 outputs.append(self.seg_layers[s](x))
         return outputs[::-1]
+
+    @staticmethod
+    def _stage_with_skip_term(stage: StackedConvBlocks, upsampled: torch.Tensor, skip_term: torch.Tensor) -> torch.Tensor:
+        first = stage.convs[0]
+        conv = first.conv
+        x = F.conv3d(upsampled, conv.weight[:, : conv.in_channels // 2], None, conv.stride, conv.padding) + skip_term
+        x = first.all_modules[1:](x)  # dropout / norm / nonlinearity after the convolution
+        return stage.convs[1:](x)

@@ -54,10 +54,16 @@ class VoxTellModel(nn.Module):
         decoded = self.transformer_decoder(queries, memory, self.pos_embed).transpose(0, 1)
         return [projection(decoded) for projection in self.project_to_decoder_channels]
 
-    def decode_prompt(self, skips: list[torch.Tensor], embeddings: list[torch.Tensor], prompt: int) -> list[torch.Tensor]:
-        """Logits (B, 1, ...) of one prompt, full resolution first."""
+    def decode_prompt(
+        self,
+        skips: list[torch.Tensor],
+        embeddings: list[torch.Tensor],
+        prompt: int,
+        skip_terms: list[torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
+        """Logits (B, 1, ...) of one prompt, full resolution first (see ``VoxTellDecoder``)."""
         prompt_embeddings = [e[:, prompt : prompt + 1] for e in embeddings]
-        return self.decoder(skips, prompt_embeddings, self.deep_supervision)
+        return self.decoder(skips, prompt_embeddings, self.deep_supervision, skip_terms)
 
     def forward(self, image: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Logits (B, N, *patch) for N prompts; a list of 5 scales with deep supervision."""
