@@ -113,7 +113,8 @@ def removeWithHelpers(scene, node) -> None:
 
 
 def main(argv: list[str] | None = None, logic=None) -> int:
-    """Run the batch; returns 0 when every case was written or skipped, else 1."""
+    """Run the batch; returns 0 when every case was written or skipped, 1 when a case failed,
+    2 when VoxTell's Python packages could not be set up (inside Slicer)."""
     _ensureImportPaths()
     args = parseArgs(sys.argv[1:] if argv is None else list(argv))
 
@@ -123,6 +124,15 @@ def main(argv: list[str] | None = None, logic=None) -> int:
     from VoxTellSlicerLib.headless import createHeadlessSlicer, inSlicerApplication
 
     headless = None if inSlicerApplication() else createHeadlessSlicer(args.terminologies)
+    if headless is None:
+        # Inside Slicer: the module's first-use setup, without dialogs (PyTorch must be there).
+        from VoxTellSlicerLib.dependencies import DependencyError, setupDependencies
+
+        try:
+            setupDependencies(log=print, installTorch=lambda log: False)
+        except DependencyError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     scene = slicer.mrmlScene
     logic = logic or VoxTellLogic()
     logic.undoEnabled = False

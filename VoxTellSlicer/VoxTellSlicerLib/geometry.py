@@ -51,12 +51,23 @@ def orientedImageFromMask(mask: np.ndarray, ijkToRas: np.ndarray):
     return image
 
 
-def roiBoundsRas(roiNode) -> tuple[float, float, float, float, float, float] | None:
-    """(x0, y0, z0, x1, y1, z1) in RAS mm of a markups ROI node (world coordinates), or None."""
+def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, float, float] | None:
+    """(x0, y0, z0, x1, y1, z1) of a markups ROI node, in the RAS frame of ``volumeNode``'s
+    IJK->RAS matrix (the world frame unless the volume is under a transform), or None."""
     if roiNode is None:
         return None
+    import slicer
+    import vtk
+
     bounds = [0.0] * 6
-    roiNode.GetRASBounds(bounds)  # (xmin, xmax, ymin, ymax, zmin, zmax)
+    roiNode.GetRASBounds(bounds)  # world (xmin, xmax, ymin, ymax, zmin, zmax)
     if bounds[1] < bounds[0]:
         raise InputError(f"The ROI {roiNode.GetName()} is empty: place it over the region to segment.")
-    return (bounds[0], bounds[2], bounds[4], bounds[1], bounds[3], bounds[5])
+    worldToVolume = vtk.vtkGeneralTransform()
+    volumeTransform = volumeNode.GetParentTransformNode() if volumeNode is not None else None
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, volumeTransform, worldToVolume)
+    corners = np.array([
+        worldToVolume.TransformPoint(x, y, z) for x in bounds[0:2] for y in bounds[2:4] for z in bounds[4:6]
+    ])
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    return (*map(float, low), *map(float, high))

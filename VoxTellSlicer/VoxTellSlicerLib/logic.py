@@ -132,7 +132,7 @@ class VoxTellLogic:
         if volumeNode is None:
             raise InputError("No input volume: select the image to segment.")
         volume = self.volumeFromNode(volumeNode)
-        roi = roiBoundsRas(roiNode)
+        roi = roiBoundsRas(roiNode, volumeNode)
         predictor = self.predictor(modelPath, device, embeddingBank)
         masks = predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=cancel)
         masks = np.asarray(masks, dtype=np.uint8)

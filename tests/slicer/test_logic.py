@@ -118,6 +118,25 @@ def test_roi_limits_the_segment_to_the_box(logic, run_options, slicer_scene):
     assert i.min() * 1.5 >= 4.0 - 0.75 and i.max() * 1.5 <= 16.0 + 0.75
 
 
+def test_roi_follows_a_transformed_volume(logic, run_options, slicer_scene):
+    import slicer
+
+    volume_node = add_volume(phantom(), np.diag([1.5, 1.0, 2.0, 1.0]))
+    shift = slicer_scene.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "shift")
+    shift.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(np.array(
+        [[1, 0, 0, 100.0], [0, 1, 0, -50.0], [0, 0, 1, 20.0], [0, 0, 0, 1]])))
+    volume_node.SetAndObserveTransformNodeID(shift.GetID())
+    roi = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    roi.SetCenter(110.0, -42.0, 32.0)  # in world coordinates, over the moved volume
+    roi.SetSize(12.0, 10.0, 14.0)
+    segmentation_node = logic.segment(volume_node, "spleen", roiNode=roi, **run_options)
+
+    expected = reference_masks(logic, volume_node, ["spleen"], run_options, roi=(4.0, 3.0, 5.0, 16.0, 13.0, 19.0))
+    np.testing.assert_array_equal(segment_array(segmentation_node, segment_ids(segmentation_node)[0], volume_node),
+                                  expected[0])
+    assert segmentation_node.GetTransformNodeID() == shift.GetID()
+
+
 @pytest.mark.parametrize("prompt", ["liver", "Liver", "  hepatic   organ "])
 def test_liver_prompts_map_to_slicer_liver_terminology_and_colour(logic, prompt):
     style = logic.segmentStyle(prompt)
