@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
+from VoxTellCore.errors import InputError
 from Training.phantoms import CONCEPTS, PARTITION, generate_phantom
 from Training.phantoms.dataset import DATASET_NAME, masks_for_case, write_phantom_dataset
 from Training.phantoms.labels import LOBES, nodule_prompt
@@ -170,10 +171,12 @@ def test_generation_is_deterministic_and_options_are_checked():
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.label_map, b.label_map)
     assert a.findings == b.findings
-    with pytest.raises(ValueError, match="axis codes"):
+    with pytest.raises(InputError, match="axis codes"):
         generate_phantom(0, orientation="RAR")
-    with pytest.raises(ValueError, match="left"):
+    with pytest.raises(InputError, match="left"):
         generate_phantom(0, effusions=("middle",))
+    with pytest.raises(InputError, match="0-5"):
+        generate_phantom(0, n_nodules=6)
 
 
 def test_dataset_files_load_and_masks_for_case_match_the_phantom(tmp_path):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
+from VoxTellCore.errors import InputError
+
 from .anatomy import Body, build_anatomy
 from .grid import Grid, check_axcodes, random_axcodes
 from .intensity import render_ct
@@ -73,9 +75,9 @@ def generate_phantom(
     noise_hu = drawn_noise if noise_hu is None else noise_hu
     unknown = set(effusions) - set(SIDES)
     if unknown:
-        raise ValueError(f"effusion sides {sorted(unknown)} are not 'left' or 'right'")
+        raise InputError(f"effusion sides {sorted(unknown)} are not 'left' or 'right'; pass a tuple of those")
     if not 0 <= n_nodules <= 5:
-        raise ValueError(f"n_nodules={n_nodules}: a phantom has 0 to 5 nodules (at most one per lobe)")
+        raise InputError(f"n_nodules={n_nodules}: a phantom has 0 to 5 nodules (at most one per lobe); pass 0-5")
 
     anatomy = build_anatomy(space, body, rng, n_nodules, effusions, nodule_diameter_mm)
     image = render_ct(anatomy.tissue, rng, contrast, noise_hu,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from VoxTellCore.errors import InputError
+
 _AXIS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
 
 
@@ -18,7 +20,7 @@ def check_axcodes(axcodes: str) -> str:
     axcodes = axcodes.upper()
     if len(axcodes) != 3 or any(c not in _AXIS for c in axcodes) or \
             sorted(_AXIS[c][0] for c in axcodes) != [0, 1, 2]:
-        raise ValueError(f"orientation {axcodes!r} is not three axis codes covering R/L, A/P and "
+        raise InputError(f"orientation {axcodes!r} is not three axis codes covering R/L, A/P and "
                          "S/I once each; use e.g. 'RAS', 'LPS' or 'PIR'")
     return axcodes
 
