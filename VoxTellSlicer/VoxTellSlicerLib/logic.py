@@ -224,6 +224,8 @@ class VoxTellLogic:
 
         if segmentationNode is None:
             segmentationNode = self._newSegmentationNode(volumeNode)
+        elif segmentationNode.GetDisplayNode() is None:
+            segmentationNode.CreateDefaultDisplayNodes()
         segmentation = segmentationNode.GetSegmentation()
         labelmapName = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
         if segmentation.GetNumberOfSegments() and segmentation.GetSourceRepresentationName() != labelmapName:

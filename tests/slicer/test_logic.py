@@ -146,9 +146,11 @@ def test_liver_prompts_map_to_slicer_liver_terminology_and_colour(logic, prompt)
     assert "3D Slicer General Anatomy list" in style.terminology
 
 
-def test_segment_carries_name_colour_and_terminology(logic, run_options):
+def test_segment_carries_name_colour_and_terminology(logic, run_options, slicer_scene):
     volume_node = add_volume(phantom(), lps_ijk_to_ras())
-    segmentation_node = logic.segment(volume_node, ["Hepatic organ"], **run_options)
+    bare = slicer_scene.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "bare")
+    segmentation_node = logic.segment(volume_node, ["Hepatic organ"], segmentationNode=bare, **run_options)
+    assert segmentation_node is bare and bare.GetDisplayNode() is not None
     segment = segmentation_node.GetSegmentation().GetSegment(segment_ids(segmentation_node)[0])
     assert segment.GetName() == "Hepatic organ"
     assert tuple(round(c * 255) for c in segment.GetColor()) == LIVER_RGB
