@@ -210,6 +210,16 @@ def test_dataset_files_load_and_masks_for_case_match_the_phantom(tmp_path):
             np.testing.assert_array_equal(mask, expected, err_msg=name)
 
 
+def test_command_line_writes_a_dataset(tmp_path, capsys):
+    from Training.phantoms.__main__ import main
+
+    assert main([str(tmp_path / "out"), "--cases", "1", "--seed", "3", "--shape", "16", "18", "20"]) == 0
+    image = sitk.ReadImage(str(tmp_path / "out" / "imagesTr" / "phantom_0000_0000.nii.gz"))
+    assert sitk.GetArrayFromImage(image).shape == (16, 18, 20)
+    assert set(masks_for_case(tmp_path / "out", "phantom_0000")) == set(CONCEPTS)
+    assert "1/1 cases" in capsys.readouterr().out
+
+
 def test_vocabulary_covers_every_concept_with_distinct_rephrasings():
     vocabulary = json.loads(VOCABULARY.read_text())
     assert vocabulary["version"] == 1
