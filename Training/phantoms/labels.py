@@ -57,33 +57,29 @@ PARTITION: dict[str, int] = {
 }
 
 
-def _lobe_labels(lobe: str) -> list[str]:
-    return [f"{lobe} parenchyma", nodule_prompt(lobe)]
-
-
-def _build_concepts() -> dict[str, list[str]]:
-    lobes = {name: _lobe_labels(name) for name, _, _ in LOBES}
-    concepts: dict[str, list[str]] = {
-        "body": [name for name in PARTITION if name != "background"],
-        "left lung": [label for name, ls in lobes.items() if name.startswith("left") for label in ls],
-        "right lung": [label for name, ls in lobes.items() if name.startswith("right") for label in ls],
-        **lobes,
-    }
+def _anatomy_concepts() -> dict[str, list[str]]:
+    lobes = {name: [f"{name} parenchyma", nodule_prompt(name)] for name, _, _ in LOBES}
+    concepts = {"body": [name for name in PARTITION if name != "background"]}
+    for side in SIDES:
+        concepts[f"{side} lung"] = [label for name, members in lobes.items() if name.startswith(side)
+                                    for label in members]
+    concepts.update(lobes)
     for organ in ("heart", "aorta", "liver", "spleen", "left kidney", "right kidney", "vertebrae"):
         concepts[organ] = [organ]
-    concepts["lung nodule"] = [nodule_prompt(name) for name, _, _ in LOBES]
-    concepts.update({nodule_prompt(name): [nodule_prompt(name)] for name, _, _ in LOBES})
-    concepts["pleural effusion"] = [effusion_prompt(side) for side in SIDES]
-    concepts.update({effusion_prompt(side): [effusion_prompt(side)] for side in SIDES})
     return concepts
 
 
+def _finding_concepts() -> dict[str, list[str]]:
+    nodules = [nodule_prompt(name) for name, _, _ in LOBES]
+    effusions = [effusion_prompt(side) for side in SIDES]
+    return {"lung nodule": nodules, **{n: [n] for n in nodules},
+            "pleural effusion": effusions, **{e: [e] for e in effusions}}
+
+
 # Concept (the default prompt) -> the partition labels whose union is its mask.
-CONCEPTS: dict[str, list[str]] = _build_concepts()
-ANATOMY: tuple[str, ...] = tuple(
-    name for name in CONCEPTS if name not in ("lung nodule", "pleural effusion")
-    and not name.startswith("nodule in") and not name.endswith("pleural effusion")
-)
+ANATOMY: dict[str, list[str]] = _anatomy_concepts()
+FINDINGS: dict[str, list[str]] = _finding_concepts()
+CONCEPTS: dict[str, list[str]] = {**ANATOMY, **FINDINGS}
 
 
 def concept_masks(label_map: np.ndarray, concepts: dict[str, list[str]] | None = None,
