@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from VoxTellCore.errors import VoxTellError
 
-COMMANDS = ("predict", "evaluate", "findings")
+COMMANDS = ("predict", "demo", "evaluate", "findings", "ground")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -233,3 +233,14 @@ def test_documented_example_is_the_actual_output():
     actual = [(f.text, f.category, "yes" if f.focal else "no", "yes" if f.negated else "no", f.organ_system)
               for f in extract_findings(report)]
     assert documented == actual
+
+
+def test_organ_subheadings_start_a_sentence_and_are_dropped():
+    report = ("FINDINGS:\nLungs: In the right middle lobe, there is a 9 mm solid nodule. No pneumothorax.\n"
+              "Pleura: No pleural effusion on the left. Small right pleural effusion.\n"
+              "Heart and mediastinum: Heart size is normal.\n")
+    findings = extract_findings(report)
+    assert [f.text for f in findings if not f.negated] == [
+        "9 mm solid nodule in the right middle lobe", "Small right pleural effusion"]
+    assert [f.text for f in findings if f.negated] == [
+        "No pneumothorax", "No pleural effusion on the left", "Heart size is normal"]

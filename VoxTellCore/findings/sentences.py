@@ -15,6 +15,10 @@ _HEADER = re.compile(
 ABBREVIATIONS = ("e.g.", "i.e.", "approx.", "vs.", "cf.", "etc.", "dr.", "no.", "fig.", "sec.", "resp.")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:") start a new
+# sentence and are not part of it.
+_SUBHEADING = r"[A-Za-z][A-Za-z ,/&-]{0,40}:\s"
+_LEADING_SUBHEADING = re.compile(r"^\s*" + _SUBHEADING)
 
 
 def report_sections(text: str) -> str:
@@ -39,8 +43,8 @@ def split_sentences(text: str) -> list[str]:
     Other line breaks (hard-wrapped text) are joined.
     """
     sentences = []
-    for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)", text):
-        block = " ".join(_BULLET.sub("", block).split())
+    for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
+        block = " ".join(_LEADING_SUBHEADING.sub("", _BULLET.sub("", block)).split())
         start = 0
         for boundary in _SENTENCE_END.finditer(block):
             before = block[start:boundary.start()]

@@ -1,0 +1,64 @@
+"""`voxtell-core ground` end to end on a phantom and the report the phantom generator writes."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+
+from model_fixtures import TINY, make_model_folder
+from text_fixtures import make_tiny_encoder
+from Training.phantoms import generate_phantom
+from Training.phantoms.report import write_report
+from VoxTellCore.cli import main
+from VoxTellCore.findings import extract_findings
+from VoxTellCore.io import Volume, volume_to_sitk
+
+
+def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
+    phantom = generate_phantom(seed=11, shape=(48, 56, 64), n_nodules=2, effusions=("right",))
+    import SimpleITK as sitk
+
+    image = tmp_path / "chest.nii.gz"
+    sitk.WriteImage(volume_to_sitk(Volume(phantom.image, phantom.ijk_to_ras)), str(image))
+    report = tmp_path / "report.txt"
+    report.write_text(write_report(phantom))
+    model = make_model_folder(tmp_path / "model", TINY)
+    encoder = make_tiny_encoder(tmp_path, hidden_size=TINY.text_embedding_dim)
+
+    out = tmp_path / "out"
+    code = main(["ground", "-i", str(image), "-r", str(report), "-o", str(out), "-m", str(model),
+                 "--text-encoder", str(encoder), "--device", "cpu"])
+    assert code == 0
+
+    expected = [f for f in extract_findings(report.read_text()) if not f.negated]
+    assert len(expected) >= 3  # two nodules and an effusion, each named in the report
+    assert any(f.negated for f in extract_findings(report.read_text()))  # negatives exist and are skipped
+    document = json.loads((out / "grounded_report.json").read_text())
+    assert [f["text"] for f in document["findings"]] == [f.text for f in expected]
+    for entry in document["findings"]:
+        mask_image = nib.load(out / entry["mask_file"])
+        mask = np.asarray(mask_image.dataobj) > 0
+        assert mask.shape == phantom.image.shape[::-1]
+        voxel_ml = abs(np.linalg.det(mask_image.affine[:3, :3])) / 1000
+        assert entry["voxels"] == int(mask.sum())
+        assert np.isclose(entry["volume_ml"], mask.sum() * voxel_ml, atol=1e-3)
+        if entry["voxels"]:
+            i, j, k = np.nonzero(mask)
+            centre = mask_image.affine @ np.array([i.mean(), j.mean(), k.mean(), 1])
+            np.testing.assert_allclose(entry["centroid_ras"], centre[:3], atol=0.02)
+            assert entry["slice_range"] == [int(k.min()), int(k.max())]
+        assert (out / entry["picture"]).stat().st_size > 1000
+    markdown = (out / "grounded_report.md").read_text()
+    html = (out / "grounded_report.html").read_text()
+    for entry in document["findings"]:
+        assert entry["text"] in markdown and entry["picture"] in html
+
+
+def test_ground_reports_a_missing_report_file(tmp_path, capsys):
+    code = main(["ground", "-i", str(tmp_path / "ct.nii.gz"), "-r", str(tmp_path / "missing.txt"),
+                 "-o", str(tmp_path / "out"), "-m", "demo"])
+    assert code == 2
+    assert "missing.txt does not exist" in capsys.readouterr().err
