@@ -12,6 +12,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from VoxTellCore.errors import InputError
+from VoxTellCore.io.volume import kji_to_network
 from Training.phantoms import CONCEPTS, PARTITION, generate_phantom
 from Training.phantoms.dataset import DATASET_NAME, masks_for_case, write_phantom_dataset
 from Training.phantoms.labels import LOBES, nodule_prompt
@@ -59,6 +60,18 @@ def test_anatomy_sits_on_the_correct_patient_side_in_ras(phantom):
     assert phantom.axcodes == "".join(nib.aff2axcodes(phantom.ijk_to_ras))
     requested = {seed: orientation for seed, orientation, _ in CASES}[phantom.seed]
     assert phantom.axcodes == (requested or phantom.axcodes)
+
+
+def test_network_array_keeps_the_patient_sides(phantom):
+    """In VoxTellCore's (S, A, R) network layout, axis 2 runs toward the patient's right."""
+    volume = phantom.to_volume()
+    np.testing.assert_array_equal(volume.from_network(volume.to_network()), phantom.image)
+
+    def right_index(name):
+        return np.argwhere(kji_to_network(phantom.labels[name], phantom.ijk_to_ras)).mean(axis=0)[2]
+
+    assert right_index("liver") > right_index("spleen")
+    assert right_index("right lung") > right_index("left lung")
 
 
 def test_lobes_partition_their_lung_and_organs_are_disjoint(phantom):

@@ -13,6 +13,7 @@ import nibabel as nib
 import numpy as np
 
 from VoxTellCore.errors import InputError
+from VoxTellCore.io.volume import Volume
 
 from .anatomy import Body, build_anatomy
 from .grid import Grid, check_axcodes, random_axcodes
@@ -39,6 +40,10 @@ class Phantom:
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size along i, j, k in mm."""
         return tuple(float(s) for s in np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0))
+
+    def to_volume(self) -> Volume:
+        """The image as VoxTellCore's Volume, e.g. for VoxTellPredictor.predict_volume."""
+        return Volume(self.image, self.ijk_to_ras.copy(), source=f"phantom seed {self.seed}")
 
 
 def generate_phantom(
