@@ -147,20 +147,19 @@ class Trainer:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
 
-    def _forward_loss(self, batch: Batch) -> torch.Tensor:
+    def _forward(self, batch: Batch) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Deep-supervision logits and the loss of one batch."""
         device = self.ctx.device
-        image = batch.image.to(device, non_blocking=True)
         target = batch.target.to(device, non_blocking=True)
-        weight = batch.weight.to(device)
         with self._autocast():
-            outputs = self.network(image, self.prompts.lookup(batch.prompts))
-        return self.loss(outputs, target, weight)
+            outputs = self.network(batch.image.to(device, non_blocking=True), self.prompts.lookup(batch.prompts))
+        return outputs, self.loss(outputs, target, batch.weight.to(device))
 
     def train_step(self, batch: Batch) -> float:
         self.network.train()
         torch.manual_seed(_seed(self.config.seed, self.ctx.rank, self.iteration, 2))  # dropout
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._forward_loss(batch)
+        _, loss = self._forward(batch)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -178,10 +177,9 @@ class Trainer:
         losses, overlap = [], np.zeros(3)  # tp, fp, fn
         for j in range(count):
             batch = self.val_sampler.batch(epoch * count + j)
-            losses.append(self._forward_loss(batch).item())
-            with self._autocast():
-                logits = self.network(batch.image.to(self.ctx.device), self.prompts.lookup(batch.prompts))[0]
-            predicted = logits > 0
+            outputs, loss = self._forward(batch)
+            losses.append(loss.item())
+            predicted = outputs[0] > 0
             target = batch.target.to(self.ctx.device).bool()
             mask = (batch.weight > 0).to(self.ctx.device)[:, :, None, None, None]
             overlap += [float((predicted & target & mask).sum()), float((predicted & ~target & mask).sum()),
