@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import SLICER_MODULE_DIR, phantom
+from slicer_fixtures import SLICER_MODULE_DIR, phantom
 
 from VoxTellCore.io import read_volume
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nibabel
 import numpy as np
-from conftest import SLICER_MODULE_DIR, oblique_ijk_to_ras, phantom
+from slicer_fixtures import SLICER_MODULE_DIR, oblique_ijk_to_ras, phantom
 
 PROMPTS = ["liver", "left kidney"]
 

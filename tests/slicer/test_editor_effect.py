@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import add_volume, oblique_ijk_to_ras, phantom
+from slicer_fixtures import add_volume, oblique_ijk_to_ras, phantom
 
 SHAPE = phantom().shape
 

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
+from slicer_fixtures import add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
 
 from VoxTellCore.errors import Cancelled, InputError
 from VoxTellCore.io import Volume

@@ -7,7 +7,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-from conftest import ROOT, SLICER_MODULE_DIR
+from slicer_fixtures import ROOT, SLICER_MODULE_DIR
 
 UI_FILE = SLICER_MODULE_DIR / "Resources" / "UI" / "VoxTellSlicer.ui"
 MODULE_FILE = SLICER_MODULE_DIR / "VoxTellSlicer.py"
