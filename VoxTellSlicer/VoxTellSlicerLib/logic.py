@@ -228,10 +228,12 @@ class VoxTellLogic:
             segmentationNode.CreateDefaultDisplayNodes()
         segmentation = segmentationNode.GetSegmentation()
         labelmapName = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
-        if segmentation.GetNumberOfSegments() and segmentation.GetSourceRepresentationName() != labelmapName:
+        # Slicer < 5.4 calls the source representation "master".
+        sourceRepresentation = getattr(segmentation, "GetSourceRepresentationName", None) or segmentation.GetMasterRepresentationName
+        if segmentation.GetNumberOfSegments() and sourceRepresentation() != labelmapName:
             raise InputError(
-                f"{segmentationNode.GetName()} stores its segments as "
-                f"{segmentation.GetSourceRepresentationName()}: pick a new output segmentation instead."
+                f"{segmentationNode.GetName()} stores its segments as {sourceRepresentation()}: "
+                "pick a new output segmentation instead."
             )
         if not segmentationNode.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()):
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)

@@ -306,3 +306,21 @@ def test_prompts_are_cleaned_and_empty_input_is_refused():
     assert cleanPrompts(["spleen", "a\nb"]) == ["spleen", "a", "b"]
     with pytest.raises(InputError, match="No prompt"):
         cleanPrompts(" \n ")
+
+
+def test_surface_segmentation_is_refused_untouched(logic, run_options, slicer_scene):
+    import slicer
+    import vtk
+
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    surfaces = slicer_scene.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "surfaces")
+    surfaces.CreateDefaultDisplayNodes()
+    surface_name = slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName()
+    surfaces.GetSegmentation().SetSourceRepresentationName(surface_name)
+    sphere = vtk.vtkSphereSource()
+    sphere.Update()
+    surfaces.AddSegmentFromClosedSurfaceRepresentation(sphere.GetOutput(), "ball", [1.0, 0.0, 0.0])
+
+    with pytest.raises(InputError, match="Closed surface.*new output segmentation"):
+        logic.segment(volume_node, ["liver"], segmentationNode=surfaces, **run_options)
+    assert surfaces.GetSegmentation().GetNumberOfSegments() == 1
