@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -89,11 +92,16 @@ def test_batch_isolates_failures_and_resumes(tmp_path, batch_logic, run_options,
     missing = tmp_path / "missing.nrrd"
     out = tmp_path / "out"
 
-    status = batch.main(batch_args([bad, good, missing], out, run_options, terminologies_dir), logic=batch_logic)
-    assert status == 1
+    # As a script (plain Python + slicer-core), the way a user runs it outside Slicer.
+    result = subprocess.run(
+        [sys.executable, str(SLICER_MODULE_DIR / "batch.py"), *batch_args([bad, good, missing], out, run_options,
+                                                                          terminologies_dir)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
     assert [p.name for p in out.iterdir()] == ["good.seg.nrrd"], "no partial files, the good case is done"
-    err = capsys.readouterr().err
-    assert "bad.nii.gz" in err and "missing.nrrd" in err and "2 of 3 case(s) failed" in err
+    assert "bad.nii.gz" in result.stderr and "missing.nrrd" in result.stderr
+    assert "2 of 3 case(s) failed" in result.stderr
 
     written = (out / "good.seg.nrrd").stat().st_mtime_ns
     status = batch.main(batch_args([good], out, run_options, terminologies_dir, "--no-overwrite"), logic=batch_logic)
