@@ -60,16 +60,19 @@ def training_transforms(patch_size: tuple[int, ...]) -> ComposeTransforms:
 
 
 def input_patch_size(patch_size: tuple[int, ...], rotation: float = MAX_ROTATION, min_scale: float = 0.85) -> tuple[int, ...]:
-    """The larger patch to crop before rotating/scaling so the final patch sees no fill-in,
-    like nnU-Net's ``get_patch_size``: the extent of the patch rotated by ``rotation``
-    about each axis in turn, divided by ``min_scale``."""
-    extent = np.array(patch_size, dtype=float)
+    """The larger patch to crop before rotating/scaling so the final patch sees little fill-in,
+    as nnU-Net's ``get_patch_size``: the patch's corner vector rotated by +-``rotation`` about
+    each axis separately, the largest extent per axis, divided by ``min_scale``."""
+    corner = np.array(patch_size, dtype=float)
+    extent = corner.copy()
+    c, s = math.cos(rotation), math.sin(rotation)
     for axis in range(3):
         a, b = [i for i in range(3) if i != axis]
-        c, s = abs(math.cos(rotation)), abs(math.sin(rotation))
-        extent[a], extent[b] = c * extent[a] + s * extent[b], s * extent[a] + c * extent[b]
-    extent = np.maximum(extent, patch_size) / min_scale
-    return tuple(int(math.ceil(e)) for e in extent)
+        rotated = corner.copy()
+        # the angle may have either sign: take the larger extent of both rotations
+        rotated[a], rotated[b] = c * corner[a] + s * corner[b], s * corner[a] + c * corner[b]
+        extent = np.maximum(extent, np.abs(rotated))
+    return tuple(int(e) for e in extent / min_scale)
 
 
 class Augmenter:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from Training.augmentation import MIRROR_AXES, Augmenter
+from Training.augmentation import MIRROR_AXES, Augmenter, input_patch_size
 from Training.data.instances import location_prompts
 from Training.data.prepare import prepare_data
 from Training.data.vocabulary import Vocabulary
@@ -101,6 +101,14 @@ def _laterality(image: torch.Tensor, target: torch.Tensor) -> tuple[float, float
 
 def test_augmentation_never_mirrors_left_right():
     assert MIRROR_AXES == ()
+    from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+
+    def nnunet(patch):
+        return tuple(int(e) for e in get_patch_size(patch, *[(-np.pi / 6, np.pi / 6)] * 3, (0.85, 1.25)))
+
+    assert input_patch_size((192, 192, 192)) == nnunet((192, 192, 192)) == (308, 308, 308)
+    # for other shapes ours also covers the rotations of the opposite sign: never smaller
+    assert all(a >= b for a, b in zip(input_patch_size((64, 96, 128)), nnunet((64, 96, 128))))
     augmenter = Augmenter((32, 32, 32))
     assert not any("Mirror" in type(t).__name__ for t in augmenter.transforms.transforms)
     size = augmenter.input_size
