@@ -76,9 +76,19 @@ class TrainingConfig:
         if unknown:
             raise InputError(f"Unknown training config key(s) {unknown}. Known keys: {sorted(known)}.")
         config = cls(**{k: copy.deepcopy(v) for k, v in raw.items() if k in known})
-        config.network_config()  # validates model sizes and patch size early
-        if config.positives_per_image < 1 or config.negatives_per_image < 0:
-            raise InputError("positives_per_image must be >= 1 and negatives_per_image >= 0.")
+        network = config.network_config()  # validates model sizes and patch size early
+        checks = [
+            (config.positives_per_image >= 1 and config.negatives_per_image >= 0,
+             "positives_per_image must be >= 1 and negatives_per_image >= 0"),
+            (min(config.num_epochs, config.iterations_per_epoch, config.batch_size_per_process) >= 1,
+             "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
+            (len(config.deep_supervision_weights) == network.n_stages - 1,
+             f"deep_supervision_weights needs one weight per decoder scale ({network.n_stages - 1} for "
+             f"{network.n_stages} stages)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"Training config: {message}.")
         return config
 
     def resolve_paths(self, base: Path) -> None:

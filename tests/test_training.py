@@ -117,3 +117,6 @@ def test_cli_reports_user_errors(tmp_path, capsys):
     assert "num_epocs" in capsys.readouterr().err
     assert cli_main([str(config), "--set", "num_epocs"]) == 1
     assert "key=value" in capsys.readouterr().err
+    config.write_text(json.dumps({"deep_supervision_weights": [1, 0.5]}))
+    assert cli_main([str(config)]) == 1
+    assert "one weight per decoder scale (5 for 6 stages)" in capsys.readouterr().err
