@@ -57,8 +57,11 @@ def batch_stream(sampler: BatchSampler, start: int, stop: int, num_workers: int)
     stream = _BatchStream(sampler, start, stop)
     if num_workers == 0:
         return iter(stream)
-    return iter(DataLoader(stream, batch_size=None, num_workers=num_workers, collate_fn=lambda b: b,
-                           persistent_workers=False, prefetch_factor=2))
+    return iter(DataLoader(stream, batch_size=None, num_workers=num_workers, collate_fn=_as_is, prefetch_factor=2))
+
+
+def _as_is(batch: Batch) -> Batch:  # a module-level function: picklable for any start method
+    return batch
 
 
 def freeze_unused_parameters(model: VoxTellModel, text_dim: int) -> list[str]:
