@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+from scipy import ndimage
 
 from .labels import LOBES, PARTITION, effusion_prompt, nodule_prompt
 from .shapes import PatientSpace, Waves, ellipsoid, elliptic_cylinder, rotation_matrix, tube
@@ -242,7 +243,9 @@ def _paint_abdomen(space: PatientSpace, anatomy: Anatomy, body: Body, spine: Spi
     x, y, z = space.coords
     front_back = ((y - liver_center[1]) / liver_radii[1]) ** 2 * rng.uniform(10, 25)  # a curved edge
     liver &= z > lowest + np.tan(np.deg2rad(rng.uniform(20, 35))) * (right_edge - x) + front_back
-    anatomy.paint(liver, "liver", Tissue.LIVER)
+    # the liver passes in front of the spine, aorta and vena cava, not around them
+    retroperitoneum = (np.abs(x) < rng.uniform(40, 50)) & (y < spine.center_y + spine.radii[1] + rng.uniform(35, 45))
+    anatomy.paint(_largest_component(liver & ~retroperitoneum), "liver", Tissue.LIVER)
 
     stomach_radii = np.array([rng.uniform(35, 45), rng.uniform(28, 38), rng.uniform(35, 45)])
     stomach_center = [-cavity_x * 0.35, cavity_y * 0.35, -rng.uniform(30, 45)]
@@ -262,6 +265,15 @@ def _paint_abdomen(space: PatientSpace, anatomy: Anatomy, body: Body, spine: Spi
         # upper pole tilted toward the spine, hilum turned forward-medially
         angles = [0, sign * rng.uniform(8, 18), -sign * rng.uniform(15, 35)]
         anatomy.paint(organ(center, radii, angles, 0.04), f"{side} kidney", Tissue.KIDNEY)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    components, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == sizes.argmax()
 
 
 def _paint_heart(space: PatientSpace, anatomy: Anatomy, body: Body, diaphragm, rng: np.random.Generator):
@@ -352,9 +364,13 @@ def _paint_lung_vessels(space: PatientSpace, anatomy: Anatomy, lungs: dict, rng:
 
 def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_mm: tuple[float, float],
                    rng: np.random.Generator) -> None:
-    """At most one nodule per lobe (so a location prompt names one instance), wholly inside it."""
+    """At most one nodule per lobe (so a location prompt names one instance), wholly inside it,
+    and about three voxels across on every axis (smaller ones would be a voxel or two)."""
     lobes = [name for name, _, _ in LOBES]
-    margin = float(space.grid.spacing_ijk.max()) * 1.5
+    largest_spacing = float(space.grid.spacing_ijk.max())
+    margin = 1.5 * largest_spacing
+    smallest = max(diameter_mm[0], 2.4 * largest_spacing)
+    diameter_mm = (smallest, max(diameter_mm[1], smallest))
     for lobe in rng.permutation(lobes)[:count]:
         lobe_voxels = np.flatnonzero(anatomy.label_map == LOBE_LABELS[lobe])
         if lobe_voxels.size == 0:
