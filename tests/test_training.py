@@ -120,3 +120,11 @@ def test_cli_reports_user_errors(tmp_path, capsys):
     config.write_text(json.dumps({"deep_supervision_weights": [1, 0.5]}))
     assert cli_main([str(config)]) == 1
     assert "one weight per decoder scale (5 for 6 stages)" in capsys.readouterr().err
+
+
+def test_prompts_subcommand_lists_every_prompt_the_bank_needs(runs):
+    out = runs["root"] / "prompts.txt"
+    assert cli_main(["prompts", str(runs["root"] / "config.json"), "--out", str(out)]) == 0
+    prompts = out.read_text().splitlines()
+    assert {"left kidney", "left renal organ", "kidneys", "bilateral kidneys", "liver", "brain"} <= set(prompts)
+    assert prompts == sorted(set(prompts))
