@@ -96,11 +96,14 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
         raise ModelError(f"{model_dir / PLANS_FILE}: {exc}") from exc
     model = VoxTellModel(config)
     state = read_state_dict(model_dir)
-    expected = set(model.state_dict())
-    # safetensors stores each tensor once: restore the release's aliased encoder keys.
-    for key in expected - set(state):
-        if key.startswith("decoder.encoder.") and key[len("decoder."):] in state:
-            state[key] = state[key[len("decoder."):]]
+    own = model.state_dict()
+    expected = set(own)
+    # safetensors stores each tensor once: restore the keys that alias it in the module tree.
+    for group in alias_groups(own):
+        present = [k for k in group if k in state]
+        for key in group:
+            if key not in state and present:
+                state[key] = state[present[0]]
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
         raise ModelError(
@@ -115,6 +118,20 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
             f"The weights in {model_dir} have the wrong shapes for its plans.json: {str(exc).splitlines()[-1].strip()}"
         ) from exc
     return model.eval().to(device)
+
+
+def alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
+    """Keys that name the same tensor, each group in canonical order (the plain name first).
+
+    The release's module tree reaches every encoder tensor twice (``encoder.*`` and
+    ``decoder.encoder.*``) and every conv block's tensors twice (``conv``/``norm`` and
+    ``all_modules.0``/``all_modules.1``).
+    """
+    groups: dict[tuple, list[str]] = {}
+    for key, tensor in state.items():
+        groups.setdefault((tensor.data_ptr(), tensor.shape, tensor.stride()), []).append(key)
+    canonical = lambda k: (k.startswith("decoder.encoder."), "all_modules" in k, k)  # noqa: E731
+    return [sorted(keys, key=canonical) for keys in groups.values() if len(keys) > 1]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -149,12 +166,13 @@ def save_model_folder(
 
 
 def export_safetensors(model_dir: str | os.PathLike, out_path: str | os.PathLike | None = None) -> Path:
-    """Write the folder's weights as safetensors (aliased encoder keys stored once)."""
+    """Write the folder's weights as safetensors, each aliased tensor once (see ``alias_groups``)."""
     from safetensors.torch import save_file
 
     model_dir = Path(model_dir)
     state = read_state_dict(model_dir)
-    unique = {k: v.contiguous() for k, v in state.items() if not k.startswith("decoder.encoder.")}
+    duplicates = {key for group in alias_groups(state) for key in group[1:]}
+    unique = {k: v.contiguous() for k, v in state.items() if k not in duplicates}
     out = Path(out_path) if out_path else model_dir / SAFETENSORS_FILE
     _atomic_write(out, lambda p: save_file(unique, p))
     return out

@@ -1,0 +1,108 @@
+"""Model folders: strict, safe loading and clear errors for every broken folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from model_fixtures import TINY, make_model_folder
+from VoxTellCore.checkpoint import CHECKPOINT_FILE, export_safetensors, load_model, save_model_folder
+from VoxTellCore.cli import main
+from VoxTellCore.errors import ModelError
+from VoxTellCore.model import VoxTellConfig, VoxTellModel
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_model_folder(tmp_path_factory.mktemp("model") / "tiny", TINY, seed=1)
+
+
+def forward(model, seed=0):
+    torch.manual_seed(seed)
+    image, text = torch.randn(1, 1, 64, 64, 64), torch.randn(1, 2, TINY.text_embedding_dim)
+    with torch.inference_mode():
+        return model(image, text)
+
+
+def test_round_trip_is_exact_and_sizes_come_from_plans(folder):
+    model = load_model(folder)
+    assert model.config == TINY
+    original = VoxTellModel(TINY)
+    original.load_state_dict(torch.load(folder / CHECKPOINT_FILE, weights_only=True)["network_weights"])
+    assert torch.equal(forward(model.eval()), forward(original.eval()))
+
+
+def test_safetensors_export_loads_to_the_same_network(folder, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    export_safetensors(copy)
+    (copy / CHECKPOINT_FILE).unlink()
+    assert torch.equal(forward(load_model(copy)), forward(load_model(folder)))
+
+
+def test_released_sizes_are_the_default_plans():
+    plans = VoxTellConfig().to_plans()
+    plans["configurations"]["3d_fullres"]["architecture"].pop("voxtell_kwargs")  # official plans have none
+    assert VoxTellConfig.from_plans(plans) == VoxTellConfig()
+
+
+def broken(folder, tmp_path, damage):
+    copy = tmp_path / "broken"
+    shutil.copytree(folder, copy)
+    damage(copy)
+    return copy
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "plans.json").unlink(), "has no plans.json"),
+    (lambda d: (d / CHECKPOINT_FILE).unlink(), "has no fold_0/checkpoint_final.pth"),
+    (lambda d: (d / "plans.json").write_text("{not json"), "is not valid JSON"),
+    (lambda d: (d / CHECKPOINT_FILE).write_bytes((d / CHECKPOINT_FILE).read_bytes()[:5000]), "truncated"),
+    (lambda d: torch.save({"network_weights": {}, "evil": Payload()}, d / CHECKPOINT_FILE), "refuses to load safely"),
+    (lambda d: torch.save({"weights": {}}, d / CHECKPOINT_FILE), "no 'network_weights'"),
+    (lambda d: (d / "plans.json").write_text(json.dumps(
+        VoxTellConfig(**{**TINY.__dict__, "query_dim": 64}).to_plans())), "wrong shapes"),
+    (lambda d: (d / "plans.json").write_text(json.dumps(
+        VoxTellConfig(**{**TINY.__dict__, "prompt_decoder_layers": 3}).to_plans())), "do not match the architecture"),
+    (lambda d: (d / "plans.json").write_text(json.dumps(
+        VoxTellConfig(**{**TINY.__dict__, "patch_size": (64, 64, 48)}).to_plans())), "must be divisible"),
+])
+def test_broken_model_folders_raise_a_clear_error(folder, tmp_path, damage, message):
+    with pytest.raises(ModelError, match=message):
+        load_model(broken(folder, tmp_path, damage))
+
+
+def test_cli_reports_a_malicious_checkpoint_without_traceback_or_output(folder, tmp_path, capsys):
+    model = broken(folder, tmp_path, lambda d: torch.save({"network_weights": Payload()}, d / CHECKPOINT_FILE))
+    image = tmp_path / "ct.nii.gz"
+    import nibabel as nib
+    import numpy as np
+
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), image)
+    code = main(["predict", "-i", str(image), "-o", str(tmp_path / "out"), "-p", "liver", "-m", str(model)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "refuses to load safely" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_saving_is_atomic(tmp_path, monkeypatch):
+    model = VoxTellModel(TINY)
+
+    def failing_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError):
+        save_model_folder(model, tmp_path / "out")
+    leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert leftovers == ["plans.json"]  # the checkpoint never appears half-written
