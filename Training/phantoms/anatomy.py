@@ -234,17 +234,18 @@ def _paint_abdomen(space: PatientSpace, anatomy: Anatomy, body: Body, spine: Spi
         bumps = Waves.random(rng, 3, bumpiness, (2.0, 4.0))
         return ellipsoid(space, center, radii, rotation_matrix(angles), bumps) & abdomen
 
-    liver_radii = [cavity_x * rng.uniform(0.62, 0.72), cavity_y * rng.uniform(0.75, 0.85), rng.uniform(80, 95)]
+    liver_radii = [cavity_x * rng.uniform(0.62, 0.72), cavity_y * rng.uniform(0.75, 0.85), rng.uniform(85, 100)]
     right_edge = cavity_x * rng.uniform(0.95, 1.0)
     liver_center = [right_edge - liver_radii[0], cavity_y * rng.uniform(0.0, 0.1), -rng.uniform(45, 60)]
     liver = organ(liver_center, liver_radii, rng.uniform(-8, 8, 3), 0.06)
     # the inferior surface rises toward the left: a wedge in coronal view
-    lowest = liver_center[2] - liver_radii[2] * rng.uniform(0.6, 0.8)
+    lowest = liver_center[2] - liver_radii[2] * rng.uniform(0.75, 0.9)
     x, y, z = space.coords
-    front_back = ((y - liver_center[1]) / liver_radii[1]) ** 2 * rng.uniform(10, 25)  # a curved edge
-    liver &= z > lowest + np.tan(np.deg2rad(rng.uniform(20, 35))) * (right_edge - x) + front_back
+    front_back = ((y - liver_center[1]) / liver_radii[1]) ** 2 * rng.uniform(5, 15)  # a curved edge
+    liver &= z > lowest + np.tan(np.deg2rad(rng.uniform(15, 28))) * (right_edge - x) + front_back
     # the liver passes in front of the spine, aorta and vena cava, not around them
-    retroperitoneum = (np.abs(x) < rng.uniform(40, 50)) & (y < spine.center_y + spine.radii[1] + rng.uniform(35, 45))
+    reach_x, reach_y = rng.uniform(35, 45), spine.radii[1] + rng.uniform(25, 35)
+    retroperitoneum = (x / reach_x) ** 2 + ((y - spine.center_y) / reach_y) ** 2 <= 1
     anatomy.paint(_largest_component(liver & ~retroperitoneum), "liver", Tissue.LIVER)
 
     stomach_radii = np.array([rng.uniform(35, 45), rng.uniform(28, 38), rng.uniform(35, 45)])
