@@ -13,7 +13,7 @@ from enum import IntEnum
 import numpy as np
 from scipy import ndimage
 
-from .labels import LOBES, PARTITION, effusion_prompt, nodule_prompt
+from .labels import LOBES, PARTITION
 from .shapes import PatientSpace, Waves, ellipsoid, elliptic_cylinder, rotation_matrix, tube
 
 FAR = 1000.0  # mm: "the whole field of view" along an axis
@@ -54,6 +54,7 @@ class Anatomy:
     label_map: np.ndarray  # (K, J, I) uint8, labels.PARTITION values
     tissue: np.ndarray  # (K, J, I) uint8, Tissue values
     findings: list[dict] = field(default_factory=list)
+    lung_envelopes: dict[str, dict] = field(default_factory=dict)  # side -> ellipsoid and fissures
 
     def paint(self, mask: np.ndarray, label: str | None, tissue: Tissue) -> None:
         if label is not None:
@@ -80,8 +81,8 @@ class Body:
         return cls(rng.uniform(135, 165), rng.uniform(95, 118), rng.uniform(6, 25), rng.uniform(10, 16))
 
 
-def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator, n_nodules: int,
-                  effusion_sides: tuple[str, ...], nodule_diameter_mm: tuple[float, float]) -> Anatomy:
+def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator) -> Anatomy:
+    """Normal anatomy (lesions.py adds the findings)."""
     anatomy = Anatomy(np.zeros(space.shape, np.uint8), np.zeros(space.shape, np.uint8))
     x, y, z = space.coords
     _paint_body_wall(space, anatomy, body)
@@ -89,7 +90,7 @@ def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator, n_n
     below_diaphragm = z < diaphragm(x, y) - 4.0  # the diaphragm muscle stays "other body tissue"
     above_diaphragm = z > diaphragm(x, y)
     cavity = elliptic_cylinder(space, (0, 0), body.cavity, (-FAR, FAR))
-    lungs = {side: _lung_envelope(body, side, rng) for side in ("right", "left")}
+    lungs = anatomy.lung_envelopes = {side: _lung_envelope(body, side, rng) for side in ("right", "left")}
     fissure_half_width = 0.35 * float(space.grid.spacing_ijk.mean())
     for side, envelope in lungs.items():
         inside = ellipsoid(space, envelope["center"], envelope["radii"]) & cavity & above_diaphragm
@@ -100,10 +101,7 @@ def build_anatomy(space: PatientSpace, body: Body, rng: np.random.Generator, n_n
     heart_center = _paint_heart(space, anatomy, body, diaphragm, rng)
     _paint_great_vessels_and_airways(space, anatomy, spine, heart_center, diaphragm, rng)
     _paint_spine(space, anatomy, spine)
-    for side in effusion_sides:
-        _paint_effusion(anatomy, side, lungs[side], x, y, z, rng)
     _paint_lung_vessels(space, anatomy, lungs, rng)
-    _paint_nodules(space, anatomy, n_nodules, nodule_diameter_mm, rng)
     return anatomy
 
 
@@ -323,30 +321,6 @@ def _paint_great_vessels_and_airways(space: PatientSpace, anatomy: Anatomy, spin
     anatomy.paint(lumen & airways, "other body tissue", Tissue.AIRWAY)
 
 
-def _paint_effusion(anatomy: Anatomy, side: str, envelope: dict, x, y, z, rng: np.random.Generator) -> None:
-    """Dependent (posterior, basal) fluid crescent: the supine patient's fluid layers along the back."""
-    lobes = [LOBE_LABELS[name] for name, _, s in LOBES if s == side]
-    lung = np.isin(anatomy.label_map, lobes)
-    if not lung.any():
-        return
-    (cx, cy, cz), (rx, ry, rz) = envelope["center"], envelope["radii"]
-    base_z = float(np.percentile(z[lung], 1))
-    thickness, height = rng.uniform(15, 40), rng.uniform(50, 100)
-    inside = np.clip(1 - ((x - cx) / rx) ** 2 - ((z - cz) / rz) ** 2, 0, None)
-    back = cy - ry * np.sqrt(inside)
-    depth = thickness * np.clip(1 - (z - base_z) / height, 0, 1)
-    fluid = lung & (y < back + depth)
-    if not fluid.any():
-        return
-    label = effusion_prompt(side)
-    anatomy.paint(fluid, label, Tissue.EFFUSION)
-    anatomy.findings.append({
-        "concept": "pleural effusion", "prompt": label, "side": side, "lobe": None,
-        "size_mm": round(thickness), "severity": "small" if thickness < 28 else "moderate",
-        "label": PARTITION[label],
-    })
-
-
 def _paint_lung_vessels(space: PatientSpace, anatomy: Anatomy, lungs: dict, rng: np.random.Generator) -> None:
     """Tapering branches from each hilum; they stay part of the lobes (tissue only)."""
     lung = np.isin(anatomy.label_map, list(LOBE_LABELS.values()))
@@ -361,39 +335,3 @@ def _paint_lung_vessels(space: PatientSpace, anatomy: Anatomy, lungs: dict, rng:
             middle = (hilum + tip) / 2 + rng.normal(scale=8, size=3)
             vessels |= tube(space, [hilum, middle, tip], [rng.uniform(3, 4.5), 2.0, 0.8])
     anatomy.paint(vessels & lung, None, Tissue.LUNG_VESSEL)
-
-
-def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_mm: tuple[float, float],
-                   rng: np.random.Generator) -> None:
-    """At most one nodule per lobe (so a location prompt names one instance), wholly inside it,
-    and about three voxels across on every axis (smaller ones would be a voxel or two)."""
-    lobes = [name for name, _, _ in LOBES]
-    largest_spacing = float(space.grid.spacing_ijk.max())
-    margin = 1.5 * largest_spacing
-    smallest = max(diameter_mm[0], 2.4 * largest_spacing)
-    diameter_mm = (smallest, max(diameter_mm[1], smallest))
-    for lobe in rng.permutation(lobes)[:count]:
-        lobe_voxels = np.flatnonzero(anatomy.label_map == LOBE_LABELS[lobe])
-        if lobe_voxels.size == 0:
-            continue
-        diameter = rng.uniform(*diameter_mm)
-        for _ in range(40):
-            voxel = np.unravel_index(rng.choice(lobe_voxels), space.shape)
-            center = space.coords[(slice(None),) + voxel].astype(float)
-            radii = diameter / 2 * rng.uniform(0.85, 1.15, 3)
-            bumps = Waves.random(rng, 3, 0.12, (1.5, 3.0))
-            rotation = rotation_matrix(rng.uniform(-90, 90, 3))
-            # wholly inside: the nodule grown by a voxel is still all this lobe's parenchyma
-            grown = ellipsoid(space, center, radii + margin, rotation, bumps)
-            if np.all(anatomy.label_map[grown] == LOBE_LABELS[lobe]):
-                nodule = ellipsoid(space, center, radii, rotation, bumps)
-                nodule[voxel] = True
-                break
-        else:
-            continue
-        prompt = nodule_prompt(lobe)
-        anatomy.paint(nodule, prompt, Tissue.NODULE)
-        anatomy.findings.append({
-            "concept": "lung nodule", "prompt": prompt, "lobe": lobe, "side": lobe.split()[0],
-            "size_mm": int(round(diameter)), "attenuation": "solid", "label": PARTITION[prompt],
-        })

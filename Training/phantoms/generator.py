@@ -18,6 +18,7 @@ from VoxTellCore.io.volume import Volume
 from .anatomy import Body, build_anatomy
 from .grid import Grid, check_axcodes, random_axcodes
 from .intensity import render_ct
+from .lesions import add_findings
 from .labels import ANATOMY, SIDES, concept_masks
 from .shapes import PatientSpace, Waves, rotation_matrix
 
@@ -84,7 +85,8 @@ def generate_phantom(
     if not 0 <= n_nodules <= 5:
         raise InputError(f"n_nodules={n_nodules}: a phantom has 0 to 5 nodules (at most one per lobe); pass 0-5")
 
-    anatomy = build_anatomy(space, body, rng, n_nodules, effusions, nodule_diameter_mm)
+    anatomy = build_anatomy(space, body, rng)
+    add_findings(space, anatomy, rng, n_nodules, effusions, nodule_diameter_mm)
     image = render_ct(anatomy.tissue, rng, contrast, noise_hu,
                       blur_voxels=rng.uniform(0.4, 0.8), noise_correlation_voxels=rng.uniform(0.0, 0.7))
     present = set(ANATOMY) | {f["prompt"] for f in anatomy.findings} | {f["concept"] for f in anatomy.findings}
