@@ -50,8 +50,13 @@ def test_logits_of_one_full_window_match_the_release(release_model, monkeypatch)
 
     captured = {}
     release_forward = release.network.forward
-    monkeypatch.setattr(release.network, "forward",
-                        lambda *a, **k: captured.setdefault("release", release_forward(*a, **k)))
+
+    def record_release(*args, **kwargs):
+        output = release_forward(*args, **kwargs)
+        captured["release"] = output.clone()  # the release scales its output by the Gaussian in place
+        return output
+
+    monkeypatch.setattr(release.network, "forward", record_release)
     decode = ours.network.decode_prompt
     monkeypatch.setattr(ours.network, "decode_prompt",
                         lambda *a, **k: captured.setdefault("ours", []).append(decode(*a, **k)) or captured["ours"][-1])

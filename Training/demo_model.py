@@ -1,0 +1,103 @@
+"""Build the built-in demo model, from nothing, with the project's own pipeline.
+
+    python -m Training.demo_model [--out Resources/DemoModel] [--work demo_build] [--cases 160]
+
+1. a small Qwen3 text encoder made locally, its tokenizer trained on the phantom vocabulary;
+2. synthetic CT phantoms (Training.phantoms) in nnU-Net raw layout;
+3. the embedding bank of every vocabulary prompt;
+4. voxtell-train with configs/demo.json on the CPU;
+5. the model folder (official layout) + text encoder + bank, and an evaluation on held-out
+   phantoms (new seeds, orientations absent from the training set) in evaluation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from Training.config import TrainingConfig
+from Training.phantoms.dataset import DATASET_NAME, write_phantom_dataset
+from Training.phantoms.evaluation import evaluate_on_phantoms, format_table, summary
+from Training.phantoms.grid import check_axcodes
+from Training.trainer import train
+from VoxTellCore.checkpoint import CHECKPOINT_FILE, PLANS_FILE, load_model, save_model_folder
+from VoxTellCore.models import DEMO_DESCRIPTION
+from VoxTellCore.text.small_qwen3 import build_embedding_bank, build_small_qwen3
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCABULARY = ROOT / "Resources" / "vocabulary" / "phantom_vocabulary.json"
+CONFIG = ROOT / "configs" / "demo.json"
+HELD_OUT_SEEDS = range(900_000, 900_012)
+PHANTOM_SHAPE = (64, 64, 64)  # ~5 mm voxels: the whole phantom fits one 64^3 window
+
+
+def vocabulary_prompts(path: Path = VOCABULARY) -> list[str]:
+    concepts = json.loads(path.read_text())["concepts"]
+    return list(dict.fromkeys(n.lower() for c in concepts for n in [c["name"], *c["synonyms"]]))
+
+
+def unseen_orientations(dataset: Path, count: int) -> list[str | None]:
+    """Orientations that no training phantom has (cycled), so evaluation tests generalisation."""
+    import itertools
+
+    seen = {case["orientation"] for case in json.loads((dataset / "cases.json").read_text()).values()}
+    axes = [("R", "L"), ("A", "P"), ("S", "I")]
+    every = {"".join(axes[p][f] for p, f in zip(perm, flips))
+             for perm in itertools.permutations(range(3)) for flips in itertools.product((0, 1), repeat=3)}
+    unseen = sorted(check_axcodes(a) for a in every - seen) or [None]
+    return [unseen[i % len(unseen)] for i in range(count)]
+
+
+def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    prompts = vocabulary_prompts()
+    encoder = build_small_qwen3(work / "text_encoder", prompts, hidden_size=64, seed=0)
+    bank = build_embedding_bank(encoder, prompts, work / "embedding_bank.npz")
+    shape = PHANTOM_SHAPE
+    dataset = work / DATASET_NAME
+    if not (dataset / "dataset.json").is_file():
+        write_phantom_dataset(dataset, n_cases=cases, seed=0, shape=shape)
+
+    paths = [f'datasets=[{{"name": "{DATASET_NAME}", "type": "nnunet", "path": "{dataset}"}}]',
+             f'embedding_bank="{bank}"', f'text_encoder="{encoder}"', f'preprocessed_dir="{work / "preprocessed"}"',
+             f'vocabulary=["{VOCABULARY}"]']
+    config = TrainingConfig.from_file(CONFIG, paths + overrides)
+    trained = train(config, work / "run")
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("text_encoder",):
+        shutil.rmtree(out / name, ignore_errors=True)
+        shutil.copytree(encoder, out / name)
+    shutil.copy(bank, out / "embedding_bank.npz")
+    info = {"description": DEMO_DESCRIPTION, "text_encoder": "text_encoder", "embedding_bank": "embedding_bank.npz",
+            "phantom_shape": list(shape), "training": json.loads((trained / "voxtell_model.json").read_text())["training"]}
+    save_model_folder(load_model(trained), out, info=info)  # weights only: no optimizer state in the shipped file
+
+    from VoxTellCore.inference.predictor import VoxTellPredictor
+
+    predictor = VoxTellPredictor(model=out, device="cpu", embedding_cache_dir=work / "cache")
+    results = evaluate_on_phantoms(predictor, HELD_OUT_SEEDS, shape, unseen_orientations(dataset, len(HELD_OUT_SEEDS)))
+    print(format_table(results))
+    evaluation = {**summary(results), "seeds": list(HELD_OUT_SEEDS), "table": format_table(results)}
+    (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    return evaluation
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "Resources" / "DemoModel")
+    parser.add_argument("--work", type=Path, default=ROOT / "demo_build")
+    parser.add_argument("--cases", type=int, default=160)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training config override")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    build(args.out, args.work, args.cases, args.set)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
