@@ -113,3 +113,19 @@ def test_cuda_out_of_memory_falls_back_to_host_blending_then_cpu(predictor, monk
 def test_empty_prompt_list_is_an_input_error(predictor):
     with pytest.raises(InputError, match="No prompt"):
         predictor.predict_volume(lps_volume(), [])
+
+
+def test_preprocessing_is_reused_for_the_same_volume_and_redone_when_it_changes(predictor, monkeypatch):
+    import VoxTellCore.inference.predictor as module
+
+    calls = []
+    real = module.preprocess
+    monkeypatch.setattr(module, "preprocess", lambda array: calls.append(1) or real(array))
+    monkeypatch.setattr(predictor, "_preprocessed", None)
+    volume = lps_volume((40, 64, 64))
+    first = predictor.predict_volume(volume, ["liver"])
+    again = predictor.predict_volume(volume, ["liver"])
+    assert len(calls) == 1 and np.array_equal(first, again)
+    volume.array[10:20] += 500  # edited in place, as a Slicer volume can be
+    predictor.predict_volume(volume, ["liver"])
+    assert len(calls) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import os
 import threading
 import warnings
@@ -19,7 +19,6 @@ from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
 
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], object]
 CancelCheck = threading.Event | Callable[[], bool] | None
@@ -79,6 +78,7 @@ class VoxTellPredictor:
         if bank is None and not self.info and model is None:
             bank = download_official_bank()
         encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
+        self._preprocessed: tuple | None = None  # (volume fingerprint, preprocess() result)
         self.embedder = PromptEmbedder(
             bank=bank, encoder=str(encoder), device=self.device, cache_dir=embedding_cache_dir,
             keep_loaded=keep_text_encoder_loaded, expected_dim=self.network.config.text_embedding_dim,
@@ -109,11 +109,14 @@ class VoxTellPredictor:
         progress: Progress | None = None,
         cancel: CancelCheck = None,
     ) -> np.ndarray:
-        """uint8 masks (N, K, J, I) on ``volume``'s grid. ``prompts`` may be embeddings (N, D)."""
+        """uint8 masks (N, K, J, I) on ``volume``'s grid. ``prompts`` may be embeddings (N, D).
+
+        The last volume's preprocessing is kept, so another call on the same (unchanged)
+        volume, e.g. a second prompt typed in Slicer, starts with the network at once.
+        """
         embeddings = prompts if isinstance(prompts, torch.Tensor) else self.embed(prompts)
-        network_array = volume.to_network()
         box = None if roi_ras is None else roi_to_network_box(volume, roi_ras)
-        masks = self.predict_network_array(network_array, embeddings, box, progress, cancel)
+        masks = self._predict_preprocessed(self._preprocess_cached(volume), embeddings, box, progress, cancel)
         return volume.from_network(masks)
 
     def predict_network_array(
@@ -125,7 +128,25 @@ class VoxTellPredictor:
         cancel: CancelCheck = None,
     ) -> np.ndarray:
         """uint8 masks (N, S, A, R) for the release's network array; ``box`` limits them to a region."""
-        data, bbox, shape = preprocess(array)
+        return self._predict_preprocessed(preprocess(array), embeddings, box, progress, cancel)
+
+    def _preprocess_cached(self, volume: Volume) -> tuple[np.ndarray, tuple, tuple[int, ...]]:
+        array = np.ascontiguousarray(volume.array)
+        key = (volume.ijk_to_ras.tobytes(), array.shape, array.dtype.str,
+               hashlib.blake2b(memoryview(array).cast("B"), digest_size=16).digest())
+        if self._preprocessed is None or self._preprocessed[0] != key:
+            self._preprocessed = (key, preprocess(volume.to_network()))
+        return self._preprocessed[1]
+
+    def _predict_preprocessed(
+        self,
+        preprocessed: tuple[np.ndarray, tuple, tuple[int, ...]],
+        embeddings: torch.Tensor,
+        box: tuple[slice, slice, slice] | None,
+        progress: Progress | None,
+        cancel: CancelCheck,
+    ) -> np.ndarray:
+        data, bbox, shape = preprocessed
         logits, unpad = self.predict_logits(torch.from_numpy(data), embeddings, _box_in_crop(box, bbox), progress, cancel)
         masks = (logits[(slice(None), *unpad[1:])] > 0).cpu().numpy().astype(np.uint8)
         full = insert_crop(masks, bbox, shape)
