@@ -3,20 +3,30 @@
 Everything is computed before the segmentation is touched, so a cancelled or failed
 run leaves it exactly as it was. Segments made by VoxTell carry a tag with their prompt:
 running the prompt again replaces that segment's voxels, and segments without the tag
-(the user's own) are never modified.
+(the user's own) are never modified. Report findings are prompts too (``groundReport``):
+their segments get a short name, the full finding text in a tag and a category colour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError
 from VoxTellSlicerLib.geometry import ijkToRasArray, orientedImageFromMask, roiBoundsRas, volumeArray
+from VoxTellSlicerLib.report import (
+    FINDING_CATEGORY_TAG,
+    FINDING_TEXT_TAG,
+    categoryColor,
+    reportFindings,
+    shortName,
+    uniqueName,
+)
 from VoxTellSlicerLib.terminology import (
     PromptTerminology,
     SegmentStyle,
@@ -66,6 +76,16 @@ def cleanPrompts(prompts: str | Sequence[str]) -> list[str]:
     return list(cleaned.values())
 
 
+@dataclass(frozen=True)
+class SegmentRequest:
+    """One segment to write: the prompt it comes from (which also finds it again on a
+    rerun), how it looks when created, and extra segment tags."""
+
+    prompt: str
+    style: SegmentStyle
+    tags: tuple[tuple[str, str], ...] = ()
+
+
 class VoxTellLogic:
     """Runs VoxTell on volume nodes and writes the masks into segmentation nodes.
 
@@ -110,12 +130,77 @@ class VoxTellLogic:
         ``Cancelled`` (segmentation untouched) when ``cancel`` fires, ``InputError`` or
         ``ModelError`` for problems the user can fix.
         """
-        prompts = cleanPrompts(prompts)
-        masks = self.predictMasks(volumeNode, prompts, roiNode, modelPath, device, embeddingBank, progress, cancel)
+        requests = [SegmentRequest(prompt, self.segmentStyle(prompt)) for prompt in cleanPrompts(prompts)]
+        return self.segmentRequests(volumeNode, requests, segmentationNode, roiNode, modelPath, device, embeddingBank,
+                                    progress, cancel)
+
+    def groundReport(
+        self,
+        volumeNode,
+        findings: Iterable[Mapping | str],
+        segmentationNode=None,
+        roiNode=None,
+        modelPath: str | Path | None = None,
+        device: str = "auto",
+        embeddingBank: str | Path | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ):
+        """Segment each report finding (``Finding``, ``{"text", "category"}`` row or text).
+
+        Each finding gets its own segment, named with a short form of its text, tagged
+        with the full text (``VoxTell.FindingText``) and category (``VoxTell.FindingCategory``)
+        and coloured by category. Reruns, cancel, failures and undo behave as in ``segment``.
+        """
+        requests = self.findingRequests(findings, segmentationNode)
+        return self.segmentRequests(volumeNode, requests, segmentationNode, roiNode, modelPath, device, embeddingBank,
+                                    progress, cancel)
+
+    def findingRequests(self, findings: Iterable[Mapping | str], segmentationNode=None) -> list[SegmentRequest]:
+        """The segments for these findings, with names unique within the segmentation.
+
+        A finding grounded before keeps its segment (and its name); repeats are dropped.
+        """
+        import slicer
+
+        unique = {}
+        for finding in reportFindings(findings):
+            unique.setdefault(promptKey(finding.text), finding)
+        if not unique:
+            raise InputError("No finding to ground: extract the report's findings and tick at least one "
+                             "(or type one into the table).")
+        segmentation = segmentationNode.GetSegmentation() if segmentationNode is not None else slicer.vtkSegmentation()
+        segments = {segmentation.GetNthSegmentID(i): segmentation.GetNthSegment(i)
+                    for i in range(segmentation.GetNumberOfSegments())}
+        existing = {key: self.promptSegmentId(segmentation, key) for key in unique}
+        taken = {segment.GetName() for segmentId, segment in segments.items() if segmentId not in existing.values()}
+        requests = []
+        for key, finding in unique.items():
+            segmentId = existing[key]
+            name = segments[segmentId].GetName() if segmentId else uniqueName(shortName(finding.text), taken)
+            taken.add(name)
+            tags = ((FINDING_TEXT_TAG, finding.text), (FINDING_CATEGORY_TAG, finding.category))
+            requests.append(SegmentRequest(finding.text, SegmentStyle(name, categoryColor(finding.category)), tags))
+        return requests
+
+    def segmentRequests(
+        self,
+        volumeNode,
+        requests: Sequence[SegmentRequest],
+        segmentationNode=None,
+        roiNode=None,
+        modelPath: str | Path | None = None,
+        device: str = "auto",
+        embeddingBank: str | Path | None = None,
+        progress: Progress | None = None,
+        cancel: CancelCheck = None,
+    ):
+        """Predict every request's prompt, then write all segments at once (see ``applyMasks``)."""
+        masks = self.predictMasks(volumeNode, [request.prompt for request in requests], roiNode, modelPath, device,
+                                  embeddingBank, progress, cancel)
         if isCancelled(cancel):
             raise Cancelled("Inference cancelled.")
-        styles = [self.segmentStyle(prompt) for prompt in prompts]
-        return self.applyMasks(volumeNode, masks, styles, segmentationNode)
+        return self.applyMasks(volumeNode, masks, requests, segmentationNode)
 
     def predictMasks(
         self,
@@ -218,8 +303,8 @@ class VoxTellLogic:
         return self._volume
 
     # ------------------------------------------------------------------ writing segments
-    def applyMasks(self, volumeNode, masks: np.ndarray, styles: Sequence[SegmentStyle], segmentationNode=None):
-        """Write each mask into the segment of its prompt (created when missing), as one undo step."""
+    def applyMasks(self, volumeNode, masks: np.ndarray, requests: Sequence[SegmentRequest], segmentationNode=None):
+        """Write each mask into the segment of its request's prompt (created when missing), as one undo step."""
         import slicer
 
         if segmentationNode is None:
@@ -245,8 +330,8 @@ class VoxTellLogic:
         backup.DeepCopy(segmentation)
         wasModified = segmentationNode.StartModify()
         try:
-            for style, labelmap in zip(styles, labelmaps):
-                self._writeSegment(segmentationNode, style, labelmap)
+            for request, labelmap in zip(requests, labelmaps):
+                self._writeSegment(segmentationNode, request, labelmap)
         except Exception:
             segmentation.DeepCopy(backup)
             raise
@@ -267,11 +352,23 @@ class VoxTellLogic:
                 return segmentId
         return None
 
-    def _writeSegment(self, segmentationNode, style: SegmentStyle, labelmap) -> str:
+    def jumpToSegment(self, segmentationNode, segmentId: str) -> tuple[float, float, float] | None:
+        """Centre every slice view on the segment; its centre (RAS), or None when it is empty."""
+        import slicer
+
+        center = segmentationNode.GetSegmentCenterRAS(segmentId)
+        if center is None:
+            return None
+        slicer.vtkMRMLSliceNode.JumpAllSlices(segmentationNode.GetScene(), *center,
+                                             slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+        return tuple(center)
+
+    def _writeSegment(self, segmentationNode, request: SegmentRequest, labelmap) -> str:
         import slicer
 
         segmentation = segmentationNode.GetSegmentation()
-        segmentId = self.promptSegmentId(segmentation, style.name)
+        style = request.style
+        segmentId = self.promptSegmentId(segmentation, request.prompt)
         if segmentId is None:
             segment = slicer.vtkSegment()
             segment.SetName(style.name)
@@ -280,11 +377,15 @@ class VoxTellLogic:
             segment.SetColorAutoGenerated(bool(style.terminology))
             if style.terminology:
                 segment.SetTerminology(style.terminology)
-            segment.SetTag(PROMPT_TAG, promptKey(style.name))
+            segment.SetTag(PROMPT_TAG, promptKey(request.prompt))
+            for name, value in request.tags:
+                segment.SetTag(name, value)
             segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(), labelmap)
             segmentId = segmentation.GenerateUniqueSegmentID(style.name)
             segmentation.AddSegment(segment, segmentId)
             return segmentId
+        for name, value in request.tags:
+            segmentation.GetSegment(segmentId).SetTag(name, value)
         # Its own layer, so that replacing its voxels cannot touch a segment sharing the labelmap.
         segmentation.SeparateSegmentLabelmap(segmentId)
         logic = slicer.vtkSlicerSegmentationsModuleLogic
