@@ -24,7 +24,7 @@ from Training.phantoms.dataset import DATASET_NAME, write_phantom_dataset
 from Training.phantoms.evaluation import evaluate_on_phantoms, format_table, summary
 from Training.phantoms.grid import check_axcodes
 from Training.trainer import train
-from VoxTellCore.checkpoint import CHECKPOINT_FILE, PLANS_FILE, load_model, save_model_folder
+from VoxTellCore.checkpoint import load_model, save_model_folder
 from VoxTellCore.models import DEMO_DESCRIPTION
 from VoxTellCore.text.small_qwen3 import build_embedding_bank, build_small_qwen3
 
@@ -69,9 +69,8 @@ def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
     trained = train(config, work / "run")
 
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("text_encoder",):
-        shutil.rmtree(out / name, ignore_errors=True)
-        shutil.copytree(encoder, out / name)
+    shutil.rmtree(out / "text_encoder", ignore_errors=True)
+    shutil.copytree(encoder, out / "text_encoder")
     shutil.copy(bank, out / "embedding_bank.npz")
     info = {"description": DEMO_DESCRIPTION, "text_encoder": "text_encoder", "embedding_bank": "embedding_bank.npz",
             "phantom_shape": list(shape), "training": json.loads((trained / "voxtell_model.json").read_text())["training"]}

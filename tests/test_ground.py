@@ -51,8 +51,8 @@ def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tm
             np.testing.assert_allclose(entry["centroid_ras"], centre[:3], atol=0.02)
             assert entry["slice_range"] == [int(k.min()), int(k.max())]
         assert (out / entry["picture"]).stat().st_size > 1000
-    markdown = (out / "grounded_report.md").read_text()
-    html = (out / "grounded_report.html").read_text()
+    markdown = (out / "grounded_report.md").read_text(encoding="utf-8")
+    html = (out / "grounded_report.html").read_text(encoding="utf-8")
     for entry in document["findings"]:
         assert entry["text"] in markdown and entry["picture"] in html
 

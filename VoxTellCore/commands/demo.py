@@ -13,13 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from VoxTellCore.evaluation.metrics import dice
+from VoxTellCore.commands import window_progress
 from VoxTellCore.io import Volume, volume_to_sitk, write_mask
 from VoxTellCore.visualization import overview_png
-
-ORGAN_PROMPTS = (
-    "left lung", "right lung", "heart", "aorta", "liver", "spleen", "left kidney", "right kidney", "vertebrae",
-)
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -33,38 +29,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def demo_prompts(phantom) -> list[str]:
-    findings = [f["prompt"] for f in phantom.findings]
-    return list(ORGAN_PROMPTS) + sorted(set(findings))
-
-
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from Training.phantoms import generate_phantom
+    from Training.phantoms.evaluation import phantom_prompts
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     predictor = VoxTellPredictor(model=args.model, device=args.device)
     print(f"Model: {predictor.description}", file=sys.stderr)
-    phantom = generate_phantom(seed=args.seed)
-    volume = Volume(phantom.image.astype(np.float32), phantom.ijk_to_ras, source=f"phantom seed {args.seed}")
-    prompts = demo_prompts(phantom)
-    with tqdm(desc="windows", unit="window", file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    # Phantoms at the size the model was trained on (the demo model's sits in its voxtell_model.json).
+    shape = predictor.info.get("phantom_shape")
+    phantom = generate_phantom(seed=args.seed, shape=tuple(shape) if shape else None)
+    volume = phantom.to_volume()
+    prompts = [prompt for prompt, _ in phantom_prompts(phantom)]
+    with window_progress("windows") as progress:
         masks = predictor.predict_volume(volume, prompts, progress=progress)
 
     out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     case = f"phantom_{args.seed}"
     write_image(volume, out / f"{case}.nii.gz")
     rows = []
     for prompt, mask in zip(prompts, masks):
         write_mask(mask, volume, out / f"{case}_{prompt.replace(' ', '_')}.nii.gz")
         rows.append((prompt, dice(mask > 0, phantom.labels[prompt]), int(mask.sum()), int(phantom.labels[prompt].sum())))
-    overlay = overview_png(volume, masks, prompts, out / f"{case}_overlay.png",
-                           "VoxTell demo model (synthetic training data, not for clinical images)")
+    overlay = overview_png(volume, masks, prompts, out / f"{case}_overlay.png", f"VoxTell: {predictor.description}")
     print_table(rows)
     print(f"Wrote {len(prompts)} masks, the phantom image and {overlay} to {out}/", file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from VoxTellCore.commands import window_progress
 from VoxTellCore.commands.predict import safe_prompt_name
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import extract_findings
@@ -37,8 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     report_path = Path(args.report)
@@ -53,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
         predictor = VoxTellPredictor(model=args.model, device=args.device, text_encoder=args.text_encoder,
                                      embedding_bank=args.embeddings)
         print(f"Model: {predictor.description}", file=sys.stderr)
-        with tqdm(desc="windows", unit="window", file=sys.stderr) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with window_progress("windows") as progress:
             masks = predictor.predict_volume(volume, [f.text for f in findings], progress=progress)
         for number, (finding, mask) in enumerate(zip(findings, masks), start=1):
             stem = f"finding_{number:02d}_{safe_prompt_name(finding.text)}"
@@ -80,7 +75,7 @@ def write_reports(out: Path, image: str, grounded: list[GroundedFinding]) -> Non
 
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 

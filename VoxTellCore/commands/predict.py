@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from VoxTellCore.commands import window_progress
 from VoxTellCore.errors import Cancelled, InputError, VoxTellError
 from VoxTellCore.io import NIFTI_SUFFIXES, is_image_file, read_volume, write_mask
 
@@ -273,11 +274,7 @@ def predict_case(predictor: Any, case: Case, prompts: Any, output: Path, combine
                  roi: tuple[float, ...] | None) -> list[Path]:
     """Segment one image and write its masks; on failure no file of this case remains."""
     volume = read_volume(case.image)
-    with tqdm(desc=case.name, unit="window", leave=False, file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with window_progress(case.name, leave=False) as progress:
         masks = np.asarray(predictor.predict_volume(volume, prompts, roi_ras=roi, progress=progress))
     expected = (len(case.prompts), *volume.array.shape)
     if masks.shape != expected:

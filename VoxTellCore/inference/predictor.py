@@ -7,7 +7,6 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch

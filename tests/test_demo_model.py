@@ -1,0 +1,58 @@
+"""The shipped demo model really segments held-out phantoms, and says what it is."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from Training.demo_model import HELD_OUT_SEEDS, PHANTOM_SHAPE
+from Training.phantoms.evaluation import evaluate_on_phantoms, summary
+from VoxTellCore.cli import main
+from VoxTellCore.inference.predictor import VoxTellPredictor
+from VoxTellCore.models import DEMO_DESCRIPTION, DEMO_MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return VoxTellPredictor(model="demo", device="cpu", embedding_cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_demo_model_is_small_and_self_describing(demo):
+    size = sum(p.stat().st_size for p in DEMO_MODEL_DIR.rglob("*") if p.is_file())
+    assert size < 20 * 2**20
+    assert demo.is_demo and demo.description == DEMO_DESCRIPTION
+    assert "not for clinical images" in demo.description
+
+
+def test_demo_model_segments_held_out_phantoms(demo):
+    # Looser than the shipped model's figures in Resources/DemoModel/evaluation.json, on fewer cases.
+    results = evaluate_on_phantoms(demo, list(HELD_OUT_SEEDS)[:4], PHANTOM_SHAPE, ["PIL", "ASR", "LPS", "IRA"])
+    scores = summary(results)
+    assert scores["organ_mean_dice"] >= 0.75, scores
+    assert scores["finding_mean_dice"] >= 0.4, scores
+    assert scores["side_confusions"] == 0, scores
+
+
+def test_shipped_evaluation_meets_the_targets():
+    evaluation = json.loads((DEMO_MODEL_DIR / "evaluation.json").read_text())
+    assert evaluation["organ_mean_dice"] >= 0.85
+    assert evaluation["finding_mean_dice"] >= 0.6
+    assert evaluation["side_confusions"] == 0
+
+
+def test_demo_command_writes_masks_overlay_and_dice_table(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path), "--seed", "7", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert DEMO_DESCRIPTION in captured.err
+    lines = captured.out.strip().splitlines()
+    assert lines[-1].startswith("mean Dice")
+    mean = float(lines[-1].split("|")[-1])
+    rows = [line for line in lines[1:-1]]
+    assert mean == pytest.approx(np.mean([float(r.split("|")[1]) for r in rows]), abs=1e-3)
+    liver = nib.load(tmp_path / "phantom_7_liver.nii.gz")
+    image = nib.load(tmp_path / "phantom_7.nii.gz")
+    assert liver.shape == image.shape and np.allclose(liver.affine, image.affine, atol=1e-4)
+    assert (tmp_path / "phantom_7_overlay.png").stat().st_size > 10_000
