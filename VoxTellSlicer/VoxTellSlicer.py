@@ -30,7 +30,7 @@ _CHECKOUT_ROOT = os.path.dirname(MODULE_DIR)
 if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT not in sys.path:
     sys.path.append(_CHECKOUT_ROOT)
 
-from VoxTellSlicerLib import VoxTellLogic, cleanPrompts  # noqa: E402
+from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 
 DEMO_DESCRIPTION = "demo model (synthetic training data, not for clinical images)"
 MIN_GPU_MEMORY_GIB = 8.0
@@ -62,6 +62,8 @@ Running a prompt again updates its segment; your own segments are never changed.
 Ctrl+Enter in the prompt box runs. An optional ROI limits the result to a box.
 <p>Model: the official VoxTell v1.1 (downloaded on first use), a local model folder, or the
 built-in <b>{DEMO_DESCRIPTION}</b>: the demo model is only for trying the module.
+<p><b>Report</b>: paste a radiology report, extract its findings, tick and edit them, and
+ground each one as a segment coloured by finding category; click a finding to jump to it.
 <p>A "VoxTell" effect in the Segment Editor fills the selected segment from a prompt,
 honouring the editor's masking settings.
 See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>.
@@ -92,6 +94,7 @@ class VoxTellSlicerParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     roi: vtkMRMLMarkupsROINode
     prompts: str = ""
+    report: str = ""
     device: Annotated[str, Choice([value for value, _ in DEVICES])] = "auto"
     modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
     modelFolder: str = ""
@@ -137,6 +140,13 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelSourceComboBox.connect("currentIndexChanged(int)", self.onModelSourceChanged)
         self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", self.onModelFolderChanged)
         self.ui.runButton.connect("clicked(bool)", self.onRunButton)
+        self.ui.reportTextEdit.connect("textChanged()", self.onReportEdited)
+        self.ui.extractFindingsButton.connect("clicked(bool)", self.onExtractFindings)
+        self.ui.groundFindingsButton.connect("clicked(bool)", self.onGroundFindings)
+        self.ui.findingsTable.connect("itemChanged(QTableWidgetItem*)", self.onFindingEdited)
+        self.ui.findingsTable.connect("cellClicked(int,int)", self.onFindingClicked)
+        self.ui.findingsTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
+        self.ui.findingsTable.horizontalHeader().setSectionResizeMode(1, qt.QHeaderView.ResizeToContents)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = qt.QShortcut(qt.QKeySequence(keys), self.ui.promptsTextEdit)
@@ -188,10 +198,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         if node is None:
             return
-        if self.ui.promptsTextEdit.toPlainText() != node.prompts:
-            wasBlocked = self.ui.promptsTextEdit.blockSignals(True)
-            self.ui.promptsTextEdit.setPlainText(node.prompts)
-            self.ui.promptsTextEdit.blockSignals(wasBlocked)
+        for textEdit, text in ((self.ui.promptsTextEdit, node.prompts), (self.ui.reportTextEdit, node.report)):
+            if textEdit.toPlainText() != text:
+                wasBlocked = textEdit.blockSignals(True)
+                textEdit.setPlainText(text)
+                textEdit.blockSignals(wasBlocked)
         for comboBox, value in ((self.ui.deviceComboBox, node.device), (self.ui.modelSourceComboBox, node.modelSource)):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.currentIndex = max(comboBox.findData(value), 0)
@@ -215,17 +226,24 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         problem = None
         if node is None or node.inputVolume is None:
             problem = "Select an input volume."
-        elif not node.prompts.strip():
-            problem = "Type at least one prompt (one per line)."
         elif node.modelSource == "folder" and not node.modelFolder:
             problem = "Choose the model folder."
-        self.ui.runButton.enabled = problem is None and not running
-        self.ui.runButton.toolTip = problem or "Segment every prompt (Ctrl+Enter in the prompt box)."
+        promptsProblem = problem or (None if node.prompts.strip() else "Type at least one prompt (one per line).")
+        self.ui.runButton.enabled = promptsProblem is None and not running
+        self.ui.runButton.toolTip = promptsProblem or "Segment every prompt (Ctrl+Enter in the prompt box)."
+        findingsProblem = problem or (None if self.checkedFindings() else "Extract the findings and tick at least one.")
+        self.ui.groundFindingsButton.enabled = findingsProblem is None and not running
+        self.ui.groundFindingsButton.toolTip = findingsProblem or "Segment every ticked finding, coloured by category."
+        self.ui.extractFindingsButton.enabled = bool(node and node.report.strip()) and not running
         self.ui.cancelButton.enabled = running
 
     def onPromptsEdited(self) -> None:
         if self._parameterNode:
             self._parameterNode.prompts = self.ui.promptsTextEdit.toPlainText()
+
+    def onReportEdited(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.report = self.ui.reportTextEdit.toPlainText()
 
     def onDeviceChanged(self, index: int) -> None:
         if self._parameterNode:
@@ -313,31 +331,25 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setRunning(self, running: bool) -> None:
         self._cancel = threading.Event() if running else None
-        for widget in (self.ui.inputsCollapsibleButton, self.ui.advancedCollapsibleButton):
+        sections = (self.ui.inputsCollapsibleButton, self.ui.reportCollapsibleButton, self.ui.advancedCollapsibleButton)
+        for widget in sections:
             widget.enabled = not running
         self.ui.progressBar.visible = running
         self.ui.progressBar.value = 0
         self.updateRunButton()
 
-    def onRunButton(self) -> None:
+    def runWithProgress(self, startText: str, work) -> None:
+        """Run ``work(options)`` (returns the status text) with the shared progress bar, Cancel
+        button and error reporting; a cancelled or failed run leaves the segmentation as it was."""
         from VoxTellCore.errors import Cancelled, VoxTellError
 
-        node = self._parameterNode
-        if self._cancel is not None or not self.ui.runButton.enabled:
-            return
         self.setRunning(True)
         try:
             options = self.runOptions(cancel=self._cancel)
             if options is None:
                 return
-            self.setStatus("Segmenting...")
-            segmentation = self.logic.segment(
-                node.inputVolume, node.prompts, segmentationNode=node.outputSegmentation, roiNode=node.roi,
-                progress=self.onProgress, cancel=self._cancel, **options,
-            )
-            node.outputSegmentation = segmentation
-            segmentation.GetDisplayNode().SetVisibility(True)
-            self.setStatus(f"Done: {len(cleanPrompts(node.prompts))} prompt(s). Edit > Undo reverts this run.")
+            self.setStatus(startText)
+            self.setStatus(work(options))
         except Cancelled:
             self.setStatus("Cancelled: the segmentation is unchanged.")
         except VoxTellError as error:
@@ -351,6 +363,107 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.errorDisplay(f"VoxTell failed: {error}", windowTitle="VoxTell", detailedText=traceback.format_exc())
         finally:
             self.setRunning(False)
+
+    def showSegmentation(self, segmentation) -> None:
+        self._parameterNode.outputSegmentation = segmentation
+        segmentation.GetDisplayNode().SetVisibility(True)
+
+    def onRunButton(self) -> None:
+        node = self._parameterNode
+        if self._cancel is not None or not self.ui.runButton.enabled:
+            return
+
+        def work(options) -> str:
+            segmentation = self.logic.segment(
+                node.inputVolume, node.prompts, segmentationNode=node.outputSegmentation, roiNode=node.roi,
+                progress=self.onProgress, cancel=self._cancel, **options,
+            )
+            self.showSegmentation(segmentation)
+            return f"Done: {len(cleanPrompts(node.prompts))} prompt(s). Edit > Undo reverts this run."
+
+        self.runWithProgress("Segmenting...", work)
+
+    # ------------------------------------------------------------------ report
+    FINDING_COLUMN, CATEGORY_COLUMN = 0, 1
+
+    def onExtractFindings(self) -> None:
+        import qt
+
+        rows = extractReportFindings(self.ui.reportTextEdit.toPlainText())
+        table = self.ui.findingsTable
+        wasBlocked = table.blockSignals(True)
+        table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            finding = qt.QTableWidgetItem(row["text"])
+            finding.setFlags(
+                qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable | qt.Qt.ItemIsEditable | qt.Qt.ItemIsUserCheckable)
+            finding.setCheckState(qt.Qt.Checked if row["selected"] else qt.Qt.Unchecked)
+            finding.setData(qt.Qt.UserRole, row["text"])  # the text the category was found for
+            negated = "Negated or normal statement. " if row["negated"] else ""
+            finding.setToolTip(f"{negated}From: {row['sourceSentence']}")
+            category = qt.QTableWidgetItem(row["category"])
+            category.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+            table.setItem(index, self.FINDING_COLUMN, finding)
+            table.setItem(index, self.CATEGORY_COLUMN, category)
+        table.blockSignals(wasBlocked)
+        positive = sum(row["selected"] for row in rows)
+        self.setStatus(f"{positive} finding(s) ticked, {len(rows) - positive} negated or normal statement(s) unticked."
+                       if rows else "No finding found in the report (it reads the Findings and Impression sections).")
+        self.updateRunButton()
+
+    def onFindingEdited(self, item) -> None:
+        """An edited finding is re-categorised from its new text; ticking a row updates the buttons."""
+        import qt
+
+        from VoxTellCore.findings import categorize
+
+        if item.column() == self.FINDING_COLUMN and item.text() != item.data(qt.Qt.UserRole):
+            item.setData(qt.Qt.UserRole, item.text())
+            self.ui.findingsTable.item(item.row(), self.CATEGORY_COLUMN).setText(categorize(item.text())[0])
+        self.updateRunButton()
+
+    def findingRows(self) -> list[dict]:
+        import qt
+
+        table = self.ui.findingsTable
+        return [
+            {"text": table.item(row, self.FINDING_COLUMN).text(),
+             "category": table.item(row, self.CATEGORY_COLUMN).text(),
+             "selected": table.item(row, self.FINDING_COLUMN).checkState() == qt.Qt.Checked}
+            for row in range(table.rowCount)
+        ]
+
+    def checkedFindings(self) -> list[dict]:
+        return [row for row in self.findingRows() if row["selected"] and row["text"].strip()]
+
+    def onGroundFindings(self) -> None:
+        node = self._parameterNode
+        findings = self.checkedFindings()
+        if self._cancel is not None or not self.ui.groundFindingsButton.enabled:
+            return
+
+        def work(options) -> str:
+            segmentation = self.logic.groundReport(
+                node.inputVolume, findings, segmentationNode=node.outputSegmentation, roiNode=node.roi,
+                progress=self.onProgress, cancel=self._cancel, **options,
+            )
+            self.showSegmentation(segmentation)
+            return (f"Done: {len(findings)} finding(s) grounded. Click a finding to show it; "
+                    "Edit > Undo reverts this run.")
+
+        self.runWithProgress("Grounding findings...", work)
+
+    def onFindingClicked(self, row: int, column: int) -> None:
+        """Centre the slice views on the clicked finding's segment."""
+        segmentation = self._parameterNode.outputSegmentation if self._parameterNode else None
+        text = self.ui.findingsTable.item(row, self.FINDING_COLUMN).text()
+        segmentId = self.logic.promptSegmentId(segmentation.GetSegmentation(), text) if segmentation else None
+        if segmentId is None:
+            self.setStatus("This finding has no segment yet: tick it and press Ground findings.")
+        elif self.logic.jumpToSegment(segmentation, segmentId) is None:
+            self.setStatus("The model found nothing for this finding: its segment is empty.")
+        else:
+            self.setStatus(f"Showing {segmentation.GetSegmentation().GetSegment(segmentId).GetName()}.")
 
 
 #

@@ -167,8 +167,7 @@ class VoxTellLogic:
         for finding in reportFindings(findings):
             unique.setdefault(promptKey(finding.text), finding)
         if not unique:
-            raise InputError("No finding to ground: extract the report's findings and tick at least one "
-                             "(or type one into the table).")
+            raise InputError("No finding to ground: press 'Extract findings' and tick at least one finding.")
         segmentation = segmentationNode.GetSegmentation() if segmentationNode is not None else slicer.vtkSegmentation()
         segments = {segmentation.GetNthSegmentID(i): segmentation.GetNthSegment(i)
                     for i in range(segmentation.GetNumberOfSegments())}
