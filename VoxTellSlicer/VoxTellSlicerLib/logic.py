@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError
+from VoxTellCore.findings import Finding
 from VoxTellSlicerLib.geometry import ijkToRasArray, orientedImageFromMask, roiBoundsRas, volumeArray
 from VoxTellSlicerLib.report import (
     FINDING_CATEGORY_TAG,
@@ -137,7 +138,7 @@ class VoxTellLogic:
     def groundReport(
         self,
         volumeNode,
-        findings: Iterable[Mapping | str],
+        findings: Iterable[Finding | Mapping | str],
         segmentationNode=None,
         roiNode=None,
         modelPath: str | Path | None = None,
@@ -156,7 +157,7 @@ class VoxTellLogic:
         return self.segmentRequests(volumeNode, requests, segmentationNode, roiNode, modelPath, device, embeddingBank,
                                     progress, cancel)
 
-    def findingRequests(self, findings: Iterable[Mapping | str], segmentationNode=None) -> list[SegmentRequest]:
+    def findingRequests(self, findings: Iterable[Finding | Mapping | str], segmentationNode=None) -> list[SegmentRequest]:
         """The segments for these findings, with names unique within the segmentation.
 
         A finding grounded before keeps its segment (and its name); repeats are dropped.

@@ -9,7 +9,7 @@ from slicer_fixtures import add_volume, lps_ijk_to_ras, phantom
 from test_logic import add_user_segment, assert_same_state, reference_masks, segment_array, segment_ids, snapshot
 
 from VoxTellCore.errors import Cancelled, InputError
-from VoxTellCore.findings import CATEGORIES, OTHER
+from VoxTellCore.findings import CATEGORIES, OTHER, extract_findings
 
 REPORT = """Findings:
 No pneumothorax. There is a 6mm solid nodule in the right lower lobe superior segment and a small
@@ -112,10 +112,12 @@ def test_edited_text_is_grounded_and_unchecked_rows_are_not(logic, report_option
 
 
 def test_plain_text_findings_get_their_own_category():
-    from VoxTellSlicerLib.report import reportFinding
+    from VoxTellSlicerLib.report import ReportFinding, reportFinding
 
     assert reportFinding(EFFUSION).category == "Pleural Effusion/Thickening"
     assert reportFinding({"text": LIVER_LESION, "category": ""}).category == OTHER
+    nodule = extract_findings(REPORT)[1]
+    assert reportFinding(nodule) == ReportFinding(NODULE, "Pulmonary Nodules/Masses")
 
 
 def test_rerun_updates_finding_segments_and_keeps_user_segments(logic, report_options, slicer_scene):
