@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from Training.optim import OPTIMIZERS
 from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellConfig
 
@@ -33,6 +34,7 @@ class TrainingConfig:
     val_fraction: float = 0.05  # of the cases of each dataset, held out (deterministic split)
     val_iterations: int = 50  # batches per epoch end for the validation loss / pseudo Dice
     initial_lr: float = 1e-4
+    optimizer: str = "sgd"  # the paper's SGD; "adamw" converges faster in short trainings from scratch
     momentum: float = 0.99
     weight_decay: float = 3e-5
     poly_exponent: float = 0.9
@@ -82,6 +84,7 @@ class TrainingConfig:
              "positives_per_image must be >= 1 and negatives_per_image >= 0"),
             (min(config.num_epochs, config.iterations_per_epoch, config.batch_size_per_process) >= 1,
              "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
+            (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (len(config.deep_supervision_weights) == network.n_stages - 1,
              f"deep_supervision_weights needs one weight per decoder scale ({network.n_stages - 1} for "
              f"{network.n_stages} stages)"),

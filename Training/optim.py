@@ -1,4 +1,5 @@
-"""nnU-Net's optimiser: SGD with Nesterov momentum and a polynomial learning-rate decay."""
+"""nnU-Net's optimiser (SGD with Nesterov momentum, the paper's) or AdamW, with a polynomial
+learning-rate decay. AdamW is for short trainings from scratch, such as the CPU demo model."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import torch
 from torch import nn
 
 
-def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float,
+                    name: str = "sgd") -> torch.optim.Optimizer:
     parameters = [p for p in model.parameters() if p.requires_grad]
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     return torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
 
 

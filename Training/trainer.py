@@ -108,7 +108,8 @@ class Trainer:
             DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
             if ctx.enabled else self.model
         )
-        self.optimizer = build_optimizer(self.model, config.initial_lr, config.momentum, config.weight_decay)
+        self.optimizer = build_optimizer(self.model, config.initial_lr, config.momentum, config.weight_decay,
+                                         config.optimizer)
         self.use_amp = config.mixed_precision and ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.loss = DeepSupervisionLoss(PromptSegmentationLoss(config.dice_weight, config.bce_weight),

@@ -113,6 +113,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancel = None
+        self._progress = (0, 0)  # (done, total) written by the worker thread, shown by the GUI thread
+        self.activeProgressBar = None  # the bar runInWorkerThread refreshes; None: the module's own
 
     def setup(self) -> None:
         import qt
@@ -124,6 +126,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = VoxTellSlicerLogic()
+        self.logic.runCompute = self.runInWorkerThread
 
         for value, text in DEVICES:
             self.ui.deviceComboBox.addItem(text, value)
@@ -286,6 +289,37 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.value = done
         slicer.app.processEvents()  # keeps the GUI alive and lets Cancel through
 
+    def recordProgress(self, done: int, total: int) -> None:
+        """Progress callback for the worker thread: Qt widgets are only touched by the GUI thread."""
+        self._progress = (done, total)
+
+    def runInWorkerThread(self, compute):
+        """Run ``compute()`` (model loading and inference, no MRML access) in a worker thread while
+        the GUI keeps repainting and Cancel stays clickable; PyTorch releases the GIL while it works."""
+        import qt
+
+        outcome = {}
+
+        def target():
+            try:
+                outcome["result"] = compute()
+            except BaseException as error:  # re-raised in the GUI thread below
+                outcome["error"] = error
+
+        self._progress = (0, 0)
+        worker = threading.Thread(target=target, name="VoxTell inference", daemon=True)
+        worker.start()
+        bar = self.activeProgressBar or self.ui.progressBar
+        while worker.is_alive():
+            done, total = self._progress
+            if total:
+                bar.maximum, bar.value = total, done
+            slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
+            worker.join(0.05)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
     def onDownloadProgress(self, done: int, total: int) -> None:
         self.ui.statusLabel.text = f"Downloading VoxTell v1.1: {done / 2**20:.0f} MB" + (
             f" of {total / 2**20:.0f} MB" if total else "")
@@ -376,7 +410,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         def work(options) -> str:
             segmentation = self.logic.segment(
                 node.inputVolume, node.prompts, segmentationNode=node.outputSegmentation, roiNode=node.roi,
-                progress=self.onProgress, cancel=self._cancel, **options,
+                progress=self.recordProgress, cancel=self._cancel, **options,
             )
             self.showSegmentation(segmentation)
             return f"Done: {len(cleanPrompts(node.prompts))} prompt(s). Edit > Undo reverts this run."
@@ -445,7 +479,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         def work(options) -> str:
             segmentation = self.logic.groundReport(
                 node.inputVolume, findings, segmentationNode=node.outputSegmentation, roiNode=node.roi,
-                progress=self.onProgress, cancel=self._cancel, **options,
+                progress=self.recordProgress, cancel=self._cancel, **options,
             )
             self.showSegmentation(segmentation)
             return (f"Done: {len(findings)} finding(s) grounded. Click a finding to show it; "

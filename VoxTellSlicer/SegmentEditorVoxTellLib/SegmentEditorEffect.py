@@ -119,13 +119,16 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.applyButton.enabled = False
         self.cancelButton.enabled = True
         self.progressBar.visible = True
+        moduleWidget.activeProgressBar = self.progressBar
         try:
             options = moduleWidget.runOptions(progress=self.onProgress, cancel=self._cancel)
             if options is None:
                 return
+            # Inference runs in the module's worker thread: its progress goes through recordProgress,
+            # and the module refreshes this effect's progress bar from the GUI thread.
             labelmap = moduleWidget.logic.predictLabelmap(
                 sourceVolume, prompt, self.roiSelector.currentNode(),
-                progress=self.onProgress, cancel=self._cancel, **options,
+                progress=moduleWidget.recordProgress, cancel=self._cancel, **options,
             )
             modifier = slicer.vtkOrientedImageData()
             slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
@@ -144,6 +147,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
             slicer.util.errorDisplay(f"VoxTell failed: {error}", detailedText=traceback.format_exc())
         finally:
+            moduleWidget.activeProgressBar = None
             self._cancel = None
             self.applyButton.enabled = True
             self.cancelButton.enabled = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,9 @@ class VoxTellLogic:
         self._volume = None
         #: Save the segmentation's state before each run so that Edit > Undo reverts the whole run.
         self.undoEnabled = True
+        #: Runs the model loading and inference (no MRML access): called directly by default; the
+        #: module's widget sets a runner that uses a worker thread so that the GUI stays responsive.
+        self.runCompute: Callable[[Callable[[], Any]], Any] = lambda compute: compute()
 
     # ------------------------------------------------------------------ public API
     def segment(
@@ -218,9 +222,11 @@ class VoxTellLogic:
             raise InputError("No input volume: select the image to segment.")
         volume = self.volumeFromNode(volumeNode)
         roi = roiBoundsRas(roiNode, volumeNode)
-        predictor = self.predictor(modelPath, device, embeddingBank)
-        masks = predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=cancel)
-        masks = np.asarray(masks, dtype=np.uint8)
+        def compute():
+            predictor = self.predictor(modelPath, device, embeddingBank)
+            return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=cancel)
+
+        masks = np.asarray(self.runCompute(compute), dtype=np.uint8)
         expected = (len(prompts), *volume.array.shape)
         if masks.shape != expected:
             raise RuntimeError(f"The predictor returned masks of shape {masks.shape}, expected {expected}.")

@@ -324,3 +324,31 @@ def test_surface_segmentation_is_refused_untouched(logic, run_options, slicer_sc
     with pytest.raises(InputError, match="Closed surface.*new output segmentation"):
         logic.segment(volume_node, ["liver"], segmentationNode=surfaces, **run_options)
     assert surfaces.GetSegmentation().GetNumberOfSegments() == 1
+
+
+def test_inference_goes_through_the_compute_runner_and_mrml_stays_on_the_caller(slicer_scene):
+    """The widget swaps runCompute for a worker thread; the logic must route the model work
+    through it and apply the masks itself after it returns (MRML stays on the caller's thread)."""
+    from VoxTellSlicerLib import VoxTellLogic
+
+    calls = []
+
+    class Predictor:
+        def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
+            calls.append(threading.current_thread().name)
+            return np.ones((len(prompts), *volume.array.shape), np.uint8)
+
+    def in_worker(compute):
+        result = {}
+        worker = threading.Thread(target=lambda: result.setdefault("value", compute()), name="worker")
+        worker.start()
+        worker.join()
+        return result["value"]
+
+    logic = VoxTellLogic(predictor_factory=lambda *args: Predictor())
+    logic.runCompute = in_worker
+    volume = add_volume(np.zeros((6, 7, 8), np.float32), lps_ijk_to_ras())
+    segmentation = logic.segment(volume, ["liver"])
+    assert calls == ["worker"]
+    assert len(segment_ids(segmentation)) == 1
+    assert segment_array(segmentation, segment_ids(segmentation)[0], volume).all()
