@@ -129,3 +129,12 @@ def test_preprocessing_is_reused_for_the_same_volume_and_redone_when_it_changes(
     volume.array[10:20] += 500  # edited in place, as a Slicer volume can be
     predictor.predict_volume(volume, ["liver"])
     assert len(calls) == 2
+
+
+def test_a_bank_inside_the_model_folder_is_used_without_configuration(tmp_path):
+    model = make_model_folder(tmp_path / "model", TINY, seed=2)
+    make_bank(model / "text_embeddings.npz", ["gallbladder"], TINY.text_embedding_dim, seed=5)
+    predictor = VoxTellPredictor(model=model, device="cpu", text_encoder=str(tmp_path / "no-encoder-here"),
+                                 embedding_cache_dir=tmp_path / "cache")
+    expected = np.load(model / "text_embeddings.npz")["embeddings"][0].astype(np.float32)
+    np.testing.assert_array_equal(predictor.embed(["Gallbladder"])[0].numpy(), expected)

@@ -7,6 +7,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from VoxTellCore.checkpoint import load_model, read_model_info
 from VoxTellCore.errors import Cancelled, InputError
 from VoxTellCore.inference.sliding_window import LogitAccumulator, Window, sliding_windows
 from VoxTellCore.io import Volume
-from VoxTellCore.models import DEMO_MODEL_DIR, download_official_bank, resolve_model_dir
+from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
 
 
@@ -73,8 +74,8 @@ class VoxTellPredictor:
         self.patch_size = tuple(self.network.config.patch_size)
         self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
         self.description = self.info.get("description") or f"VoxTell model {self.model_dir}"
-        bank = embedding_bank or self._info_path("embedding_bank")
-        if bank is None and not self.info and model is None:
+        bank = embedding_bank or self._info_path("embedding_bank") or _bank_beside(self.model_dir)
+        if bank is None and self.model_dir.name == OFFICIAL_MODEL:
             bank = download_official_bank()
         encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
         self._preprocessed: tuple | None = None  # (volume fingerprint, preprocess() result)
@@ -239,6 +240,12 @@ def roi_to_network_box(volume: Volume, roi_ras: Sequence[float]) -> tuple[slice,
     if np.any(stop <= start):
         raise InputError("The region of interest does not overlap the image. Move or enlarge the ROI.")
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
+def _bank_beside(model_dir: Path) -> Path | None:
+    """An embedding bank stored in the model folder under the release's file name."""
+    path = model_dir / "text_embeddings.npz"
+    return path if path.is_file() else None
 
 
 def _box_in_crop(box: tuple[slice, ...] | None, bbox: Sequence[Sequence[int]]) -> tuple[slice, ...] | None:
