@@ -15,6 +15,7 @@ pip install -q --upgrade pip
 pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 pip install -q -r requirements/runtime.txt
 pip install -q --no-deps -r requirements/no-deps.txt
+echo "setup: pip may report that dynamic-network-architectures requires timm; that is expected (timm is never imported)."
 if [[ "${1:-}" == "--test" ]]; then
   pip install -q -r requirements/test.txt
   pip install -q --no-deps -r requirements/oracle-no-deps.txt
