@@ -7,13 +7,12 @@ trainer.py), so the seed and the iteration restore every rank's random streams e
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.checkpoint import CHECKPOINT_FILE, save_model_folder
 from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellModel
@@ -36,17 +35,7 @@ def save_training_state(output_dir: Path, model: VoxTellModel, optimizer: torch.
         "rng": {"seed": config["seed"], "derived_from": "(seed, rank, iteration)"},
         "config": config,
     }
-    path = latest_path(output_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(latest_path(output_dir), lambda tmp: torch.save(state, tmp))
 
 
 def load_training_state(output_dir: Path) -> dict[str, Any]:

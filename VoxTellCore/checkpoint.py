@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import ModelError
 from VoxTellCore.model import VoxTellConfig, VoxTellModel
 
@@ -134,18 +134,6 @@ def alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
     return [sorted(keys, key=canonical) for keys in groups.values() if len(keys) > 1]
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model_folder(
     model: VoxTellModel, out_dir: str | os.PathLike, info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
 ) -> Path:
@@ -156,12 +144,12 @@ def save_model_folder(
     """
     out_dir = Path(out_dir)
     plans = model.config.to_plans()
-    _atomic_write(out_dir / PLANS_FILE, lambda p: Path(p).write_text(json.dumps(plans, indent=2)))
+    atomic_write(out_dir / PLANS_FILE, lambda p: Path(p).write_text(json.dumps(plans, indent=2)))
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     checkpoint = {"network_weights": weights, **(extra or {})}
-    _atomic_write(out_dir / CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
+    atomic_write(out_dir / CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
     if info is not None:
-        _atomic_write(out_dir / MODEL_INFO_FILE, lambda p: Path(p).write_text(json.dumps(info, indent=2)))
+        atomic_write(out_dir / MODEL_INFO_FILE, lambda p: Path(p).write_text(json.dumps(info, indent=2)))
     return out_dir
 
 
@@ -174,5 +162,5 @@ def export_safetensors(model_dir: str | os.PathLike, out_path: str | os.PathLike
     duplicates = {key for group in alias_groups(state) for key in group[1:]}
     unique = {k: v.contiguous() for k, v in state.items() if k not in duplicates}
     out = Path(out_path) if out_path else model_dir / SAFETENSORS_FILE
-    _atomic_write(out, lambda p: save_file(unique, p))
+    atomic_write(out, lambda p: save_file(unique, p))
     return out

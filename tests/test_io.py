@@ -251,3 +251,14 @@ def test_write_mask_rejects_wrong_shape_and_extension(tmp_path):
     with pytest.raises(InputError, match="extensions"):
         write_mask(np.zeros(reference.array.shape, np.uint8), reference, tmp_path / "m.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_masks_get_the_usual_file_permissions(tmp_path):
+    import os
+
+    volume = Volume(np.zeros((4, 5, 6), np.float32), np.eye(4))
+    path = tmp_path / "mask.nii.gz"
+    write_mask(np.ones((4, 5, 6), np.uint8), volume, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

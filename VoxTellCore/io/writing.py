@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel
 import numpy as np
 import SimpleITK as sitk
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import InputError
 from VoxTellCore.io.volume import Volume, set_sitk_geometry
 
@@ -45,9 +45,8 @@ def write_mask(mask_kji: np.ndarray, reference: Volume, path: str | os.PathLike)
     mask = mask.astype(label_dtype(mask), copy=False)
     path = Path(path)
     suffix = mask_suffix(path)
-    descriptor, temporary = tempfile.mkstemp(suffix=suffix, prefix=f".{path.name}.", dir=path.parent)
-    os.close(descriptor)
-    try:
+
+    def write(temporary: str) -> None:
         if suffix in (".nii.gz", ".nii"):
             # Like the release: a plain Nifti1Image on the affine (sform), (i, j, k) data order.
             nibabel.save(nibabel.Nifti1Image(mask.T, np.asarray(reference.ijk_to_ras, dtype=np.float64)), temporary)
@@ -55,8 +54,5 @@ def write_mask(mask_kji: np.ndarray, reference: Volume, path: str | os.PathLike)
             image = sitk.GetImageFromArray(mask)
             set_sitk_geometry(image, reference.ijk_to_ras)
             sitk.WriteImage(image, temporary, useCompression=True)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+
+    atomic_write(path, write, suffix)

@@ -7,14 +7,13 @@ are lowercased before they are looked up.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import InputError, ModelError
 
 _BANK_HELP = (
@@ -74,15 +73,11 @@ class EmbeddingBank:
         embeddings = (
             np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, 0), np.float16)
         )
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
+        def write(temporary: str) -> None:
+            with open(temporary, "wb") as file:
                 np.savez(file, labels=labels, embeddings=embeddings)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+
+        return atomic_write(path, write)
 
     @property
     def dim(self) -> int | None:
