@@ -79,9 +79,11 @@ def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     predictor = VoxTellPredictor(model=out, device="cpu", embedding_cache_dir=work / "cache")
-    results = evaluate_on_phantoms(predictor, HELD_OUT_SEEDS, shape, unseen_orientations(dataset, len(HELD_OUT_SEEDS)))
+    orientations = unseen_orientations(dataset, len(HELD_OUT_SEEDS))
+    results = evaluate_on_phantoms(predictor, HELD_OUT_SEEDS, shape, orientations)
     print(format_table(results))
-    evaluation = {**summary(results), "seeds": list(HELD_OUT_SEEDS), "table": format_table(results)}
+    evaluation = {**summary(results), "seeds": list(HELD_OUT_SEEDS), "orientations": orientations,
+                  "table": format_table(results)}
     (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
     return evaluation
 
