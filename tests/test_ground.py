@@ -7,8 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 
-from model_fixtures import TINY, make_model_folder
-from text_fixtures import make_tiny_encoder
+from Training.demo_model import PHANTOM_SHAPE
 from Training.phantoms import generate_phantom
 from Training.phantoms.report import write_report
 from VoxTellCore.cli import main
@@ -18,19 +17,16 @@ from VoxTellCore.io import Volume, volume_to_sitk
 
 def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tmp_path, monkeypatch):
     monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
-    phantom = generate_phantom(seed=11, shape=(48, 56, 64), n_nodules=2, effusions=("right",))
+    phantom = generate_phantom(seed=11, shape=PHANTOM_SHAPE, n_nodules=2, effusions=("right",))
     import SimpleITK as sitk
 
     image = tmp_path / "chest.nii.gz"
     sitk.WriteImage(volume_to_sitk(Volume(phantom.image, phantom.ijk_to_ras)), str(image))
     report = tmp_path / "report.txt"
     report.write_text(write_report(phantom))
-    model = make_model_folder(tmp_path / "model", TINY)
-    encoder = make_tiny_encoder(tmp_path, hidden_size=TINY.text_embedding_dim)
-
     out = tmp_path / "out"
-    code = main(["ground", "-i", str(image), "-r", str(report), "-o", str(out), "-m", str(model),
-                 "--text-encoder", str(encoder), "--device", "cpu"])
+    # The built-in demo model, with its own small text encoder for finding texts outside its bank.
+    code = main(["ground", "-i", str(image), "-r", str(report), "-o", str(out), "-m", "demo", "--device", "cpu"])
     assert code == 0
 
     expected = [f for f in extract_findings(report.read_text()) if not f.negated]
