@@ -60,7 +60,7 @@ class TrainingConfig:
     def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainingConfig":
         path = Path(path)
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"Training config {path} does not exist. Pass the path of a JSON config (see configs/).")
         except json.JSONDecodeError as exc:

@@ -36,7 +36,7 @@ PHANTOM_SHAPE = (64, 64, 64)  # ~5 mm voxels: the whole phantom fits one 64^3 wi
 
 
 def vocabulary_prompts(path: Path = VOCABULARY) -> list[str]:
-    concepts = json.loads(path.read_text())["concepts"]
+    concepts = json.loads(path.read_text(encoding="utf-8"))["concepts"]
     return list(dict.fromkeys(n.lower() for c in concepts for n in [c["name"], *c["synonyms"]]))
 
 
@@ -44,7 +44,7 @@ def unseen_orientations(dataset: Path, count: int) -> list[str | None]:
     """Orientations that no training phantom has (cycled), so evaluation tests generalisation."""
     import itertools
 
-    seen = {case["orientation"] for case in json.loads((dataset / "cases.json").read_text()).values()}
+    seen = {case["orientation"] for case in json.loads((dataset / "cases.json").read_text(encoding="utf-8")).values()}
     axes = [("R", "L"), ("A", "P"), ("S", "I")]
     every = {"".join(axes[p][f] for p, f in zip(perm, flips))
              for perm in itertools.permutations(range(3)) for flips in itertools.product((0, 1), repeat=3)}
@@ -73,7 +73,7 @@ def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
     shutil.copytree(encoder, out / "text_encoder")
     shutil.copy(bank, out / "embedding_bank.npz")
     info = {"description": DEMO_DESCRIPTION, "text_encoder": "text_encoder", "embedding_bank": "embedding_bank.npz",
-            "phantom_shape": list(shape), "training": json.loads((trained / "voxtell_model.json").read_text())["training"]}
+            "phantom_shape": list(shape), "training": json.loads((trained / "voxtell_model.json").read_text(encoding="utf-8"))["training"]}
     save_model_folder(load_model(trained), out, info=info)  # weights only: no optimizer state in the shipped file
 
     from VoxTellCore.inference.predictor import VoxTellPredictor

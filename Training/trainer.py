@@ -259,7 +259,11 @@ def train(config: TrainingConfig, output_dir: str | Path | None = None, resume: 
         trainer = Trainer(config, out, ctx)
         if resume:
             trainer.resume()
-        return trainer.fit()
+        model_dir = trainer.fit()
+        # Rank 0 may still be writing the final model: tear the process group down together, or a
+        # rank that leaves early aborts in gloo's teardown ("terminate called without an active exception").
+        ctx.barrier()
+        return model_dir
     finally:
         shutdown()
 

@@ -35,7 +35,7 @@ def read_plans(model_dir: Path) -> dict[str, Any]:
             f"contains {PLANS_FILE} and fold_0/ (for the official model: the voxtell_v1.1 folder)."
         )
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path} is not valid JSON ({exc}). Re-download or re-export the model.") from exc
 
@@ -43,7 +43,7 @@ def read_plans(model_dir: Path) -> dict[str, Any]:
 def read_model_info(model_dir: Path) -> dict[str, Any]:
     """Optional metadata of our own model folders (the official ones have none)."""
     path = Path(model_dir) / MODEL_INFO_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_state_dict(model_dir: Path) -> dict[str, torch.Tensor]:

@@ -106,7 +106,7 @@ def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generato
 
 def read_case(dataset: str, folder: Path, case_id: str, label_targets: list[Target]) -> CaseRecord:
     """The record of a cached case; label-map targets come from the vocabulary (not cached)."""
-    meta = json.loads((folder / f"{case_id}.json").read_text())
+    meta = json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
     present = tuple(meta["present"])
     if meta["kind"] == "labels":
         positives = [t for t in label_targets if set(t.labels) & set(present)]

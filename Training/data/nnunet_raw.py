@@ -23,7 +23,7 @@ class NnUNetRawDataset:
                 f"Dataset {name}: {description} does not exist. Point 'path' at an nnU-Net raw dataset folder "
                 "(dataset.json, imagesTr/, labelsTr/)."
             )
-        meta = json.loads(description.read_text())
+        meta = json.loads(description.read_text(encoding="utf-8"))
         self.file_ending = meta.get("file_ending", ".nii.gz")
         labels = meta.get("labels", {})
         if any(not isinstance(v, int) for v in labels.values()):

@@ -29,7 +29,7 @@ class ReXGroundingCTDataset:
         description = self.path / "dataset.json"
         if not description.is_file():
             raise InputError(f"Dataset {name}: {description} does not exist. Point 'path' at the ReXGroundingCT folder.")
-        entries = json.loads(description.read_text()).get(split)
+        entries = json.loads(description.read_text(encoding="utf-8")).get(split)
         if not isinstance(entries, list):
             raise InputError(f"Dataset {name}: dataset.json has no '{split}' list. Set 'split' to train, val or test.")
         self.entries = {_case_id(e["name"]): e for e in entries}

@@ -94,7 +94,7 @@ def normalise_label_name(label: str) -> str:
 
 def read_concepts(path: Path) -> list[Concept]:
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"Vocabulary file {path} does not exist. Fix 'vocabulary' in the training config.")
     except json.JSONDecodeError as exc:

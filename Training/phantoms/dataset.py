@@ -68,7 +68,7 @@ def masks_for_case(dataset_dir: str | Path, case_id: str) -> dict[str, np.ndarra
     """Every concept of dataset.json's concept_masks as a (K, J, I) bool mask of the case (absent
     findings give empty masks: valid negative prompts). K, J, I as SimpleITK's GetArrayFromImage."""
     dataset_dir = Path(dataset_dir)
-    description = json.loads((dataset_dir / "dataset.json").read_text())
+    description = json.loads((dataset_dir / "dataset.json").read_text(encoding="utf-8"))
     path = dataset_dir / "labelsTr" / f"{case_id}.nii.gz"
     if not path.is_file():
         raise InputError(f"Phantom case {case_id!r} has no label map at {path}; use a case id of "

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     report_path = Path(args.report)
     if not report_path.is_file():
         raise InputError(f"Report file {report_path} does not exist. Pass a text file with -r.")
-    findings = [f for f in extract_findings(report_path.read_text(), args.include_prior) if not f.negated]
+    findings = [f for f in extract_findings(report_path.read_text(encoding="utf-8"), args.include_prior) if not f.negated]
     volume = read_volume(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

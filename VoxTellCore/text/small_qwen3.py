@@ -95,7 +95,7 @@ def build_small_qwen3(
     wrapped.save_pretrained(out_dir)
     # transformers 5 records its own class name; the generic name loads in 4.x and 5.x.
     config_file = out_dir / "tokenizer_config.json"
-    tokenizer_config = json.loads(config_file.read_text())
+    tokenizer_config = json.loads(config_file.read_text(encoding="utf-8"))
     tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config_file.write_text(json.dumps(tokenizer_config, indent=2))
 
