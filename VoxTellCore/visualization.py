@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.io import Volume, kji_to_network
 
 CT_WINDOW = (-1000.0, 600.0)
@@ -21,11 +22,10 @@ def _radiological(plane: np.ndarray) -> np.ndarray:
 def _save(figure, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=100), ".png")
+    finally:
+        plt.close(figure)
 
 
 def _draw(axis, image: np.ndarray, masks: np.ndarray, colors, title: str, window: tuple[float, float]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from VoxTellCore.evaluation.metrics import dice
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
 from VoxTellCore.io import Volume, volume_to_sitk, write_mask
 from VoxTellCore.visualization import overview_png
@@ -61,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def write_image(volume: Volume, path: Path) -> None:
     import SimpleITK as sitk
 
-    tmp = path.with_name(f".{path.name}.tmp.nii.gz")
-    sitk.WriteImage(volume_to_sitk(volume), str(tmp), useCompression=True)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: sitk.WriteImage(volume_to_sitk(volume), tmp, useCompression=True), ".nii.gz")
 
 
 def print_table(rows: list[tuple[str, float, int, int]]) -> None:

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
 from VoxTellCore.commands.predict import safe_prompt_name
 from VoxTellCore.errors import InputError
@@ -74,9 +75,7 @@ def write_reports(out: Path, image: str, grounded: list[GroundedFinding]) -> Non
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _cells(g: GroundedFinding) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import InputError, ModelError
 from VoxTellCore.text.bank import EmbeddingBank
 from VoxTellCore.text.encoder import DEFAULT_TEXT_ENCODER, Qwen3TextEncoder, looks_like_path
@@ -188,14 +188,6 @@ class PromptEmbedder:
         if self.cache_dir is None:
             return
         try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    np.save(file, vector)
-                os.replace(temporary, self._cache_file(key))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            atomic_write(self._cache_file(key), lambda tmp: np.save(tmp, vector), ".npy")
         except OSError as error:
             warnings.warn(f"Could not cache the embedding of '{key}' in {self.cache_dir}: {error}")
