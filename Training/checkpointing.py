@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from VoxTellCore.atomic import atomic_write
-from VoxTellCore.checkpoint import CHECKPOINT_FILE, save_model_folder
+from VoxTellCore.checkpoint import CHECKPOINT_FILE, cpu_weights, save_model_folder
 from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellModel
 
@@ -27,7 +27,7 @@ def latest_path(output_dir: Path) -> Path:
 def save_training_state(output_dir: Path, model: VoxTellModel, optimizer: torch.optim.Optimizer,
                         scaler: torch.amp.GradScaler, iteration: int, config: dict[str, Any]) -> Path:
     state = {
-        "network_weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "network_weights": cpu_weights(model),
         "optimizer_state": optimizer.state_dict(),
         "grad_scaler_state": scaler.state_dict(),
         "iteration": iteration,

@@ -42,6 +42,7 @@ class TrainingConfig:
     positives_per_image: int = 2
     negatives_per_image: int = 1
     default_name_probability: float = 0.25
+    balance_prompts: bool = False  # draw present structures inversely to how many cases hold them
     foreground_probability: float = 0.85
     augmentation: bool = True
     deep_supervision_weights: list[float] = field(default_factory=lambda: [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])
@@ -50,6 +51,7 @@ class TrainingConfig:
     num_workers: int = 4  # background batch producers per process (0: in the training process)
     seed: int = 12345
     mixed_precision: bool = True  # on CUDA only
+    channels_last: bool = False  # channels-last 3D memory format: ~2x faster convolutions on CPU
     checkpoint_every_epochs: int = 1
     stop_after_iterations: int = 0  # > 0: save and exit there (tests, preemptible queues)
     record_checksums: bool = False  # log a per-rank weight checksum every iteration (tests)

@@ -1,7 +1,9 @@
 """Batches of (patch, prompts, binary targets), as VoxTell samples them.
 
 Per image: ``positives_per_image`` prompts of structures present in the case and
-``negatives_per_image`` of absent ones (empty targets). A prompt uses the concept's
+``negatives_per_image`` of absent ones (empty targets). With ``balance_prompts`` a
+present structure is drawn with a weight inverse to the number of cases that hold it, so
+rare findings are prompted about as often as the organs every case has. A prompt uses the concept's
 default name with ``default_name_probability`` (0.25), a rephrasing otherwise. With
 ``foreground_probability`` (0.85) the patch is centred on a random voxel of one of the
 sampled positive structures, else it is placed at random.
@@ -13,6 +15,7 @@ in any process without changing them.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,13 +50,16 @@ def choose_name(target: Target, rng: np.random.Generator, default_probability: f
 
 
 def sample_prompts(case: CaseRecord, fallback_negatives: list[Target], rng: np.random.Generator,
-                   positives: int, negatives: int, default_probability: float) -> list[PromptSlot]:
-    """``positives`` present structures (repeating when the case has fewer), then
-    ``negatives`` absent ones; partially labelled cases get zero-weight fillers instead."""
+                   positives: int, negatives: int, default_probability: float,
+                   positive_weights: np.ndarray | None = None) -> list[PromptSlot]:
+    """``positives`` present structures (repeating when the case has fewer; drawn with
+    ``positive_weights`` if given, else uniformly), then ``negatives`` absent ones;
+    partially labelled cases get zero-weight fillers instead."""
     slots = []
     pool = case.positives
     if pool:
-        picks = rng.choice(len(pool), positives, replace=len(pool) < positives)
+        p = None if positive_weights is None else positive_weights / positive_weights.sum()
+        picks = rng.choice(len(pool), positives, replace=len(pool) < positives, p=p)
         slots += [PromptSlot(choose_name(pool[i], rng, default_probability), pool[i], True, 1.0) for i in picks]
     absent_pool = case.negatives or ([] if case.partial else fallback_negatives)
     missing = positives - len(slots) + negatives
@@ -96,7 +102,7 @@ class BatchSampler:
     def __init__(self, cases: list[CaseRecord], fallback_negatives: dict[str, list[Target]], *,
                  patch_size: tuple[int, ...], batch_size: int, positives: int, negatives: int,
                  default_name_probability: float, foreground_probability: float, augmenter: Augmenter | None,
-                 seed: int, rank: int) -> None:
+                 seed: int, rank: int, balance_prompts: bool = False) -> None:
         if not cases:
             raise ValueError("no cases to sample from")
         self.cases = cases
@@ -108,6 +114,14 @@ class BatchSampler:
         self.foreground_probability = foreground_probability
         self.augmenter = augmenter
         self.seed, self.rank = seed, rank
+        self.balance_prompts = balance_prompts
+        self.cases_holding = Counter((case.dataset, t.name) for case in cases for t in case.positives)
+
+    def positive_weights(self, case: CaseRecord) -> np.ndarray | None:
+        """1 / (number of cases holding the structure) per present structure, or None (uniform)."""
+        if not self.balance_prompts or not case.positives:
+            return None
+        return np.array([1.0 / self.cases_holding[case.dataset, t.name] for t in case.positives])
 
     def batch(self, iteration: int) -> Batch:
         rng = np.random.default_rng([self.seed, self.rank, iteration])
@@ -123,7 +137,7 @@ class BatchSampler:
     def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, list[PromptSlot], bool]:
         case = self.cases[int(rng.integers(len(self.cases)))]
         slots = sample_prompts(case, self.fallback_negatives.get(case.dataset, []), rng, self.positives,
-                               self.negatives, self.default_name_probability)
+                               self.negatives, self.default_name_probability, self.positive_weights(case))
         size = self.augmenter.input_size if self.augmenter else self.patch_size
         start, foreground = patch_start(case, slots, rng, size, self.foreground_probability)
         image, segmentation = case.arrays()

@@ -102,7 +102,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.model = VoxTellModel(self.network_config, deep_supervision=True)
         self.model.initialize_weights()
-        self.model.to(ctx.device)
+        self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
+        self.model.to(ctx.device, memory_format=self.memory_format)
         self.frozen = freeze_unused_parameters(self.model, self.network_config.text_embedding_dim)
         self.network = (
             DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
@@ -125,7 +126,7 @@ class Trainer:
             batch_size=c.batch_size_per_process, positives=c.positives_per_image, negatives=c.negatives_per_image,
             default_name_probability=c.default_name_probability, foreground_probability=c.foreground_probability,
             augmenter=Augmenter(tuple(c.patch_size)) if augment else None, seed=_seed(c.seed, stream),
-            rank=self.ctx.rank,
+            rank=self.ctx.rank, balance_prompts=c.balance_prompts,
         )
 
     # ------------------------------------------------------------------ state
@@ -155,8 +156,9 @@ class Trainer:
         """Deep-supervision logits and the loss of one batch."""
         device = self.ctx.device
         target = batch.target.to(device, non_blocking=True)
+        image = batch.image.to(device, non_blocking=True).contiguous(memory_format=self.memory_format)
         with self._autocast():
-            outputs = self.network(batch.image.to(device, non_blocking=True), self.prompts.lookup(batch.prompts))
+            outputs = self.network(image, self.prompts.lookup(batch.prompts))
         return outputs, self.loss(outputs, target, batch.weight.to(device))
 
     def train_step(self, batch: Batch) -> float:

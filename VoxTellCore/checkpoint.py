@@ -134,6 +134,18 @@ def alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
     return [sorted(keys, key=canonical) for keys in groups.values() if len(keys) > 1]
 
 
+def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict on the CPU in the default memory format (a channels-last training run
+    stores the same checkpoint); aliased tensors stay one tensor, so the file holds them once."""
+    weights, done = {}, {}
+    for key, value in model.state_dict().items():
+        identity = (value.data_ptr(), tuple(value.shape), value.stride())
+        if identity not in done:
+            done[identity] = value.detach().cpu().contiguous()
+        weights[key] = done[identity]
+    return weights
+
+
 def save_model_folder(
     model: VoxTellModel, out_dir: str | os.PathLike, info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
 ) -> Path:
@@ -145,8 +157,7 @@ def save_model_folder(
     out_dir = Path(out_dir)
     plans = model.config.to_plans()
     atomic_write(out_dir / PLANS_FILE, lambda p: Path(p).write_text(json.dumps(plans, indent=2)))
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    checkpoint = {"network_weights": weights, **(extra or {})}
+    checkpoint = {"network_weights": cpu_weights(model), **(extra or {})}
     atomic_write(out_dir / CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
     if info is not None:
         atomic_write(out_dir / MODEL_INFO_FILE, lambda p: Path(p).write_text(json.dumps(info, indent=2)))

@@ -17,7 +17,7 @@ from Training.cli import main as cli_main
 from Training.config import TrainingConfig
 from Training.encoder_transfer import export_encoder_transfer
 from Training.trainer import train
-from VoxTellCore.checkpoint import load_model, read_model_info
+from VoxTellCore.checkpoint import alias_groups, load_model, read_model_info
 from test_training_support import write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,6 +94,20 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(runs):
     for key in reference:
         assert torch.equal(reference[key], resumed[key]), key
     assert [r["loss"] for r in _losses(runs["resumed"])] == [r["loss"] for r in _losses(runs["single"])]
+
+
+def test_channels_last_run_matches_and_saves_the_default_layout(runs):
+    output = train(TrainingConfig.from_file(runs["root"] / "config.json", ["channels_last=true"]),
+                   runs["root"] / "channels_last")
+    reference = [r["loss"] for r in _losses(runs["single"])]
+    assert np.allclose([r["loss"] for r in _losses(output)], reference, rtol=1e-3), "same run, other memory format"
+    weights = _weights(output)
+    assert all(w.is_contiguous() for w in weights.values())
+    assert alias_groups(weights), "the model has aliased tensors"
+    for group in alias_groups(weights):  # stored once, as in a default-format run
+        assert len({weights[key].data_ptr() for key in group}) == 1, group
+    sizes = [(run / "fold_0" / "checkpoint_final.pth").stat().st_size for run in (output, runs["single"])]
+    assert abs(sizes[0] - sizes[1]) < 0.01 * sizes[1]
 
 
 def test_encoder_transfer_into_plain_resenc_unet(runs, tmp_path):

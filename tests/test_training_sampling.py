@@ -91,6 +91,32 @@ def test_sampler_prompt_counts_naming_split_and_foreground_rate(prepared):
     assert other != [sampler.batch(i).prompts for i in range(5)]
 
 
+def _positive_shares(prepared, balance: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """(measured, expected) share of each structure among the positive prompts; expected from the
+    rule: a case uniformly, then a structure with weight 1 or 1 / (cases holding it)."""
+    sampler = BatchSampler(prepared.train, prepared.fallback_negatives, patch_size=(32, 32, 32), batch_size=8,
+                           positives=1, negatives=0, default_name_probability=1.0, foreground_probability=0.0,
+                           augmenter=None, seed=5, rank=0, balance_prompts=balance)
+    names = [p[0] for i in range(250) for p in sampler.batch(i).prompts]
+    holding = {t.name: sum(t.name in [u.name for u in c.positives] for c in prepared.train)
+               for c in prepared.train for t in c.positives}
+    expected = dict.fromkeys(holding, 0.0)
+    for case in prepared.train:
+        weights = {t.name: 1 / holding[t.name] if balance else 1.0 for t in case.positives}
+        for name, w in weights.items():
+            expected[name] += w / sum(weights.values()) / len(prepared.train)
+    return {n: names.count(n) / len(names) for n in holding}, expected
+
+
+def test_balanced_prompts_draw_rare_structures_more_often(prepared):
+    uniform, uniform_expected = _positive_shares(prepared, balance=False)
+    balanced, balanced_expected = _positive_shares(prepared, balance=True)
+    for measured, expected in ((uniform, uniform_expected), (balanced, balanced_expected)):
+        assert all(abs(measured[n] - expected[n]) < 0.04 for n in expected), (measured, expected)
+    # the liver is in one case of three: balancing about doubles its share
+    assert balanced["liver"] > 1.6 * uniform["liver"]
+
+
 def _laterality(image: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
     """(correlation of the image with a right-to-left ramp, target centre of mass on axis 2)."""
     ramp = torch.linspace(-1, 1, image.shape[-1]).expand_as(image[0])
