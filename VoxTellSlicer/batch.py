@@ -66,8 +66,6 @@ def findImages(inputs: list[str]) -> list[Path]:
 
 def loadVolume(scene, path: Path):
     """A scalar volume node read with Slicer's own archetype reader (exact voxels and geometry)."""
-    import slicer
-
     from VoxTellCore.errors import InputError
 
     if not path.is_file():

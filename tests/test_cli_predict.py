@@ -307,3 +307,26 @@ def test_list_embeddings_prints_the_bank(tmp_path, fake, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["3 precomputed embeddings available:", "  left kidney", "  liver", "  spleen"]
     assert fake == []  # no model needed
+
+
+def test_no_precomputed_embeds_every_prompt_with_the_text_encoder(tmp_path, monkeypatch):
+    """--no-precomputed drops the model's bank: prompts come from its text encoder (and its
+    on-disk cache), with the same vectors the bank holds, since the demo bank was built by it."""
+    import torch
+
+    monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
+    with_bank = predict.make_predictor(parse("-m", "demo", "--device", "cpu"))
+    without = predict.make_predictor(parse("-m", "demo", "--device", "cpu", "--no-precomputed"))
+    assert "liver" in with_bank.embedder.bank.labels and len(without.embedder.bank.labels) == 0
+    computed = without.embed(["liver", "left kidney"])
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2, "both prompts went through the encoder"
+    assert torch.allclose(computed, with_bank.embed(["liver", "left kidney"]), atol=2e-3)
+    explicit = make_bank_from(tmp_path / "bank.npz", with_bank, ["liver"])
+    mixed = predict.make_predictor(parse("-m", "demo", "--device", "cpu", "--no-precomputed", "--embeddings", explicit))
+    assert list(mixed.embedder.bank.labels) == ["liver"]
+
+
+def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
+    vectors = predictor.embed(prompts).numpy().astype(np.float16)
+    np.savez(path, labels=np.array(prompts, dtype=str), embeddings=vectors)
+    return path

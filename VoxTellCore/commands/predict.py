@@ -62,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-overwrite", action="store_true", help="skip images whose outputs all exist (resume)")
     parser.add_argument("--list-embeddings", action="store_true", help="list the prompts of the embedding bank and exit")
     parser.add_argument("--no-precomputed", action="store_true",
-                        help="accepted for compatibility with voxtell-predict; choose the bank with --embeddings")
+                        help="do not use the model's own or the published embedding bank: every prompt goes "
+                             "through the text encoder (an --embeddings bank still applies)")
     parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
     parser.set_defaults(run=run)
     return parser
@@ -74,7 +75,7 @@ def make_predictor(args: argparse.Namespace) -> Any:
 
     device = f"cuda:{args.gpu}" if args.device == "cuda" and args.gpu else args.device
     return VoxTellPredictor(model=args.model, device=device, text_encoder=args.text_encoder,
-                            embedding_bank=args.embeddings)
+                            embedding_bank=args.embeddings, use_model_bank=not args.no_precomputed)
 
 
 @dataclass

@@ -53,7 +53,8 @@ class VoxTellPredictor:
     ``model``: ``"demo"``, a model folder, or None (``$VOXTELL_MODEL``, else the official
     download). ``text_encoder`` and ``embedding_bank`` default to what the model folder's
     ``voxtell_model.json`` names, else Qwen3-Embedding-4B and (for the official model) the
-    published bank.
+    published bank. ``use_model_bank=False`` ignores the model's own or published bank, so
+    every prompt not in ``embedding_bank`` goes through the text encoder.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class VoxTellPredictor:
         embedding_bank: str | os.PathLike | None = None,
         embedding_cache_dir: str | os.PathLike | None = None,
         keep_text_encoder_loaded: bool = False,
+        use_model_bank: bool = True,
     ) -> None:
         from VoxTellCore.text.embedder import PromptEmbedder
 
@@ -74,8 +76,10 @@ class VoxTellPredictor:
         self.patch_size = tuple(self.network.config.patch_size)
         self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
         self.description = self.info.get("description") or f"VoxTell model {self.model_dir}"
-        bank = embedding_bank or self._info_path("embedding_bank") or _bank_beside(self.model_dir)
-        if bank is None and self.model_dir.name == OFFICIAL_MODEL:
+        bank = embedding_bank
+        if use_model_bank:
+            bank = bank or self._info_path("embedding_bank") or _bank_beside(self.model_dir)
+        if bank is None and use_model_bank and self.model_dir.name == OFFICIAL_MODEL:
             bank = download_official_bank()
         encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
         self._preprocessed: tuple | None = None  # (volume fingerprint, preprocess() result)
