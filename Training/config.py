@@ -41,6 +41,7 @@ class TrainingConfig:
     grad_clip: float = 12.0
     positives_per_image: int = 2
     negatives_per_image: int = 1
+    negatives_start_epoch: int = 0  # before it, the negative slots hold present structures (a warm-up)
     default_name_probability: float = 0.25
     balance_prompts: bool = False  # draw present structures inversely to how many cases hold them
     foreground_probability: float = 0.85

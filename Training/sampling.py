@@ -1,7 +1,8 @@
 """Batches of (patch, prompts, binary targets), as VoxTell samples them.
 
 Per image: ``positives_per_image`` prompts of structures present in the case and
-``negatives_per_image`` of absent ones (empty targets). With ``balance_prompts`` a
+``negatives_per_image`` of absent ones (empty targets; before ``negatives_from_iteration``
+those slots hold present structures too). With ``balance_prompts`` a
 present structure is drawn with a weight inverse to the number of cases that hold it, so
 rare findings are prompted about as often as the organs every case has. A prompt uses the concept's
 default name with ``default_name_probability`` (0.25), a rephrasing otherwise. With
@@ -102,7 +103,7 @@ class BatchSampler:
     def __init__(self, cases: list[CaseRecord], fallback_negatives: dict[str, list[Target]], *,
                  patch_size: tuple[int, ...], batch_size: int, positives: int, negatives: int,
                  default_name_probability: float, foreground_probability: float, augmenter: Augmenter | None,
-                 seed: int, rank: int, balance_prompts: bool = False) -> None:
+                 seed: int, rank: int, balance_prompts: bool = False, negatives_from_iteration: int = 0) -> None:
         if not cases:
             raise ValueError("no cases to sample from")
         self.cases = cases
@@ -115,6 +116,7 @@ class BatchSampler:
         self.augmenter = augmenter
         self.seed, self.rank = seed, rank
         self.balance_prompts = balance_prompts
+        self.negatives_from_iteration = negatives_from_iteration
         self.cases_holding = Counter((case.dataset, t.name) for case in cases for t in case.positives)
 
     def positive_weights(self, case: CaseRecord) -> np.ndarray | None:
@@ -125,7 +127,9 @@ class BatchSampler:
 
     def batch(self, iteration: int) -> Batch:
         rng = np.random.default_rng([self.seed, self.rank, iteration])
-        samples = [self.sample(rng) for _ in range(self.batch_size)]
+        negatives = self.negatives if iteration >= self.negatives_from_iteration else 0
+        samples = [self.sample(rng, self.positives + self.negatives - negatives, negatives)
+                   for _ in range(self.batch_size)]
         return Batch(
             image=torch.stack([s[0] for s in samples]),
             target=torch.stack([s[1] for s in samples]),
@@ -134,10 +138,11 @@ class BatchSampler:
             foreground=[s[3] for s in samples],
         )
 
-    def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, list[PromptSlot], bool]:
+    def sample(self, rng: np.random.Generator, positives: int,
+               negatives: int) -> tuple[torch.Tensor, torch.Tensor, list[PromptSlot], bool]:
         case = self.cases[int(rng.integers(len(self.cases)))]
-        slots = sample_prompts(case, self.fallback_negatives.get(case.dataset, []), rng, self.positives,
-                               self.negatives, self.default_name_probability, self.positive_weights(case))
+        slots = sample_prompts(case, self.fallback_negatives.get(case.dataset, []), rng, positives,
+                               negatives, self.default_name_probability, self.positive_weights(case))
         size = self.augmenter.input_size if self.augmenter else self.patch_size
         start, foreground = patch_start(case, slots, rng, size, self.foreground_probability)
         image, segmentation = case.arrays()

@@ -115,18 +115,19 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.loss = DeepSupervisionLoss(PromptSegmentationLoss(config.dice_weight, config.bce_weight),
                                         config.deep_supervision_weights)
-        self.train_sampler = self._sampler(self.data.train, augment=config.augmentation, stream=0)
+        self.train_sampler = self._sampler(self.data.train, augment=config.augmentation, stream=0,
+                                           negatives_from=config.negatives_start_epoch * config.iterations_per_epoch)
         self.val_sampler = self._sampler(self.data.val, augment=False, stream=1) if self.data.val else None
         self.iteration = 0
 
-    def _sampler(self, cases, augment: bool, stream: int) -> BatchSampler:
+    def _sampler(self, cases, augment: bool, stream: int, negatives_from: int = 0) -> BatchSampler:
         c = self.config
         return BatchSampler(
             cases, self.data.fallback_negatives, patch_size=tuple(c.patch_size),
             batch_size=c.batch_size_per_process, positives=c.positives_per_image, negatives=c.negatives_per_image,
             default_name_probability=c.default_name_probability, foreground_probability=c.foreground_probability,
             augmenter=Augmenter(tuple(c.patch_size)) if augment else None, seed=_seed(c.seed, stream),
-            rank=self.ctx.rank, balance_prompts=c.balance_prompts,
+            rank=self.ctx.rank, balance_prompts=c.balance_prompts, negatives_from_iteration=negatives_from,
         )
 
     # ------------------------------------------------------------------ state

@@ -117,6 +117,21 @@ def test_balanced_prompts_draw_rare_structures_more_often(prepared):
     assert balanced["liver"] > 1.6 * uniform["liver"]
 
 
+def test_negative_slots_hold_present_structures_until_the_warm_up_ends(prepared):
+    sampler = BatchSampler(prepared.train, prepared.fallback_negatives, patch_size=(32, 32, 32), batch_size=4,
+                           positives=1, negatives=1, default_name_probability=1.0, foreground_probability=0.0,
+                           augmenter=None, seed=3, rank=0, negatives_from_iteration=20)
+    present = {t.name for c in prepared.train for t in c.positives}
+    for iteration in range(40):
+        batch = sampler.batch(iteration)
+        assert batch.target.shape[1] == 2  # the same slot count in both phases
+        second = [prompts[1] for prompts in batch.prompts]
+        if iteration < 20:
+            assert all(name in present for name in second) and all(batch.target[:, 1].flatten(1).any(1))
+        else:
+            assert batch.target[:, 1].sum() == 0, "a negative slot has an empty target"
+
+
 def _laterality(image: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
     """(correlation of the image with a right-to-left ramp, target centre of mass on axis 2)."""
     ramp = torch.linspace(-1, 1, image.shape[-1]).expand_as(image[0])
