@@ -1,6 +1,6 @@
 """Build the built-in demo model, from nothing, with the project's own pipeline.
 
-    python -m Training.demo_model [--out Resources/DemoModel] [--work demo_build] [--cases 160]
+    python -m Training.demo_model [--out Resources/DemoModel] [--work demo_build] [--cases 160] [--evaluate-only]
 
 1. a small Qwen3 text encoder made locally, its tokenizer trained on the phantom vocabulary;
 2. synthetic CT phantoms (Training.phantoms) in nnU-Net raw layout;
@@ -53,34 +53,42 @@ def unseen_orientations(dataset: Path, count: int) -> list[str | None]:
 
 
 def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
+    """Steps 1-5: encoder, data, bank, training, then the shipped folder and its evaluation."""
     work.mkdir(parents=True, exist_ok=True)
     prompts = vocabulary_prompts()
     encoder = build_small_qwen3(work / "text_encoder", prompts, hidden_size=64, seed=0)
     bank = build_embedding_bank(encoder, prompts, work / "embedding_bank.npz")
-    shape = PHANTOM_SHAPE
     dataset = work / DATASET_NAME
     if not (dataset / "dataset.json").is_file():
-        write_phantom_dataset(dataset, n_cases=cases, seed=0, shape=shape)
+        write_phantom_dataset(dataset, n_cases=cases, seed=0, shape=PHANTOM_SHAPE)
 
     paths = [f'datasets=[{{"name": "{DATASET_NAME}", "type": "nnunet", "path": "{dataset}"}}]',
              f'embedding_bank="{bank}"', f'text_encoder="{encoder}"', f'preprocessed_dir="{work / "preprocessed"}"',
              f'vocabulary=["{VOCABULARY}"]']
     config = TrainingConfig.from_file(CONFIG, paths + overrides)
     trained = train(config, work / "run")
+    if trained is None:  # stop_after_iterations: the training state is in work/run, no model yet
+        print(f"training stopped at iteration {config.stop_after_iterations}; {out} was left as it was")
+        return {}
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "text_encoder", ignore_errors=True)
     shutil.copytree(encoder, out / "text_encoder")
     shutil.copy(bank, out / "embedding_bank.npz")
     info = {"description": DEMO_DESCRIPTION, "text_encoder": "text_encoder", "embedding_bank": "embedding_bank.npz",
-            "phantom_shape": list(shape), "training": json.loads((trained / "voxtell_model.json").read_text(encoding="utf-8"))["training"]}
+            "phantom_shape": list(PHANTOM_SHAPE),
+            "training": json.loads((trained / "voxtell_model.json").read_text(encoding="utf-8"))["training"]}
     save_model_folder(load_model(trained), out, info=info)  # weights only: no optimizer state in the shipped file
+    return evaluate(out, work)
 
+
+def evaluate(out: Path, work: Path) -> dict:
+    """Held-out evaluation of the model folder ``out`` into ``out/evaluation.json``."""
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     predictor = VoxTellPredictor(model=out, device="cpu", embedding_cache_dir=work / "cache")
-    orientations = unseen_orientations(dataset, len(HELD_OUT_SEEDS))
-    results = evaluate_on_phantoms(predictor, HELD_OUT_SEEDS, shape, orientations)
+    orientations = unseen_orientations(work / DATASET_NAME, len(HELD_OUT_SEEDS))
+    results = evaluate_on_phantoms(predictor, HELD_OUT_SEEDS, PHANTOM_SHAPE, orientations)
     print(format_table(results))
     evaluation = {**summary(results), "seeds": list(HELD_OUT_SEEDS), "orientations": orientations,
                   "table": format_table(results)}
@@ -94,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "demo_build")
     parser.add_argument("--cases", type=int, default=160)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training config override")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="only re-run the held-out evaluation of --out (after --work built it)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    build(args.out, args.work, args.cases, args.set)
+    if args.evaluate_only:
+        evaluate(args.out, args.work)
+    else:
+        build(args.out, args.work, args.cases, args.set)
     return 0
 
 

@@ -28,13 +28,17 @@ def test_demo_model_is_small_and_self_describing(demo):
 
 
 def test_demo_model_segments_held_out_phantoms(demo):
-    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json), on fewer cases,
-    # in orientations the training set lacks.
+    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json: organs 0.87, nodules 0.73,
+    # effusions 0.78), on fewer cases, in orientations the training set lacks.
     results = evaluate_on_phantoms(demo, list(HELD_OUT_SEEDS)[:4], PHANTOM_SHAPE, ["PIL", "ASR", "LPS", "IRA"])
+    figures = summary(results)
+    assert figures["organ_mean_dice"] >= 0.8, figures
+    assert figures["nodule_mean_dice"] >= 0.5 and figures["effusion_mean_dice"] >= 0.65, figures
     organs = [r for r in results if r.kind == "organ"]
-    assert summary(organs)["organ_mean_dice"] >= 0.7, summary(results)
-    assert min(r.dice for r in organs if r.prompt.endswith("lung")) >= 0.9
+    assert min(r.dice for r in organs if r.prompt.endswith("lung")) >= 0.95
     assert not any(r.side_confused for r in organs)
+    # Known miss of the shipped model (issue 5): a nodule prompt can also cover the other lung's nodule.
+    assert figures["side_confusions"] <= 2, [(r.prompt, r.case) for r in results if r.side_confused]
 
 
 def test_shipped_evaluation_is_what_the_model_does(demo):
@@ -43,7 +47,7 @@ def test_shipped_evaluation_is_what_the_model_does(demo):
     shipped = json.loads((DEMO_MODEL_DIR / "evaluation.json").read_text())
     results = evaluate_on_phantoms(demo, shipped["seeds"], PHANTOM_SHAPE, shipped["orientations"])
     again = summary(results)
-    for key in ("organ_mean_dice", "finding_mean_dice", "side_confusions"):
+    for key in ("organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions"):
         assert again[key] == pytest.approx(shipped[key], abs=1e-6), key
 
 
@@ -60,3 +64,23 @@ def test_demo_command_writes_masks_overlay_and_dice_table(tmp_path, capsys):
     image = nib.load(tmp_path / "phantom_7.nii.gz")
     assert liver.shape == image.shape and np.allclose(liver.affine, image.affine, atol=1e-4)
     assert (tmp_path / "phantom_7_overlay.png").stat().st_size > 10_000
+
+
+def test_the_one_build_command_writes_a_loadable_demo_folder(tmp_path, capsys):
+    """`python -m Training.demo_model` end to end, with a training cut to two iterations."""
+    from Training.demo_model import main as build_main
+
+    out, work = tmp_path / "DemoModel", tmp_path / "work"
+    argv = ["--out", str(out), "--work", str(work), "--cases", "6",
+            "--set", "num_epochs=1", "--set", "iterations_per_epoch=2", "--set", "val_iterations=0"]
+    assert build_main(argv) == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["seeds"] == list(HELD_OUT_SEEDS) and len(evaluation["orientations"]) == len(HELD_OUT_SEEDS)
+    assert {"organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions"} <= set(evaluation)
+    seen = {case["orientation"] for case in json.loads((work / "Dataset900_VoxTellPhantoms" / "cases.json").read_text()).values()}
+    assert not seen & set(evaluation["orientations"]), "held-out orientations are absent from the training set"
+    predictor = VoxTellPredictor(model=out, device="cpu", embedding_cache_dir=tmp_path / "cache")
+    assert predictor.description == DEMO_DESCRIPTION and predictor.embedder.bank.dim == 64
+    (out / "evaluation.json").unlink()
+    assert build_main(["--out", str(out), "--work", str(work), "--evaluate-only"]) == 0
+    assert json.loads((out / "evaluation.json").read_text()) == evaluation

@@ -274,3 +274,21 @@ def test_report_names_every_nodule_with_lobe_and_size_and_negates_absent_finding
         assert "No pulmonary nodules" in report
     assert "No pneumothorax." in report and "Heart size is normal." in report
     assert " a 8 mm" not in report and "A 8 mm" not in report and " a 11 mm" not in report
+
+
+def test_side_confusion_counts_predictions_on_the_wrong_side(phantom):
+    from Training.phantoms.evaluation import FINDING_SIDES, side_confused
+
+    labels = phantom.labels
+    empty = np.zeros_like(labels["left lung"])
+    for prompt, mirror in (("left lung", "right lung"), ("right kidney", "left kidney")):
+        assert not side_confused(labels[prompt], prompt, labels)
+        assert side_confused(labels[mirror], prompt, labels)
+    findings = [f["prompt"] for f in phantom.findings]
+    for prompt in findings:
+        other = "right" if FINDING_SIDES[prompt] == "left" else "left"
+        assert not side_confused(labels[prompt], prompt, labels)
+        assert not side_confused(empty, prompt, labels)
+        # the contralateral lung counts even when no finding lies there
+        assert side_confused(labels[f"{other} lung"] | labels[prompt], prompt, labels)
+    assert not side_confused(labels["right lung"], "heart", labels)

@@ -8,19 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from Training.phantoms.generator import Phantom, generate_phantom
+from Training.phantoms.labels import LOBES, SIDES, effusion_prompt, nodule_prompt
 from VoxTellCore.evaluation.metrics import dice
 
 ORGAN_PROMPTS = (
     "left lung", "right lung", "heart", "aorta", "liver", "spleen", "left kidney", "right kidney", "vertebrae",
 )
-# Every lateral prompt and its mirror image, for the left/right confusion check.
-LATERAL_PAIRS = {
-    "left lung": "right lung", "left kidney": "right kidney",
-    "left pleural effusion": "right pleural effusion",
-    "nodule in the left upper lobe": "nodule in the right upper lobe",
-    "nodule in the left lower lobe": "nodule in the right lower lobe",
-}
-LATERAL_PAIRS.update({right: left for left, right in list(LATERAL_PAIRS.items())})
+# Paired organs: a prompt is confused when it overlaps its mirror organ more than its own.
+MIRRORED_ORGANS = {"left lung": "right lung", "left kidney": "right kidney"}
+MIRRORED_ORGANS.update({right: left for left, right in list(MIRRORED_ORGANS.items())})
+# Lateral findings: confused when they overlap the other hemithorax (lung + effusion) more than their own.
+FINDING_SIDES = {**{nodule_prompt(lobe): side for lobe, _, side in LOBES},
+                 **{effusion_prompt(side): side for side in SIDES}}
 
 
 @dataclass
@@ -38,13 +37,24 @@ def phantom_prompts(phantom: Phantom) -> list[tuple[str, str]]:
     return [(p, "organ") for p in ORGAN_PROMPTS] + [(p, "finding") for p in findings]
 
 
+def _hemithorax(side: str, labels: dict[str, np.ndarray]) -> np.ndarray:
+    effusion = labels.get(effusion_prompt(side))
+    return labels[f"{side} lung"] if effusion is None else labels[f"{side} lung"] | effusion
+
+
 def side_confused(prediction: np.ndarray, prompt: str, labels: dict[str, np.ndarray]) -> bool:
-    mirror = LATERAL_PAIRS.get(prompt)
-    if mirror is None or mirror not in labels or not prediction.any():
+    """The prediction overlaps the contralateral structure (paired organs) or hemithorax
+    (nodules, effusions) more than the ipsilateral one."""
+    if not prediction.any():
         return False
-    own = np.logical_and(prediction, labels[prompt]).sum()
-    other = np.logical_and(prediction, labels[mirror]).sum()
-    return bool(other > own)
+    if prompt in MIRRORED_ORGANS:
+        own, other = labels[prompt], labels[MIRRORED_ORGANS[prompt]]
+    elif prompt in FINDING_SIDES:
+        side = FINDING_SIDES[prompt]
+        own, other = _hemithorax(side, labels), _hemithorax(SIDES[1 - SIDES.index(side)], labels)
+    else:
+        return False
+    return bool(np.logical_and(prediction, other).sum() > np.logical_and(prediction, own).sum())
 
 
 def score_phantom(phantom: Phantom, prompts: list[tuple[str, str]], masks: np.ndarray, case: str) -> list[PromptResult]:
@@ -70,12 +80,17 @@ def evaluate_on_phantoms(predictor, seeds: Iterable[int], shape: tuple[int, int,
     return results
 
 
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
 def summary(results: list[PromptResult]) -> dict[str, float]:
-    organ = [r.dice for r in results if r.kind == "organ"]
-    finding = [r.dice for r in results if r.kind == "finding"]
+    findings = [r for r in results if r.kind == "finding"]
     return {
-        "organ_mean_dice": float(np.mean(organ)) if organ else float("nan"),
-        "finding_mean_dice": float(np.mean(finding)) if finding else float("nan"),
+        "organ_mean_dice": _mean([r.dice for r in results if r.kind == "organ"]),
+        "finding_mean_dice": _mean([r.dice for r in findings]),
+        "nodule_mean_dice": _mean([r.dice for r in findings if r.prompt.startswith("nodule")]),
+        "effusion_mean_dice": _mean([r.dice for r in findings if r.prompt.endswith("effusion")]),
         "side_confusions": sum(r.side_confused for r in results),
         "prompts": len(results),
     }
@@ -92,6 +107,6 @@ def format_table(results: list[PromptResult]) -> str:
         lines.append(f"{prompt:<{width}} | {len(rows):5d} | {np.mean([r.dice for r in rows]):6.3f} | "
                      f"{sum(r.side_confused for r in rows)}")
     s = summary(results)
-    lines.append(f"organ prompts mean Dice {s['organ_mean_dice']:.3f}; finding prompts mean Dice "
-                 f"{s['finding_mean_dice']:.3f}; left/right confusions {s['side_confusions']}")
+    lines.append(f"mean Dice: organ prompts {s['organ_mean_dice']:.3f}, nodule prompts {s['nodule_mean_dice']:.3f}, "
+                 f"effusion prompts {s['effusion_mean_dice']:.3f}; left/right confusions {s['side_confusions']}")
     return "\n".join(lines)

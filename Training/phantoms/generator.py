@@ -55,15 +55,16 @@ def generate_phantom(
     effusions: tuple[str, ...] | None = None,
     contrast: bool | None = None,
     noise_hu: float | None = None,
-    nodule_diameter_mm: tuple[float, float] = (6.0, 16.0),
+    nodule_diameter_mm: tuple[float, float] = (12.0, 30.0),
 ) -> Phantom:
     """One random phantom; every argument left as None is drawn from the seed.
 
     shape: array (K, J, I) size; None draws 2.4-3.6 mm in-plane and 2-5 mm slice spacing over a
     ~32 cm field of view (about 64-128 voxels per axis). orientation: nibabel axis codes such as
     "LPS", "RAS" or "PIR". n_nodules: 0-5, at most one per lobe. effusions: sides from
-    ("left", "right"). nodule_diameter_mm: nodules below ~6 mm cover only a few voxels at these
-    spacings, which no low-resolution model segments reliably.
+    ("left", "right"). nodule_diameter_mm: 12-30 mm by default, the upper half of the nodule range:
+    at these 2.4-5 mm spacings a smaller nodule covers a few voxels, which no low-resolution
+    model segments reliably (a nodule is never drawn under 2.4 voxels across).
     """
     rng = np.random.default_rng(seed)
     body = Body.random(rng)
