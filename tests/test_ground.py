@@ -17,7 +17,7 @@ from VoxTellCore.io import Volume, volume_to_sitk
 
 def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tmp_path, monkeypatch):
     monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
-    phantom = generate_phantom(seed=11, shape=PHANTOM_SHAPE, n_nodules=2, effusions=("right",))
+    phantom = generate_phantom(seed=31, shape=PHANTOM_SHAPE, n_nodules=2, effusions=("right",))
     import SimpleITK as sitk
 
     image = tmp_path / "chest.nii.gz"
