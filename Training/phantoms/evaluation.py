@@ -18,8 +18,9 @@ ORGAN_PROMPTS = (
 MIRRORED_ORGANS = {"left lung": "right lung", "left kidney": "right kidney"}
 MIRRORED_ORGANS.update({right: left for left, right in list(MIRRORED_ORGANS.items())})
 # Lateral findings: confused when they overlap the other hemithorax (lung + effusion) more than their own.
-FINDING_SIDES = {**{nodule_prompt(lobe): side for lobe, _, side in LOBES},
-                 **{effusion_prompt(side): side for side in SIDES}}
+NODULE_SIDES = {nodule_prompt(lobe): side for lobe, _, side in LOBES}
+EFFUSION_SIDES = {effusion_prompt(side): side for side in SIDES}
+FINDING_SIDES = {**NODULE_SIDES, **EFFUSION_SIDES}
 
 
 @dataclass
@@ -89,8 +90,8 @@ def summary(results: list[PromptResult]) -> dict[str, float]:
     return {
         "organ_mean_dice": _mean([r.dice for r in results if r.kind == "organ"]),
         "finding_mean_dice": _mean([r.dice for r in findings]),
-        "nodule_mean_dice": _mean([r.dice for r in findings if r.prompt.startswith("nodule")]),
-        "effusion_mean_dice": _mean([r.dice for r in findings if r.prompt.endswith("effusion")]),
+        "nodule_mean_dice": _mean([r.dice for r in findings if r.prompt in NODULE_SIDES]),
+        "effusion_mean_dice": _mean([r.dice for r in findings if r.prompt in EFFUSION_SIDES]),
         "side_confusions": sum(r.side_confused for r in results),
         "prompts": len(results),
     }

@@ -77,10 +77,10 @@ class VoxTellPredictor:
         self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
         self.description = self.info.get("description") or f"VoxTell model {self.model_dir}"
         bank = embedding_bank
-        if use_model_bank:
-            bank = bank or self._info_path("embedding_bank") or _bank_beside(self.model_dir)
-        if bank is None and use_model_bank and self.model_dir.name == OFFICIAL_MODEL:
-            bank = download_official_bank()
+        if not bank and use_model_bank:
+            bank = self._info_path("embedding_bank") or _bank_beside(self.model_dir)
+            if bank is None and self.model_dir.name == OFFICIAL_MODEL:
+                bank = download_official_bank()
         encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
         self._preprocessed: tuple | None = None  # (volume fingerprint, preprocess() result)
         self.embedder = PromptEmbedder(
