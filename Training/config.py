@@ -44,6 +44,7 @@ class TrainingConfig:
     negatives_start_epoch: int = 0  # before it, the negative slots hold present structures (a warm-up)
     default_name_probability: float = 0.25
     balance_prompts: bool = False  # draw present structures inversely to how many cases hold them
+    hard_negative_probability: float = 0.0  # a negative slot holds an absent location of a present finding
     foreground_probability: float = 0.85
     augmentation: bool = True
     deep_supervision_weights: list[float] = field(default_factory=lambda: [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])
@@ -88,6 +89,7 @@ class TrainingConfig:
             (min(config.num_epochs, config.iterations_per_epoch, config.batch_size_per_process) >= 1,
              "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
             (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (0.0 <= config.hard_negative_probability <= 1.0, "hard_negative_probability must be between 0 and 1"),
             (len(config.deep_supervision_weights) == network.n_stages - 1,
              f"deep_supervision_weights needs one weight per decoder scale ({network.n_stages - 1} for "
              f"{network.n_stages} stages)"),

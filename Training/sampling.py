@@ -4,7 +4,10 @@ Per image: ``positives_per_image`` prompts of structures present in the case and
 ``negatives_per_image`` of absent ones (empty targets; before ``negatives_from_iteration``
 those slots hold present structures too). With ``balance_prompts`` a
 present structure is drawn with a weight inverse to the number of cases that hold it, so
-rare findings are prompted about as often as the organs every case has. A prompt uses the concept's
+rare findings are prompted about as often as the organs every case has. With
+``hard_negative_probability`` a negative slot holds, when the case has one, a *hard* negative:
+an absent part of a finding the case has elsewhere ("nodule in the left lower lobe" in a case
+whose only nodule is in the right lung), which only the prompt's location tells apart. A prompt uses the concept's
 default name with ``default_name_probability`` (0.25), a rephrasing otherwise. With
 ``foreground_probability`` (0.85) the patch is centred on a random voxel of one of the
 sampled positive structures, else it is placed at random.
@@ -52,10 +55,12 @@ def choose_name(target: Target, rng: np.random.Generator, default_probability: f
 
 def sample_prompts(case: CaseRecord, fallback_negatives: list[Target], rng: np.random.Generator,
                    positives: int, negatives: int, default_probability: float,
-                   positive_weights: np.ndarray | None = None) -> list[PromptSlot]:
+                   positive_weights: np.ndarray | None = None, hard_negatives: list[Target] | None = None,
+                   hard_probability: float = 0.0) -> list[PromptSlot]:
     """``positives`` present structures (repeating when the case has fewer; drawn with
-    ``positive_weights`` if given, else uniformly), then ``negatives`` absent ones;
-    partially labelled cases get zero-weight fillers instead."""
+    ``positive_weights`` if given, else uniformly), then ``negatives`` absent ones, each one of
+    ``hard_negatives`` with ``hard_probability``; partially labelled cases get zero-weight
+    fillers instead."""
     slots = []
     pool = case.positives
     if pool:
@@ -66,8 +71,11 @@ def sample_prompts(case: CaseRecord, fallback_negatives: list[Target], rng: np.r
     missing = positives - len(slots) + negatives
     if absent_pool:
         picks = rng.choice(len(absent_pool), missing, replace=len(absent_pool) < missing)
-        slots += [PromptSlot(choose_name(absent_pool[i], rng, default_probability), absent_pool[i], False, 1.0)
-                  for i in picks]
+        absent = [absent_pool[i] for i in picks]
+        if hard_negatives and hard_probability > 0:
+            absent = [hard_negatives[int(rng.integers(len(hard_negatives)))] if rng.random() < hard_probability
+                      else target for target in absent]
+        slots += [PromptSlot(choose_name(target, rng, default_probability), target, False, 1.0) for target in absent]
     while len(slots) < positives + negatives:  # nothing known absent: repeat a slot, ignored by the loss
         source = slots[int(rng.integers(len(slots)))]
         slots.append(PromptSlot(source.text, source.target, source.positive, 0.0))
@@ -103,7 +111,8 @@ class BatchSampler:
     def __init__(self, cases: list[CaseRecord], fallback_negatives: dict[str, list[Target]], *,
                  patch_size: tuple[int, ...], batch_size: int, positives: int, negatives: int,
                  default_name_probability: float, foreground_probability: float, augmenter: Augmenter | None,
-                 seed: int, rank: int, balance_prompts: bool = False, negatives_from_iteration: int = 0) -> None:
+                 seed: int, rank: int, balance_prompts: bool = False, negatives_from_iteration: int = 0,
+                 hard_negative_probability: float = 0.0) -> None:
         if not cases:
             raise ValueError("no cases to sample from")
         self.cases = cases
@@ -118,12 +127,26 @@ class BatchSampler:
         self.balance_prompts = balance_prompts
         self.negatives_from_iteration = negatives_from_iteration
         self.cases_holding = Counter((case.dataset, t.name) for case in cases for t in case.positives)
+        self.hard_negative_probability = hard_negative_probability
+        cases_per_dataset = Counter(case.dataset for case in cases)
+        self._optional = {key for key, n in self.cases_holding.items() if n < cases_per_dataset[key[0]]}
+        self._hard_negatives: dict[tuple[str, str], list[Target]] = {}
 
     def positive_weights(self, case: CaseRecord) -> np.ndarray | None:
         """1 / (number of cases holding the structure) per present structure, or None (uniform)."""
         if not self.balance_prompts or not case.positives:
             return None
         return np.array([1.0 / self.cases_holding[case.dataset, t.name] for t in case.positives])
+
+    def hard_negatives(self, case: CaseRecord) -> list[Target]:
+        """Absent structures whose labels all belong to one present structure that some cases
+        lack (a finding, never an organ every case has): the finding's other locations."""
+        key = (case.dataset, case.case_id)
+        if key not in self._hard_negatives:
+            findings = [set(t.labels) for t in case.positives if t.labels and (case.dataset, t.name) in self._optional]
+            self._hard_negatives[key] = [t for t in case.negatives
+                                         if t.labels and any(set(t.labels) <= labels for labels in findings)]
+        return self._hard_negatives[key]
 
     def batch(self, iteration: int) -> Batch:
         rng = np.random.default_rng([self.seed, self.rank, iteration])
@@ -142,7 +165,8 @@ class BatchSampler:
                negatives: int) -> tuple[torch.Tensor, torch.Tensor, list[PromptSlot], bool]:
         case = self.cases[int(rng.integers(len(self.cases)))]
         slots = sample_prompts(case, self.fallback_negatives.get(case.dataset, []), rng, positives,
-                               negatives, self.default_name_probability, self.positive_weights(case))
+                               negatives, self.default_name_probability, self.positive_weights(case),
+                               self.hard_negatives(case), self.hard_negative_probability)
         size = self.augmenter.input_size if self.augmenter else self.patch_size
         start, foreground = patch_start(case, slots, rng, size, self.foreground_probability)
         image, segmentation = case.arrays()

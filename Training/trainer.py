@@ -128,6 +128,7 @@ class Trainer:
             default_name_probability=c.default_name_probability, foreground_probability=c.foreground_probability,
             augmenter=Augmenter(tuple(c.patch_size)) if augment else None, seed=_seed(c.seed, stream),
             rank=self.ctx.rank, balance_prompts=c.balance_prompts, negatives_from_iteration=negatives_from,
+            hard_negative_probability=c.hard_negative_probability,
         )
 
     # ------------------------------------------------------------------ state

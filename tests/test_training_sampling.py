@@ -14,7 +14,9 @@ from Training.augmentation import MIRROR_AXES, Augmenter, input_patch_size
 from Training.data.instances import location_prompts
 from Training.data.prepare import prepare_data
 from Training.data.vocabulary import Vocabulary
-from Training.sampling import BatchSampler
+from Training.data.cache import CaseRecord
+from Training.data.targets import Target
+from Training.sampling import BatchSampler, sample_prompts
 from test_training_support import VOCABULARY, write_dataset
 
 DATASET = "Dataset900_Tiny"
@@ -138,6 +140,37 @@ def _laterality(image: torch.Tensor, target: torch.Tensor) -> tuple[float, float
     correlation = float(((image[0] - image[0].mean()) * ramp).mean())
     voxels = torch.nonzero(target[0]).float()
     return correlation, float(voxels[:, 2].mean()) if len(voxels) else float("nan")
+
+
+def _lung_case(case_id: str, present: tuple[int, ...]) -> CaseRecord:
+    """Labels: 1 lung parenchyma, 2 upper-lobe nodule, 3 lower-lobe nodule, 4 liver."""
+    concepts = [Target(("lung",), (1, 2, 3)), Target(("lung nodule",), (2, 3)), Target(("upper lobe nodule",), (2,)),
+                Target(("lower lobe nodule",), (3,)), Target(("liver",), (4,))]
+    positives = [t for t in concepts if set(t.labels) & set(present)]
+    negatives = [t for t in concepts if not set(t.labels) & set(present)]
+    return CaseRecord(DATASET, case_id, Path("."), (8, 8, 8), "labels", present, positives, negatives, False)
+
+
+def test_hard_negatives_are_the_absent_locations_of_a_present_finding():
+    upper_nodule, no_nodule = _lung_case("a", (1, 2)), _lung_case("b", (1, 4))
+    sampler = BatchSampler([upper_nodule, no_nodule], {}, patch_size=(8, 8, 8), batch_size=1, positives=1,
+                           negatives=1, default_name_probability=1.0, foreground_probability=0.0, augmenter=None,
+                           seed=0, rank=0, hard_negative_probability=0.9)
+    # "lung" is in every case, so being part of it makes no absent structure hard; the liver is
+    # no part of the case's nodules
+    assert [t.name for t in sampler.hard_negatives(upper_nodule)] == ["lower lobe nodule"]
+    assert sampler.hard_negatives(no_nodule) == []
+
+    def negative_shares(probability: float) -> float:
+        rng = np.random.default_rng(1)
+        names = [sample_prompts(upper_nodule, [], rng, 1, 1, 1.0, None, sampler.hard_negatives(upper_nodule),
+                                probability)[1].text for _ in range(2000)]
+        assert set(names) == {"lower lobe nodule", "liver"}
+        return names.count("lower lobe nodule") / len(names)
+
+    # drawn uniformly among the 2 absent structures, or hard with the given probability
+    assert abs(negative_shares(0.0) - 0.5) < 0.04
+    assert abs(negative_shares(0.9) - (0.9 + 0.1 * 0.5)) < 0.03
 
 
 def test_augmentation_never_mirrors_left_right():
