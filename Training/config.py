@@ -50,6 +50,7 @@ class TrainingConfig:
     deep_supervision_weights: list[float] = field(default_factory=lambda: [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])
     dice_weight: float = 1.0
     bce_weight: float = 1.0
+    empty_target_smooth: float = 0.0  # > 0: a negative's Dice term is V / (V + this), V its predicted voxels
     num_workers: int = 4  # background batch producers per process (0: in the training process)
     seed: int = 12345
     mixed_precision: bool = True  # on CUDA only
@@ -90,6 +91,7 @@ class TrainingConfig:
              "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
             (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (0.0 <= config.hard_negative_probability <= 1.0, "hard_negative_probability must be between 0 and 1"),
+            (config.empty_target_smooth >= 0, "empty_target_smooth must be >= 0 (0: nnU-Net's smooth for every target)"),
             (len(config.deep_supervision_weights) == network.n_stages - 1,
              f"deep_supervision_weights needs one weight per decoder scale ({network.n_stages - 1} for "
              f"{network.n_stages} stages)"),

@@ -113,8 +113,9 @@ class Trainer:
                                          config.optimizer)
         self.use_amp = config.mixed_precision and ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.loss = DeepSupervisionLoss(PromptSegmentationLoss(config.dice_weight, config.bce_weight),
-                                        config.deep_supervision_weights)
+        segmentation_loss = PromptSegmentationLoss(config.dice_weight, config.bce_weight,
+                                                   empty_smooth=config.empty_target_smooth)
+        self.loss = DeepSupervisionLoss(segmentation_loss, config.deep_supervision_weights)
         self.train_sampler = self._sampler(self.data.train, augment=config.augmentation, stream=0,
                                            negatives_from=config.negatives_start_epoch * config.iterations_per_epoch)
         self.val_sampler = self._sampler(self.data.val, augment=False, stream=1) if self.data.val else None

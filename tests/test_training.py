@@ -137,6 +137,9 @@ def test_cli_reports_user_errors(tmp_path, capsys):
     config.write_text(json.dumps({"hard_negative_probability": 1.5}))
     assert cli_main([str(config)]) == 1
     assert "hard_negative_probability must be between 0 and 1" in capsys.readouterr().err
+    config.write_text(json.dumps({"empty_target_smooth": -1}))
+    assert cli_main([str(config)]) == 1
+    assert "empty_target_smooth must be >= 0" in capsys.readouterr().err
 
 
 def test_prompts_subcommand_lists_every_prompt_the_bank_needs(runs):
