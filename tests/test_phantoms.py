@@ -292,3 +292,27 @@ def test_side_confusion_counts_predictions_on_the_wrong_side(phantom):
         # the contralateral lung counts even when no finding lies there
         assert side_confused(labels[f"{other} lung"] | labels[prompt], prompt, labels)
     assert not side_confused(labels["right lung"], "heart", labels)
+
+
+def test_a_finding_prompt_covering_another_locations_finding_is_counted(phantom):
+    from Training.phantoms.evaluation import covers_other_location, side_confused
+
+    labels = phantom.labels
+    nodules = [f["prompt"] for f in phantom.findings if f["concept"] == "lung nodule"]
+    effusions = [f["prompt"] for f in phantom.findings if f["concept"] == "pleural effusion"]
+    for prompt in nodules + effusions:
+        assert not covers_other_location(labels[prompt], prompt, labels)
+    for prompt, other in zip(nodules, nodules[1:]):
+        both = labels[prompt] | labels[other]
+        assert covers_other_location(both, prompt, labels)
+        assert covers_other_location(labels[other], prompt, labels)
+        first_voxels = np.cumsum(labels[other].ravel()).reshape(labels[other].shape) <= labels[other].sum() // 3
+        third = labels[other] & first_voxels
+        assert not covers_other_location(labels[prompt] | third, prompt, labels)  # a third of it: not covered
+    if len(effusions) == 2:
+        assert covers_other_location(labels[effusions[0]] | labels[effusions[1]], effusions[0], labels)
+        assert side_confused(labels[effusions[1]], effusions[0], labels)
+    # organs are never counted; a nodule mask is not judged against effusions
+    assert not covers_other_location(labels["left lung"], "left lung", labels)
+    if nodules and effusions:
+        assert not covers_other_location(labels[nodules[0]] | labels[effusions[0]], nodules[0], labels)

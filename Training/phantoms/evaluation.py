@@ -1,4 +1,5 @@
-"""How well a model segments held-out phantoms: per-prompt Dice and left/right confusions."""
+"""How well a model segments held-out phantoms: per-prompt Dice, left/right confusions, and
+finding prompts that also cover the same kind of finding at another location."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class PromptResult:
     kind: str  # "organ" or "finding"
     dice: float
     side_confused: bool  # overlaps the contralateral structure more than its own
+    covers_other_location: bool = False  # a finding prompt covering half of another lobe's nodule / side's effusion
 
 
 def phantom_prompts(phantom: Phantom) -> list[tuple[str, str]]:
@@ -58,12 +60,26 @@ def side_confused(prediction: np.ndarray, prompt: str, labels: dict[str, np.ndar
     return bool(np.logical_and(prediction, other).sum() > np.logical_and(prediction, own).sum())
 
 
+def covers_other_location(prediction: np.ndarray, prompt: str, labels: dict[str, np.ndarray]) -> bool:
+    """A nodule prompt whose mask covers at least half of a nodule in another lobe (an effusion
+    prompt: of the other side's effusion). Stricter than ``side_confused``, which a mask covering
+    both lungs' nodules alike passes."""
+    group = NODULE_SIDES if prompt in NODULE_SIDES else EFFUSION_SIDES if prompt in EFFUSION_SIDES else {}
+    for other in group:
+        target = labels.get(other)
+        if other != prompt and target is not None and target.any():
+            if np.logical_and(prediction, target).sum() >= 0.5 * target.sum():
+                return True
+    return False
+
+
 def score_phantom(phantom: Phantom, prompts: list[tuple[str, str]], masks: np.ndarray, case: str) -> list[PromptResult]:
     results = []
     for (prompt, kind), mask in zip(prompts, masks):
         prediction = mask > 0
         results.append(PromptResult(case, prompt, kind, dice(prediction, phantom.labels[prompt]),
-                                    side_confused(prediction, prompt, phantom.labels)))
+                                    side_confused(prediction, prompt, phantom.labels),
+                                    covers_other_location(prediction, prompt, phantom.labels)))
     return results
 
 
@@ -93,6 +109,8 @@ def summary(results: list[PromptResult]) -> dict[str, float]:
         "nodule_mean_dice": _mean([r.dice for r in findings if r.prompt in NODULE_SIDES]),
         "effusion_mean_dice": _mean([r.dice for r in findings if r.prompt in EFFUSION_SIDES]),
         "side_confusions": sum(r.side_confused for r in results),
+        "findings_covering_another_location": sum(r.covers_other_location for r in results),
+        "finding_prompts": len(findings),
         "prompts": len(results),
     }
 
@@ -103,11 +121,13 @@ def format_table(results: list[PromptResult]) -> str:
     for r in results:
         by_prompt.setdefault(r.prompt, []).append(r)
     width = max(len(p) for p in by_prompt)
-    lines = [f"{'prompt':<{width}} | {'cases':>5} | {'Dice':>6} | left/right confused"]
+    lines = [f"{'prompt':<{width}} | {'cases':>5} | {'Dice':>6} | left/right confused | covers another location"]
     for prompt, rows in by_prompt.items():
         lines.append(f"{prompt:<{width}} | {len(rows):5d} | {np.mean([r.dice for r in rows]):6.3f} | "
-                     f"{sum(r.side_confused for r in rows)}")
+                     f"{sum(r.side_confused for r in rows):19d} | {sum(r.covers_other_location for r in rows)}")
     s = summary(results)
     lines.append(f"mean Dice: organ prompts {s['organ_mean_dice']:.3f}, nodule prompts {s['nodule_mean_dice']:.3f}, "
-                 f"effusion prompts {s['effusion_mean_dice']:.3f}; left/right confusions {s['side_confusions']}")
+                 f"effusion prompts {s['effusion_mean_dice']:.3f}; left/right confusions {s['side_confusions']}; "
+                 f"finding prompts covering another location {s['findings_covering_another_location']} "
+                 f"of {s['finding_prompts']}")
     return "\n".join(lines)
