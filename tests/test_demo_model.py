@@ -28,17 +28,19 @@ def test_demo_model_is_small_and_self_describing(demo):
 
 
 def test_demo_model_segments_held_out_phantoms(demo):
-    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json: organs 0.87, nodules 0.73,
-    # effusions 0.78), on fewer cases, in orientations the training set lacks.
+    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json: organs 0.84, nodules 0.90,
+    # effusions 0.72), on fewer cases (measured here: 0.85, 0.83, 0.76), in orientations the training set lacks.
     results = evaluate_on_phantoms(demo, list(HELD_OUT_SEEDS)[:4], PHANTOM_SHAPE, ["PIL", "ASR", "LPS", "IRA"])
     figures = summary(results)
     assert figures["organ_mean_dice"] >= 0.8, figures
-    assert figures["nodule_mean_dice"] >= 0.5 and figures["effusion_mean_dice"] >= 0.65, figures
+    assert figures["nodule_mean_dice"] >= 0.7 and figures["effusion_mean_dice"] >= 0.65, figures
     organs = [r for r in results if r.kind == "organ"]
     assert min(r.dice for r in organs if r.prompt.endswith("lung")) >= 0.95
     assert not any(r.side_confused for r in organs)
-    # Known miss of the shipped model (issue 5): a nodule prompt can also cover the other lung's nodule.
-    assert figures["side_confusions"] <= 2, [(r.prompt, r.case) for r in results if r.side_confused]
+    assert figures["side_confusions"] == 0, [(r.prompt, r.case) for r in results if r.side_confused]
+    # each nodule prompt finds its own lobe's nodule, not the phantom's other nodules
+    assert figures["findings_covering_another_location"] == 0, [
+        (r.prompt, r.case) for r in results if r.covers_other_location]
 
 
 def test_shipped_evaluation_is_what_the_model_does(demo):
@@ -47,7 +49,8 @@ def test_shipped_evaluation_is_what_the_model_does(demo):
     shipped = json.loads((DEMO_MODEL_DIR / "evaluation.json").read_text())
     results = evaluate_on_phantoms(demo, shipped["seeds"], PHANTOM_SHAPE, shipped["orientations"])
     again = summary(results)
-    for key in ("organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions"):
+    for key in ("organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions",
+                "findings_covering_another_location"):
         assert again[key] == pytest.approx(shipped[key], abs=1e-6), key
 
 
@@ -76,7 +79,8 @@ def test_the_one_build_command_writes_a_loadable_demo_folder(tmp_path, capsys):
     assert build_main(argv) == 0
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["seeds"] == list(HELD_OUT_SEEDS) and len(evaluation["orientations"]) == len(HELD_OUT_SEEDS)
-    assert {"organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions"} <= set(evaluation)
+    assert {"organ_mean_dice", "nodule_mean_dice", "effusion_mean_dice", "side_confusions",
+            "findings_covering_another_location"} <= set(evaluation)
     seen = {case["orientation"] for case in json.loads((work / "Dataset900_VoxTellPhantoms" / "cases.json").read_text()).values()}
     assert not seen & set(evaluation["orientations"]), "held-out orientations are absent from the training set"
     predictor = VoxTellPredictor(model=out, device="cpu", embedding_cache_dir=tmp_path / "cache")

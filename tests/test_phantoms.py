@@ -116,6 +116,19 @@ def test_nodules_lie_inside_their_named_lobe(phantom):
         assert len(nodules) >= min(requested, 5) - 1  # placement may give up on one tight lobe
 
 
+def test_a_nodule_too_big_for_its_lobe_is_shrunk_within_the_requested_range():
+    # 12-70 mm: most draws are wider than a lobe of a 64^3 phantom; all 4 must still be placed
+    for seed in (0, 1):
+        phantom = generate_phantom(seed, shape=(64, 64, 64), n_nodules=4, nodule_diameter_mm=(12.0, 70.0))
+        nodules = [f for f in phantom.findings if f["concept"] == "lung nodule"]
+        assert len(nodules) == 4
+        for finding in nodules:
+            assert 12 <= finding["size_mm"] < 70
+            mask = phantom.labels[finding["prompt"]]
+            ring = ndimage.binary_dilation(mask) & ~mask
+            assert (phantom.label_map[ring] == PARTITION[f"{finding['lobe']} parenchyma"]).all()
+
+
 def test_effusions_are_dependent_basal_fluid_outside_the_lung(phantom):
     effusions = [f for f in phantom.findings if f["concept"] == "pleural effusion"]
     for finding in effusions:

@@ -45,7 +45,9 @@ def _paint_effusion(space: PatientSpace, anatomy: Anatomy, side: str, rng: np.ra
 def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_mm: tuple[float, float],
                    rng: np.random.Generator) -> None:
     """At most one nodule per lobe (so a location prompt names one instance), wholly inside it,
-    and about three voxels across on every axis (smaller ones would be a voxel or two)."""
+    and about three voxels across on every axis (smaller ones would be a voxel or two). A
+    nodule that finds no place is shrunk every ten tries; a lobe too small for the smallest is
+    left without one."""
     lobes = [name for name, _, _ in LOBES]
     largest_spacing = float(space.grid.spacing_ijk.max())
     margin = 1.5 * largest_spacing
@@ -56,7 +58,9 @@ def _paint_nodules(space: PatientSpace, anatomy: Anatomy, count: int, diameter_m
         if lobe_voxels.size == 0:
             continue
         diameter = rng.uniform(*diameter_mm)
-        for _ in range(40):
+        for attempt in range(40):
+            if attempt and attempt % 10 == 0:  # a large nodule may not fit a small lobe: shrink it
+                diameter = max(smallest, 0.75 * diameter)
             voxel = np.unravel_index(rng.choice(lobe_voxels), space.shape)
             center = space.coords[(slice(None),) + voxel].astype(float)
             radii = diameter / 2 * rng.uniform(0.85, 1.15, 3)
