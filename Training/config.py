@@ -91,7 +91,8 @@ class TrainingConfig:
              "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
             (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (0.0 <= config.hard_negative_probability <= 1.0, "hard_negative_probability must be between 0 and 1"),
-            (config.empty_target_smooth >= 0, "empty_target_smooth must be >= 0 (0: nnU-Net's smooth for every target)"),
+            (config.empty_target_smooth >= 0,
+             "empty_target_smooth must be >= 0 (0: nnU-Net's smooth for every target)"),
             (len(config.deep_supervision_weights) == network.n_stages - 1,
              f"deep_supervision_weights needs one weight per decoder scale ({network.n_stages - 1} for "
              f"{network.n_stages} stages)"),

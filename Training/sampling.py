@@ -8,9 +8,9 @@ rare findings are prompted about as often as the organs every case has. With
 ``hard_negative_probability`` a negative slot holds, when the case has one, a *hard* negative:
 an absent part of a finding the case has elsewhere ("nodule in the left lower lobe" in a case
 whose only nodule is in the right lung), which only the prompt's location tells apart. A
-prompt uses the concept's default name with ``default_name_probability`` (0.25), a rephrasing otherwise. With
-``foreground_probability`` (0.85) the patch is centred on a random voxel of one of the
-sampled positive structures, else it is placed at random.
+prompt uses the concept's default name with ``default_name_probability`` (0.25), a
+rephrasing otherwise. With ``foreground_probability`` (0.85) the patch is centred on a random
+voxel of one of the sampled positive structures, else it is placed at random.
 
 Every batch is drawn from its own generator seeded by (seed, rank, iteration), so a batch
 depends only on its index: runs resume exactly and background workers may produce batches

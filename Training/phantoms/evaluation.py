@@ -64,13 +64,9 @@ def covers_other_location(prediction: np.ndarray, prompt: str, labels: dict[str,
     """A nodule prompt whose mask covers at least half of a nodule in another lobe (an effusion
     prompt: of the other side's effusion). Stricter than ``side_confused``, which a mask covering
     both lungs' nodules alike passes."""
-    group = NODULE_SIDES if prompt in NODULE_SIDES else EFFUSION_SIDES if prompt in EFFUSION_SIDES else {}
-    for other in group:
-        target = labels.get(other)
-        if other != prompt and target is not None and target.any():
-            if np.logical_and(prediction, target).sum() >= 0.5 * target.sum():
-                return True
-    return False
+    group = next((g for g in (NODULE_SIDES, EFFUSION_SIDES) if prompt in g), {})
+    others = [labels[other] for other in group if other != prompt and other in labels and labels[other].any()]
+    return any(np.logical_and(prediction, target).sum() >= 0.5 * target.sum() for target in others)
 
 
 def score_phantom(phantom: Phantom, prompts: list[tuple[str, str]], masks: np.ndarray, case: str) -> list[PromptResult]:
