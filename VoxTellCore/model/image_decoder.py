@@ -83,10 +83,10 @@ class VoxTellDecoder(nn.Module):
                 x = self._stage_with_skip_term(stage, transpconv(x), skip_terms[s])
             embedding = mask_embeddings[last - s]
             if s == last:
-                outputs.append(torch.einsum("bchwd,bnc->bnhwd", x, embedding))
+                outputs.append(_project(x, embedding))
                 break
             batch = embedding.shape[0]
-            fused = torch.einsum("bchwd,bnc->bnhwd", x, embedding.view(batch, self.fusion_channels, -1))
+            fused = _project(x, embedding.view(batch, self.fusion_channels, -1))
             x = torch.cat((x, fused), dim=1)
             if deep_supervision:
                 outputs.append(self.seg_layers[s](x))
@@ -99,3 +99,14 @@ class VoxTellDecoder(nn.Module):
         x = F.conv3d(upsampled, conv.weight[:, : conv.in_channels // 2], None, conv.stride, conv.padding) + skip_term
         x = first.all_modules[1:](x)  # dropout / norm / nonlinearity after the convolution
         return stage.convs[1:](x)
+
+
+def _project(x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Maps (B, N, ...) of x's (B, C, ...) voxels projected onto (B, N, C) vectors.
+
+    For channels-last x the product is taken in that order, so the maps and x's gradient
+    stay channels-last; otherwise the layout conversions cost more than the projection.
+    """
+    if x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
+        return torch.einsum("bhwdc,bnc->bhwdn", x.permute(0, 2, 3, 4, 1), vectors).permute(0, 4, 1, 2, 3)
+    return torch.einsum("bchwd,bnc->bnhwd", x, vectors)

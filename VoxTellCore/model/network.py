@@ -71,7 +71,9 @@ class VoxTellModel(nn.Module):
             text_embeddings = text_embeddings.squeeze(2)
         skips = self.encode(image)
         embeddings = self.mask_embeddings(skips, text_embeddings)
-        per_prompt = [self.decode_prompt(skips, embeddings, n) for n in range(text_embeddings.shape[1])]
+        n_prompts = text_embeddings.shape[1]
+        shared = self.decoder.skip_terms(skips) if n_prompts > 1 else None
+        per_prompt = [self.decode_prompt(skips, embeddings, n, shared) for n in range(n_prompts)]
         scales = [torch.cat(outputs, dim=1) for outputs in zip(*per_prompt)]
         return scales if self.deep_supervision else scales[0]
 

@@ -1,0 +1,71 @@
+"""The network's forward: prompts share the encoder and the skip half of the decoder, in either memory layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model_fixtures import TINY
+from VoxTellCore.model import VoxTellModel
+from VoxTellCore.model.image_decoder import _project
+
+CHANNELS_LAST = torch.channels_last_3d
+
+
+@pytest.fixture(scope="module")
+def model_and_inputs():
+    torch.manual_seed(0)
+    model = VoxTellModel(TINY, deep_supervision=True)
+    model.initialize_weights()
+    model.eval()  # the prompt decoder's dropout would differ between runs
+    with torch.no_grad():  # nnU-Net's init zeroes the residual norms: randomise them so every path counts
+        for name, p in model.named_parameters():
+            if "norm" in name and p.ndim == 1:
+                p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
+    image = torch.randn(2, 1, *TINY.patch_size)
+    prompts = torch.randn(2, 3, TINY.text_embedding_dim)
+    return model, image, prompts
+
+
+def test_several_prompts_give_each_prompt_its_own_forward(model_and_inputs):
+    model, image, prompts = model_and_inputs
+    with torch.no_grad():
+        together = model(image, prompts)
+        alone = [model(image, prompts[:, n : n + 1]) for n in range(prompts.shape[1])]
+    assert len(together) == 5
+    for scale, logits in enumerate(together):
+        assert logits.shape[1] == 3
+        expected = torch.cat([single[scale] for single in alone], dim=1)
+        torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_channels_last_gives_the_same_logits_and_gradients(model_and_inputs):
+    model, image, prompts = model_and_inputs
+
+    def run(memory_format):
+        net = VoxTellModel(TINY, deep_supervision=True)
+        net.load_state_dict(model.state_dict())
+        net = net.to(memory_format=memory_format).eval()
+        outputs = net(image.contiguous(memory_format=memory_format), prompts)
+        sum(o.square().mean() for o in outputs).backward()
+        return outputs, {k: p.grad for k, p in net.named_parameters() if p.grad is not None}
+
+    outputs_first, grads_first = run(torch.contiguous_format)
+    outputs_last, grads_last = run(CHANNELS_LAST)
+    for a, b in zip(outputs_first, outputs_last):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    assert grads_first.keys() == grads_last.keys()
+    for name in grads_first:
+        torch.testing.assert_close(grads_last[name], grads_first[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, CHANNELS_LAST])
+def test_projection_onto_prompt_vectors_matches_the_einsum_and_keeps_the_layout(memory_format):
+    torch.manual_seed(1)
+    x = torch.randn(2, 6, 5, 4, 3).contiguous(memory_format=memory_format).requires_grad_(True)
+    vectors = torch.randn(2, 3, 6)
+    maps = _project(x, vectors)
+    torch.testing.assert_close(maps, torch.einsum("bchwd,bnc->bnhwd", x, vectors))
+    assert maps.is_contiguous(memory_format=memory_format)
+    maps.sum().backward()
+    assert x.grad.is_contiguous(memory_format=memory_format)
