@@ -1,6 +1,6 @@
 """Seconds per training step of the demo model's recipe, side by side, on this machine.
 
-    python benchmarks/training_step.py [--config configs/demo.json] [--steps 8] [--device cpu]
+    python bench/training_step.py [--config configs/demo.json] [--steps 8] [--device cpu]
 
 Variants differ in the memory layout (channels-first or channels-last convolutions), in
 whether the prompts of a batch share the skip half of each decoder convolution, and in how
