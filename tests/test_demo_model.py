@@ -28,12 +28,12 @@ def test_demo_model_is_small_and_self_describing(demo):
 
 
 def test_demo_model_segments_held_out_phantoms(demo):
-    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json: organs 0.84, nodules 0.90,
-    # effusions 0.72), on fewer cases (measured here: 0.85, 0.83, 0.76), in orientations the training set lacks.
+    # Looser than the shipped model's figures (Resources/DemoModel/evaluation.json: organs 0.88, nodules 0.97,
+    # effusions 0.73), on fewer cases (measured here: 0.88, 0.85, 0.80), in orientations the training set lacks.
     results = evaluate_on_phantoms(demo, list(HELD_OUT_SEEDS)[:4], PHANTOM_SHAPE, ["PIL", "ASR", "LPS", "IRA"])
     figures = summary(results)
-    assert figures["organ_mean_dice"] >= 0.8, figures
-    assert figures["nodule_mean_dice"] >= 0.7 and figures["effusion_mean_dice"] >= 0.65, figures
+    assert figures["organ_mean_dice"] >= 0.83, figures
+    assert figures["nodule_mean_dice"] >= 0.75 and figures["effusion_mean_dice"] >= 0.7, figures
     organs = [r for r in results if r.kind == "organ"]
     assert min(r.dice for r in organs if r.prompt.endswith("lung")) >= 0.95
     assert not any(r.side_confused for r in organs)
