@@ -104,8 +104,9 @@ class VoxTellDecoder(nn.Module):
 def _project(x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     """Maps (B, N, ...) of x's (B, C, ...) voxels projected onto (B, N, C) vectors.
 
-    For channels-last x the product is taken in that order, so the maps and x's gradient
-    stay channels-last; otherwise the layout conversions cost more than the projection.
+    For channels-last x the product is taken in channels-last order, so the maps and x's
+    gradient stay channels-last: the channels-first einsum returns channels-first tensors,
+    and converting them back for the next convolution cost more than the projection itself.
     """
     if x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
         return torch.einsum("bhwdc,bnc->bhwdn", x.permute(0, 2, 3, 4, 1), vectors).permute(0, 4, 1, 2, 3)
