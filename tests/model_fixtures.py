@@ -28,9 +28,9 @@ TINY = VoxTellConfig(
 )
 
 
-def make_model_folder(path: Path, config: VoxTellConfig = TINY, seed: int = 0, info: dict | None = None) -> Path:
+def random_model(config: VoxTellConfig = TINY, seed: int = 0, deep_supervision: bool = False) -> VoxTellModel:
     torch.manual_seed(seed)
-    model = VoxTellModel(config)
+    model = VoxTellModel(config, deep_supervision=deep_supervision)
     model.initialize_weights()
     # nnU-Net's init zeroes each residual block's last norm; randomise the norms so that the
     # whole network, not only the skip paths, shapes the random logits.
@@ -38,7 +38,11 @@ def make_model_folder(path: Path, config: VoxTellConfig = TINY, seed: int = 0, i
         for name, p in model.named_parameters():
             if "norm" in name and p.ndim == 1:
                 p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
-    return save_model_folder(model, path, info=info)
+    return model
+
+
+def make_model_folder(path: Path, config: VoxTellConfig = TINY, seed: int = 0, info: dict | None = None) -> Path:
+    return save_model_folder(random_model(config, seed), path, info=info)
 
 
 def make_bank(path: Path, prompts: list[str], dim: int, seed: int = 0) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_fixtures import TINY
+from model_fixtures import TINY, random_model
 from VoxTellCore.model import VoxTellModel
 from VoxTellCore.model.image_decoder import _project
 
@@ -14,14 +14,7 @@ CHANNELS_LAST = torch.channels_last_3d
 
 @pytest.fixture(scope="module")
 def model_and_inputs():
-    torch.manual_seed(0)
-    model = VoxTellModel(TINY, deep_supervision=True)
-    model.initialize_weights()
-    model.eval()  # the prompt decoder's dropout would differ between runs
-    with torch.no_grad():  # nnU-Net's init zeroes the residual norms: randomise them so every path counts
-        for name, p in model.named_parameters():
-            if "norm" in name and p.ndim == 1:
-                p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") else 0.0))
+    model = random_model(TINY, deep_supervision=True).eval()  # eval: the prompt decoder's dropout would differ
     image = torch.randn(2, 1, *TINY.patch_size)
     prompts = torch.randn(2, 3, TINY.text_embedding_dim)
     return model, image, prompts
