@@ -3,7 +3,7 @@
     python -m Training.demo_model [--out Resources/DemoModel] [--work demo_build] [--cases 160] [--evaluate-only]
 
 1. a small Qwen3 text encoder made locally, its tokenizer trained on the phantom vocabulary;
-2. synthetic CT phantoms (Training.phantoms) in nnU-Net raw layout;
+2. synthetic CT phantoms (VoxTellCore.phantoms) in nnU-Net raw layout;
 3. the embedding bank of every vocabulary prompt;
 4. voxtell-train with configs/demo.json on the CPU;
 5. the model folder (official layout) + text encoder + bank, and an evaluation on held-out
@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from Training.config import TrainingConfig
-from Training.phantoms.dataset import DATASET_NAME, write_phantom_dataset
-from Training.phantoms.evaluation import evaluate_on_phantoms, format_table, summary
-from Training.phantoms.grid import check_axcodes
+from VoxTellCore.phantoms.dataset import DATASET_NAME, write_phantom_dataset
+from VoxTellCore.phantoms.evaluation import evaluate_on_phantoms, format_table, summary
+from VoxTellCore.phantoms.grid import check_axcodes
 from Training.trainer import train
 from VoxTellCore.checkpoint import load_model, save_model_folder
 from VoxTellCore.models import DEMO_DESCRIPTION

@@ -12,8 +12,8 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from Training.demo_model import PHANTOM_SHAPE
-from Training.phantoms import generate_phantom
-from Training.phantoms.report import write_report
+from VoxTellCore.phantoms import generate_phantom
+from VoxTellCore.phantoms.report import write_report
 from VoxTellCore.cli import main
 from VoxTellCore.io import volume_to_sitk
 

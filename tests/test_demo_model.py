@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from Training.demo_model import HELD_OUT_SEEDS, PHANTOM_SHAPE
-from Training.phantoms.evaluation import evaluate_on_phantoms, summary
+from VoxTellCore.phantoms.evaluation import evaluate_on_phantoms, summary
 from VoxTellCore.cli import main
 from VoxTellCore.inference.predictor import VoxTellPredictor
 from VoxTellCore.models import DEMO_DESCRIPTION, DEMO_MODEL_DIR

@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 
 from Training.demo_model import PHANTOM_SHAPE
-from Training.phantoms import generate_phantom
-from Training.phantoms.report import write_report
+from VoxTellCore.phantoms import generate_phantom
+from VoxTellCore.phantoms.report import write_report
 from VoxTellCore.cli import main
 from VoxTellCore.findings import extract_findings
 from VoxTellCore.io import Volume, volume_to_sitk

@@ -13,10 +13,10 @@ from scipy import ndimage
 
 from VoxTellCore.errors import InputError
 from VoxTellCore.io.volume import kji_to_network
-from Training.phantoms import CONCEPTS, PARTITION, generate_phantom
-from Training.phantoms.dataset import DATASET_NAME, masks_for_case, write_phantom_dataset
-from Training.phantoms.labels import LOBES, nodule_prompt
-from Training.phantoms.report import write_report
+from VoxTellCore.phantoms import CONCEPTS, PARTITION, generate_phantom
+from VoxTellCore.phantoms.dataset import DATASET_NAME, masks_for_case, write_phantom_dataset
+from VoxTellCore.phantoms.labels import LOBES, nodule_prompt
+from VoxTellCore.phantoms.report import write_report
 
 VOCABULARY = Path(__file__).resolve().parents[1] / "Resources" / "vocabulary" / "phantom_vocabulary.json"
 LOBE_NAMES = [name for name, _, _ in LOBES]
@@ -237,7 +237,7 @@ def test_dataset_files_load_and_masks_for_case_match_the_phantom(tmp_path):
 
 
 def test_command_line_writes_a_dataset(tmp_path, capsys):
-    from Training.phantoms.__main__ import main
+    from VoxTellCore.phantoms.__main__ import main
 
     assert main([str(tmp_path / "out"), "--cases", "1", "--seed", "3", "--shape", "16", "18", "20"]) == 0
     image = sitk.ReadImage(str(tmp_path / "out" / "imagesTr" / "phantom_0000_0000.nii.gz"))
@@ -290,7 +290,7 @@ def test_report_names_every_nodule_with_lobe_and_size_and_negates_absent_finding
 
 
 def test_side_confusion_counts_predictions_on_the_wrong_side(phantom):
-    from Training.phantoms.evaluation import FINDING_SIDES, side_confused
+    from VoxTellCore.phantoms.evaluation import FINDING_SIDES, side_confused
 
     labels = phantom.labels
     empty = np.zeros_like(labels["left lung"])
@@ -308,7 +308,7 @@ def test_side_confusion_counts_predictions_on_the_wrong_side(phantom):
 
 
 def test_a_finding_prompt_covering_another_locations_finding_is_counted(phantom):
-    from Training.phantoms.evaluation import covers_other_location, side_confused
+    from VoxTellCore.phantoms.evaluation import covers_other_location, side_confused
 
     labels = phantom.labels
     nodules = [f["prompt"] for f in phantom.findings if f["concept"] == "lung nodule"]

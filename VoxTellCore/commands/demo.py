@@ -1,6 +1,6 @@
 """`voxtell-core demo`: segment a synthetic CT phantom with the built-in demo model.
 
-Generates a phantom (Training.phantoms), segments organ and finding prompts, writes the
+Generates a phantom (VoxTellCore.phantoms), segments organ and finding prompts, writes the
 image, the masks and a PNG overlay, and prints a per-prompt Dice table with the mean last.
 """
 
@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from Training.phantoms import generate_phantom
-    from Training.phantoms.evaluation import phantom_prompts
+    from VoxTellCore.phantoms import generate_phantom
+    from VoxTellCore.phantoms.evaluation import phantom_prompts
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     predictor = VoxTellPredictor(model=args.model, device=args.device)

@@ -50,7 +50,7 @@ def write_phantom_dataset(out_dir: str | Path, n_cases: int, seed: int, case_pre
                 progress(done, n_cases)
     description = {
         "name": DATASET_NAME,
-        "description": "Synthetic thoracoabdominal CT phantoms (Training.phantoms); organ concepts include "
+        "description": "Synthetic thoracoabdominal CT phantoms (VoxTellCore.phantoms); organ concepts include "
                        "the lesions inside them, see concept_masks.",
         "channel_names": {"0": "CT"},
         "labels": PARTITION,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from Training.phantoms.generator import Phantom, generate_phantom
-from Training.phantoms.labels import LOBES, SIDES, effusion_prompt, nodule_prompt
+from VoxTellCore.phantoms.generator import Phantom, generate_phantom
+from VoxTellCore.phantoms.labels import LOBES, SIDES, effusion_prompt, nodule_prompt
 from VoxTellCore.evaluation.metrics import dice
 
 ORGAN_PROMPTS = (

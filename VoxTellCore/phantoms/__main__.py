@@ -1,4 +1,4 @@
-"""python -m Training.phantoms OUT_DIR --cases N [--seed S] [--workers W] [--shape K J I]"""
+"""python -m VoxTellCore.phantoms OUT_DIR --cases N [--seed S] [--workers W] [--shape K J I]"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .dataset import write_phantom_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m Training.phantoms",
+    parser = argparse.ArgumentParser(prog="python -m VoxTellCore.phantoms",
                                      description="Write a synthetic CT phantom dataset (nnU-Net raw layout).")
     parser.add_argument("out_dir")
     parser.add_argument("--cases", type=int, required=True)
