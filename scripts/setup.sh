@@ -19,5 +19,8 @@ echo "setup: pip may report that dynamic-network-architectures requires timm; th
 if [[ "${1:-}" == "--test" ]]; then
   pip install -q -r requirements/test.txt
   pip install -q --no-deps -r requirements/oracle-no-deps.txt
+  # pyright checks statically that what Slicer imports runs on Python 3.9 (tests/test_python39.py);
+  # 1.1.405 is the last release whose bundled typeshed still marks what 3.10+ added.
+  npm install --silent --no-fund --no-audit --prefix .venv/pyright pyright@1.1.405
 fi
 pip install -q --no-deps -e .

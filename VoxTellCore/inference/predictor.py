@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,9 @@ from VoxTellCore.inference.sliding_window import LogitAccumulator, Window, slidi
 from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
+from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
 
 
-Progress = Callable[[int, int], object]
-CancelCheck = threading.Event | Callable[[], bool] | None
 DEFAULT_TEXT_ENCODER = "Qwen/Qwen3-Embedding-4B"
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -39,12 +37,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise InputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
-
-
-def _is_cancelled(cancel: CancelCheck) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
 
 
 class VoxTellPredictor:
@@ -210,7 +202,7 @@ class VoxTellPredictor:
         blend = LogitAccumulator(n_prompts, tuple(image.shape[1:]), self.patch_size, results)
         autocast = torch.autocast("cuda", dtype=torch.float16, enabled=compute.type == "cuda")
         for done, window in enumerate(windows):
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 raise Cancelled("Inference cancelled.")
             patch = image[(slice(None), *window)][None].to(compute)
             with autocast:
@@ -220,7 +212,7 @@ class VoxTellPredictor:
                 # for one prompt it would only cost the memory of the shared terms.
                 shared = network.decoder.skip_terms(skips) if n_prompts > 1 else None
                 for prompt in range(n_prompts):
-                    if _is_cancelled(cancel):
+                    if is_cancelled(cancel):
                         raise Cancelled("Inference cancelled.")
                     logits = network.decode_prompt(skips, mask_embeddings, prompt, shared)[0]
                     blend.add(window, prompt, logits[0, 0].float())

@@ -10,9 +10,8 @@ their segments get a short name, the full finding text in a tag and a category c
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, Optional
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError
 from VoxTellCore.findings import Finding
+from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
 from VoxTellSlicerLib.geometry import ijkToRasArray, orientedImageFromMask, roiBoundsRas, volumeArray
 from VoxTellSlicerLib.report import (
     FINDING_CATEGORY_TAG,
@@ -39,9 +39,7 @@ from VoxTellSlicerLib.terminology import (
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], object]
-CancelCheck = threading.Event | Callable[[], bool] | None
-PredictorFactory = Callable[[str, str, str | None], object]
+PredictorFactory = Callable[[str, str, Optional[str]], object]
 
 MODULE_DIR = Path(__file__).resolve().parent.parent
 PROMPT_TAG = "VoxTell.Prompt"
@@ -52,12 +50,6 @@ def defaultPredictorFactory(model: str, device: str, embeddingBank: str | None):
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     return VoxTellPredictor(model=model, device=device, embedding_bank=embeddingBank)
-
-
-def isCancelled(cancel: CancelCheck) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
 
 
 def promptKey(prompt: str) -> str:
@@ -202,7 +194,7 @@ class VoxTellLogic:
         """Predict every request's prompt, then write all segments at once (see ``applyMasks``)."""
         masks = self.predictMasks(volumeNode, [request.prompt for request in requests], roiNode, modelPath, device,
                                   embeddingBank, progress, cancel)
-        if isCancelled(cancel):
+        if is_cancelled(cancel):
             raise Cancelled("Inference cancelled.")
         return self.applyMasks(volumeNode, masks, requests, segmentationNode)
 
@@ -235,7 +227,7 @@ class VoxTellLogic:
     def predictLabelmap(self, volumeNode, prompt: str, roiNode=None, **options):
         """One prompt's mask as a binary vtkOrientedImageData on the volume's grid (for the editor effect)."""
         masks = self.predictMasks(volumeNode, cleanPrompts([prompt])[:1], roiNode, **options)
-        if isCancelled(options.get("cancel")):
+        if is_cancelled(options.get("cancel")):
             raise Cancelled("Inference cancelled.")
         return orientedImageFromMask(masks[0], ijkToRasArray(volumeNode))
 

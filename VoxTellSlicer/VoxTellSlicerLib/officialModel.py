@@ -8,12 +8,10 @@ progress callback (which processes GUI events) runs on the caller's thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from VoxTellCore.errors import Cancelled
-
-Progress = Callable[[int, int], object]
+from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
 
 
 def cacheFolder() -> Path:
@@ -47,7 +45,7 @@ def expectedBytes() -> int:
 
 def downloadOfficialModel(
     progress: Progress | None = None,
-    cancel: threading.Event | Callable[[], bool] | None = None,
+    cancel: CancelCheck = None,
     pollSeconds: float = 0.5,
 ) -> tuple[Path, Path | None]:
     """(model folder, embedding bank) of the official model, downloading what is missing.
@@ -73,7 +71,7 @@ def downloadOfficialModel(
         worker.join(pollSeconds)
         if progress is not None:
             progress(bytesInCache(), total)
-        if cancel is not None and (cancel.is_set() if isinstance(cancel, threading.Event) else cancel()):
+        if is_cancelled(cancel):
             raise Cancelled("Download cancelled; it continues in the background and is reused next time.")
     if "error" in result:
         raise result["error"]
