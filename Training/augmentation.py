@@ -1,13 +1,13 @@
-"""nnU-Net's default 3D augmentation (batchgeneratorsv2) without any mirroring.
+"""nnU-Net's default 3D augmentation (batchgeneratorsv2) without left-right mirroring.
 
 Same transforms and probabilities as ``nnUNetTrainer.get_training_transforms`` for 3D
 full-resolution data: rotation (+-30 deg, p 0.2) and scaling (0.7-1.4, p 0.2), Gaussian
-noise, Gaussian blur, brightness, contrast, low-resolution simulation and gamma. Mirroring
-is left out on every axis: the network array is (S, A, R), so a flip of axis 2 swaps the
-patient's left and right and would make "left kidney" and "right kidney" the same
-question, and flips of the other axes turn head/feet or front/back, which real scans never
-show (the paper only names the left-right axis; we drop all flips in its spirit).
-Rotations stay within +-30 degrees, so laterality survives every augmentation.
+noise, Gaussian blur, brightness, contrast, low-resolution simulation, gamma, then mirroring
+(each allowed axis with p 0.5). As in the paper, mirroring leaves out the left-right axis: the
+network array is (S, A, R), so a flip of axis 2 swaps the patient's left and right and would
+make "left kidney" and "right kidney" the same question. The axes come from the config
+(``mirror_axes``, default the other two). Rotations stay within +-30 degrees, so laterality
+survives every augmentation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
 from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
 from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
 from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
+from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
 from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
@@ -29,10 +30,12 @@ from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTransform
 
 MAX_ROTATION = math.radians(30)
 SCALING = (0.7, 1.4)
-MIRROR_AXES: tuple[int, ...] = ()  # none: see the module docstring
+LEFT_RIGHT_AXIS = 2  # of the network's (S, A, R) array
+DEFAULT_MIRROR_AXES: tuple[int, ...] = (0, 1)  # superior-inferior, anterior-posterior
 
 
-def training_transforms(patch_size: tuple[int, ...]) -> ComposeTransforms:
+def training_transforms(patch_size: tuple[int, ...],
+                        mirror_axes: tuple[int, ...] = DEFAULT_MIRROR_AXES) -> ComposeTransforms:
     intensity = [
         (GaussianNoiseTransform(noise_variance=(0, 0.1), p_per_channel=1, synchronize_channels=True), 0.1),
         (GaussianBlurTransform(blur_sigma=(0.5, 1.0), synchronize_channels=False, synchronize_axes=False,
@@ -54,8 +57,10 @@ def training_transforms(patch_size: tuple[int, ...]) -> ComposeTransforms:
         p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False, border_mode_seg="constant",
         padding_value_seg=-1,
     )
+    mirroring = [MirrorTransform(allowed_axes=tuple(mirror_axes))] if mirror_axes else []
     return ComposeTransforms(
-        [spatial, *(RandomTransform(t, apply_probability=p) for t, p in intensity), RemoveLabelTransform(-1, 0)]
+        [spatial, *(RandomTransform(t, apply_probability=p) for t, p in intensity), *mirroring,
+         RemoveLabelTransform(-1, 0)]
     )
 
 
@@ -78,10 +83,10 @@ def input_patch_size(patch_size: tuple[int, ...], rotation: float = MAX_ROTATION
 class Augmenter:
     """Augments one sample; the random draws come from ``seed`` only (global RNGs untouched)."""
 
-    def __init__(self, patch_size: tuple[int, ...]) -> None:
+    def __init__(self, patch_size: tuple[int, ...], mirror_axes: tuple[int, ...] = DEFAULT_MIRROR_AXES) -> None:
         self.patch_size = tuple(patch_size)
         self.input_size = input_patch_size(self.patch_size)
-        self.transforms = training_transforms(self.patch_size)
+        self.transforms = training_transforms(self.patch_size, tuple(mirror_axes))
 
     def __call__(self, image: torch.Tensor, target: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         numpy_state = np.random.get_state()

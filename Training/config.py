@@ -47,6 +47,7 @@ class TrainingConfig:
     hard_negative_probability: float = 0.0  # a negative slot holds an absent location of a present finding
     foreground_probability: float = 0.85
     augmentation: bool = True
+    mirror_axes: list[int] = field(default_factory=lambda: [0, 1])  # of (S, A, R): never 2, the left-right axis
     deep_supervision_weights: list[float] = field(default_factory=lambda: [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16])
     dice_weight: float = 1.0
     bce_weight: float = 1.0
@@ -55,7 +56,8 @@ class TrainingConfig:
     seed: int = 12345
     mixed_precision: bool = True  # on CUDA only
     channels_last: bool = False  # channels-last 3D memory format: ~2x faster convolutions on CPU
-    checkpoint_every_epochs: int = 1
+    compile: bool = False  # torch.compile the network (as nnU-Net does on GPUs)
+    checkpoint_every_epochs: int = 50  # checkpoint_latest.pth (for --resume), written in the background
     stop_after_iterations: int = 0  # > 0: save and exit there (tests, preemptible queues)
     record_checksums: bool = False  # log a per-rank weight checksum every iteration (tests)
     output_dir: str = "voxtell_training"
@@ -91,6 +93,10 @@ class TrainingConfig:
              "num_epochs, iterations_per_epoch and batch_size_per_process must be >= 1"),
             (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (0.0 <= config.hard_negative_probability <= 1.0, "hard_negative_probability must be between 0 and 1"),
+            (config.checkpoint_every_epochs >= 1, "checkpoint_every_epochs must be >= 1"),
+            (set(config.mirror_axes) <= {0, 1},
+             "mirror_axes may hold 0 (superior-inferior) and 1 (anterior-posterior); axis 2 is left-right, and "
+             "mirroring it would make 'left kidney' and 'right kidney' the same target"),
             (config.empty_target_smooth >= 0,
              "empty_target_smooth must be >= 0 (0: nnU-Net's smooth for every target)"),
             (len(config.deep_supervision_weights) == network.n_stages - 1,

@@ -5,7 +5,7 @@
 1. a small Qwen3 text encoder made locally, its tokenizer trained on the phantom vocabulary;
 2. synthetic CT phantoms (VoxTellCore.phantoms) in nnU-Net raw layout;
 3. the embedding bank of every vocabulary prompt;
-4. voxtell-train with configs/demo.json on the CPU;
+4. voxtell-train preprocess, then voxtell-train with configs/demo.json on the CPU;
 5. the model folder (official layout) + text encoder + bank, and an evaluation on held-out
    phantoms (new seeds, orientations absent from the training set) in evaluation.json.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from Training.config import TrainingConfig
+from Training.data.preprocess import preprocess
 from VoxTellCore.phantoms.dataset import DATASET_NAME, write_phantom_dataset
 from VoxTellCore.phantoms.evaluation import evaluate_on_phantoms, format_table, summary
 from VoxTellCore.phantoms.grid import check_axcodes
@@ -66,6 +67,7 @@ def build(out: Path, work: Path, cases: int, overrides: list[str]) -> dict:
              f'embedding_bank="{bank}"', f'text_encoder="{encoder}"', f'preprocessed_dir="{work / "preprocessed"}"',
              f'vocabulary=["{VOCABULARY}"]']
     config = TrainingConfig.from_file(CONFIG, paths + overrides)
+    print(preprocess(config.datasets, config.preprocessed_dir, config.seed).summary())
     trained = train(config, work / "run")
     if trained is None:  # stop_after_iterations: the training state is in work/run, no model yet
         print(f"training stopped at iteration {config.stop_after_iterations}; {out} was left as it was")

@@ -3,7 +3,9 @@
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT. Under a plain
 ``srun`` the SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID variables give the same, with
 the master address taken from MASTER_ADDR (export it in the batch script) or the node
-srun was launched from. NCCL on GPUs, gloo on CPU.
+srun was launched from, and the port from MASTER_PORT or else from the job id
+(``default_master_port``), so two jobs sharing a node do not both take 29500. NCCL on
+GPUs, gloo on CPU.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ class DistributedContext:
         return [g.cpu().tolist() for g in gathered]
 
     def mean(self, value: float) -> float:
+        return self.sum_floats([value])[0] / self.world_size
+
+    def sum_floats(self, values: list[float]) -> list[float]:
+        """Element-wise sums over all ranks, in one all-reduce."""
         if not self.enabled:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self._comm_device())
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
         dist.all_reduce(tensor)
-        return tensor.item() / self.world_size
+        return tensor.cpu().tolist()
 
     def _comm_device(self) -> torch.device:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -65,6 +71,17 @@ def environment_ranks(env: dict[str, str] | None = None) -> tuple[int, int, int]
     return 0, 1, 0
 
 
+def default_master_port(env: dict[str, str] | None = None) -> int:
+    """MASTER_PORT, else a port in 20000-29999 from SLURM_JOB_ID (the same on every node of the job),
+    else 29500."""
+    env = os.environ if env is None else env
+    if env.get("MASTER_PORT"):
+        return int(env["MASTER_PORT"])
+    if env.get("SLURM_JOB_ID", "").isdigit():
+        return 20000 + int(env["SLURM_JOB_ID"]) % 10000
+    return 29500
+
+
 def initialise(device_preference: str = "auto") -> DistributedContext:
     rank, world_size, local_rank = environment_ranks()
     use_cuda = torch.cuda.is_available() and device_preference != "cpu"
@@ -72,9 +89,10 @@ def initialise(device_preference: str = "auto") -> DistributedContext:
     device = torch.device("cuda", local_rank % torch.cuda.device_count()) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # fixed patch size: pick the fastest kernels once, as nnU-Net does
     if world_size > 1 and not dist.is_initialized():
         os.environ.setdefault("MASTER_ADDR", os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
-        os.environ.setdefault("MASTER_PORT", "29500")
+        os.environ["MASTER_PORT"] = str(default_master_port())
         os.environ.setdefault("RANK", str(rank))
         os.environ.setdefault("WORLD_SIZE", str(world_size))
         dist.init_process_group(

@@ -45,6 +45,12 @@ class Batch:
     weight: torch.Tensor  # (B, K) float32: loss weight per prompt slot
     prompts: list[list[str]]  # B lists of K prompt texts
     foreground: list[bool]  # patch centred on a positive structure
+    skipped_negatives: int = 0  # negative slots without a safe negative (loss weight 0)
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copies, so that host-to-GPU copies can be asynchronous (DataLoader calls this)."""
+        return Batch(self.image.pin_memory(), self.target.pin_memory(), self.weight.pin_memory(), self.prompts,
+                     self.foreground, self.skipped_negatives)
 
 
 def choose_name(target: Target, rng: np.random.Generator, default_probability: float) -> str:
@@ -151,14 +157,15 @@ class BatchSampler:
     def batch(self, iteration: int) -> Batch:
         rng = np.random.default_rng([self.seed, self.rank, iteration])
         negatives = self.negatives if iteration >= self.negatives_from_iteration else 0
-        samples = [self.sample(rng, self.positives + self.negatives - negatives, negatives)
-                   for _ in range(self.batch_size)]
+        positives = self.positives + self.negatives - negatives
+        samples = [self.sample(rng, positives, negatives) for _ in range(self.batch_size)]
         return Batch(
             image=torch.stack([s[0] for s in samples]),
             target=torch.stack([s[1] for s in samples]),
             weight=torch.tensor([[slot.weight for slot in s[2]] for s in samples], dtype=torch.float32),
             prompts=[[slot.text for slot in s[2]] for s in samples],
             foreground=[s[3] for s in samples],
+            skipped_negatives=sum(slot.weight == 0 for s in samples for slot in s[2][positives:]),
         )
 
     def sample(self, rng: np.random.Generator, positives: int,
@@ -170,7 +177,7 @@ class BatchSampler:
         size = self.augmenter.input_size if self.augmenter else self.patch_size
         start, foreground = patch_start(case, slots, rng, size, self.foreground_probability)
         image, segmentation = case.arrays()
-        image = crop_with_padding(image, start, size).astype(np.float32)
+        image = crop_with_padding(image, start, size).astype(np.float32, copy=False)
         segmentation = crop_with_padding(segmentation, start, size)
         target = np.stack([slot.target.mask(segmentation) for slot in slots]).astype(np.uint8)
         image_t, target_t = torch.from_numpy(image), torch.from_numpy(target)

@@ -4,6 +4,9 @@ Each process draws its own batches (seeded by rank), DDP averages the gradients,
 processes hold identical weights after every step. Only rank 0 writes logs, the training
 state and the final model folder. Dropout is seeded per (seed, rank, iteration), like the
 batches, which makes a resumed run continue exactly as an uninterrupted one.
+
+A file ``OUTPUT/fold_0/STOP`` (the SLURM script creates it when the job's time is nearly up)
+makes every rank save the state and exit at the next iteration, ready for ``--resume``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterator
 
+import blosc2
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -23,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellModel
 from Training.augmentation import Augmenter
-from Training.checkpointing import load_training_state, save_final_model, save_training_state
+from Training.checkpointing import BackgroundWriter, load_training_state, save_final_model, save_training_state
 from Training.config import TrainingConfig
 from Training.data.prepare import PreparedData, prepare_data
 from Training.data.vocabulary import Vocabulary
@@ -35,6 +39,7 @@ from Training.progress import TrainingLog
 from Training.sampling import Batch, BatchSampler
 
 BANK_COPY = "embedding_bank.npz"
+STOP_FILE = "STOP"  # in fold_0: save and exit at the next iteration
 
 
 class _BatchStream(IterableDataset):
@@ -49,15 +54,19 @@ class _BatchStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         if info:
             torch.set_num_threads(1)  # many workers per GPU: one thread each
+            blosc2.set_nthreads(1)
         for index in range(self.start + worker, self.stop, workers):
             yield self.sampler.batch(index)
 
 
-def batch_stream(sampler: BatchSampler, start: int, stop: int, num_workers: int) -> Iterator[Batch]:
+def batch_stream(sampler: BatchSampler, start: int, stop: int, num_workers: int,
+                 pin_memory: bool = False) -> Iterator[Batch]:
+    """The batches in order; ``pin_memory`` (CUDA) returns them in page-locked memory."""
     stream = _BatchStream(sampler, start, stop)
     if num_workers == 0:
-        return iter(stream)
-    return iter(DataLoader(stream, batch_size=None, num_workers=num_workers, collate_fn=_as_is, prefetch_factor=2))
+        return (batch.pin_memory() for batch in stream) if pin_memory else iter(stream)
+    return iter(DataLoader(stream, batch_size=None, num_workers=num_workers, collate_fn=_as_is, prefetch_factor=2,
+                           pin_memory=pin_memory))
 
 
 def _as_is(batch: Batch) -> Batch:  # a module-level function: picklable for any start method
@@ -93,10 +102,8 @@ class Trainer:
         self.fold_dir = output_dir / "fold_0"
         self.network_config = config.network_config()
         vocabulary = Vocabulary.load(config.vocabulary)
-        self.data: PreparedData = prepare_data(
-            config.datasets, vocabulary, config.preprocessed_dir, config.val_fraction, config.seed,
-            ctx.rank, ctx.world_size, ctx.barrier,
-        )
+        self.data: PreparedData = prepare_data(config.datasets, vocabulary, config.preprocessed_dir,
+                                               config.val_fraction, config.seed)
         self.prompts = PromptTable.from_bank(config.embedding_bank, self.data.prompt_names(),
                                              self.network_config.text_embedding_dim).to(ctx.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
@@ -105,9 +112,10 @@ class Trainer:
         self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
         self.model.to(ctx.device, memory_format=self.memory_format)
         self.frozen = freeze_unused_parameters(self.model, self.network_config.text_embedding_dim)
+        module = torch.compile(self.model) if config.compile else self.model  # shares self.model's weights
         self.network = (
-            DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
-            if ctx.enabled else self.model
+            DistributedDataParallel(module, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+            if ctx.enabled else module
         )
         self.optimizer = build_optimizer(self.model, config.initial_lr, config.momentum, config.weight_decay,
                                          config.optimizer)
@@ -120,6 +128,7 @@ class Trainer:
                                            negatives_from=config.negatives_start_epoch * config.iterations_per_epoch)
         self.val_sampler = self._sampler(self.data.val, augment=False, stream=1) if self.data.val else None
         self.iteration = 0
+        self.writer = BackgroundWriter()
 
     def _sampler(self, cases, augment: bool, stream: int, negatives_from: int = 0) -> BatchSampler:
         c = self.config
@@ -127,7 +136,8 @@ class Trainer:
             cases, self.data.fallback_negatives, patch_size=tuple(c.patch_size),
             batch_size=c.batch_size_per_process, positives=c.positives_per_image, negatives=c.negatives_per_image,
             default_name_probability=c.default_name_probability, foreground_probability=c.foreground_probability,
-            augmenter=Augmenter(tuple(c.patch_size)) if augment else None, seed=_seed(c.seed, stream),
+            augmenter=Augmenter(tuple(c.patch_size), tuple(c.mirror_axes)) if augment else None,
+            seed=_seed(c.seed, stream),
             rank=self.ctx.rank, balance_prompts=c.balance_prompts, negatives_from_iteration=negatives_from,
             hard_negative_probability=c.hard_negative_probability,
         )
@@ -147,9 +157,13 @@ class Trainer:
         self.iteration = int(state["iteration"])
 
     def save_state(self) -> None:
+        """Rank 0 snapshots the state and writes it in the background; the other ranks go on at once."""
         if self.ctx.is_main:
             save_training_state(self.output_dir, self.model, self.optimizer, self.scaler, self.iteration,
-                                self.config.to_dict())
+                                self.config.to_dict(), self.writer)
+
+    def stop_requested(self) -> bool:
+        return (self.fold_dir / STOP_FILE).exists()
 
     # ------------------------------------------------------------------ steps
     def _autocast(self):
@@ -160,9 +174,10 @@ class Trainer:
         device = self.ctx.device
         target = batch.target.to(device, non_blocking=True)
         image = batch.image.to(device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        weight = batch.weight.to(device, non_blocking=True)
         with self._autocast():
             outputs = self.network(image, self.prompts.lookup(batch.prompts))
-        return outputs, self.loss(outputs, target, batch.weight.to(device))
+        return outputs, self.loss(outputs, target, weight)
 
     def train_step(self, batch: Batch) -> float:
         self.network.train()
@@ -209,20 +224,33 @@ class Trainer:
             log.message(f"{ctx.world_size} process(es) on {ctx.device}; {len(self.data.train)} training and "
                         f"{len(self.data.val)} validation cases; starting at iteration {self.iteration} "
                         f"of {c.total_iterations}; {len(self.frozen)} never-used parameter tensors frozen")
+            for dataset, (without, total) in self.data.cases_without_negatives().items():
+                if without and c.negatives_per_image:
+                    log.message(f"{dataset}: {without} of {total} training cases have no safe negative prompt "
+                                "(nothing labelled absent, partially labelled, or no vocabulary concept outside "
+                                "its 'region'); their negative slots get loss weight 0")
         stop = c.total_iterations
         if c.stop_after_iterations:
             stop = min(stop, c.stop_after_iterations)
         # after a resume mid-epoch, the epoch's mean loss still covers the whole epoch
         epoch_losses = log.losses_since(self.iteration - self.iteration % c.iterations_per_epoch) if log else []
-        epoch_start = time.time()
-        for batch in batch_stream(self.train_sampler, self.iteration, stop, c.num_workers):
+        epoch_start, epoch_skipped = time.time(), 0
+        stop_requested = False
+        for batch in batch_stream(self.train_sampler, self.iteration, stop, c.num_workers,
+                                  pin_memory=ctx.device.type == "cuda"):
             epoch = self.iteration // c.iterations_per_epoch
             lr = poly_lr(c.initial_lr, epoch, c.num_epochs, c.poly_exponent)
             set_lr(self.optimizer, lr)
-            loss = ctx.mean(self.train_step(batch))
+            # one all-reduce: the loss, and whether rank 0 saw the STOP file
+            step_loss = self.train_step(batch)
+            stop_vote = float(ctx.is_main and self.stop_requested())
+            loss_sum, stop_votes = ctx.sum_floats([step_loss, stop_vote])
+            loss = loss_sum / ctx.world_size
             epoch_losses.append(loss)
+            epoch_skipped += batch.skipped_negatives
             record = {"iteration": self.iteration, "epoch": epoch, "loss": loss, "lr": lr,
-                      "foreground": sum(batch.foreground) / len(batch.foreground)}
+                      "foreground": sum(batch.foreground) / len(batch.foreground),
+                      "skipped_negatives": batch.skipped_negatives}
             if c.record_checksums:
                 record["checksums"] = ctx.all_gather_floats(self._checksum())
             self.iteration += 1
@@ -233,16 +261,23 @@ class Trainer:
                 if log:
                     log.epoch({"epoch": epoch, "iteration": self.iteration, "train_loss": float(np.mean(epoch_losses)),
                                "val_loss": val_loss, "val_dice": val_dice, "lr": lr,
-                               "epoch_time_s": round(time.time() - epoch_start, 2)})
-                epoch_losses, epoch_start = [], time.time()
+                               "epoch_time_s": round(time.time() - epoch_start, 2),
+                               "skipped_negatives": epoch_skipped})
+                epoch_losses, epoch_start, epoch_skipped = [], time.time(), 0
                 if (epoch + 1) % c.checkpoint_every_epochs == 0 or self.iteration == c.total_iterations:
                     self.save_state()
+            if stop_votes:
+                stop_requested = True
+                break
         if self.iteration < c.total_iterations:  # stopped early on request: keep the state to resume
             self.save_state()
+            self.writer.wait()
+            if log and stop_requested:
+                log.message(f"{STOP_FILE} found: state saved at iteration {self.iteration}; continue with --resume")
             return None
-        if ctx.is_main:
-            return self.save_model()
-        return None
+        model_dir = self.save_model() if ctx.is_main else None
+        self.writer.wait()
+        return model_dir
 
     def save_model(self) -> Path:
         info_config = self.config.to_dict()
@@ -259,6 +294,7 @@ def train(config: TrainingConfig, output_dir: str | Path | None = None, resume: 
         out = Path(output_dir or config.output_dir).resolve()
         if ctx.is_main:
             (out / "fold_0").mkdir(parents=True, exist_ok=True)
+            (out / "fold_0" / STOP_FILE).unlink(missing_ok=True)  # a request that the last run already served
             (out / "fold_0" / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
         ctx.barrier()
         trainer = Trainer(config, out, ctx)

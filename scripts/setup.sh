@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or updates) .venv with everything VoxTell needs, on the CPU build of PyTorch.
 #   bash scripts/setup.sh          runtime (voxtell-core, voxtell-train)
-#   bash scripts/setup.sh --test   plus the test suite's oracle (voxtell 0.1.2) and slicer-core
+#   bash scripts/setup.sh --training   plus the training extras (requirements/training.txt), torch kept
+#   bash scripts/setup.sh --test   plus the training extras, the test suite's oracle (voxtell 0.1.2) and slicer-core
 # TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,11 @@ pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 pip install -q -r requirements/runtime.txt
 pip install -q --no-deps -r requirements/no-deps.txt
 echo "setup: pip may report that dynamic-network-architectures requires timm; that is expected (timm is never imported)."
-if [[ "${1:-}" == "--test" ]]; then
+if [[ " $* " == *" --training "* || " $* " == *" --test "* ]]; then
+  # the installed torch as a constraint: a training extra can never replace it (e.g. by a CUDA build)
+  pip install -q -r requirements/training.txt -c <(.venv/bin/python -c 'import torch; print("torch==" + torch.__version__)')
+fi
+if [[ " $* " == *" --test "* ]]; then
   pip install -q -r requirements/test.txt
   pip install -q --no-deps -r requirements/oracle-no-deps.txt
   # pyright checks statically that what Slicer imports runs on Python 3.9 (tests/test_python39.py);

@@ -148,3 +148,67 @@ def test_prompts_subcommand_lists_every_prompt_the_bank_needs(runs):
     prompts = out.read_text().splitlines()
     assert {"left kidney", "left renal organ", "kidneys", "bilateral kidneys", "liver", "brain"} <= set(prompts)
     assert prompts == sorted(set(prompts))
+
+
+def test_encoder_transfer_checks_the_nnunet_plan_and_names_mismatches(runs, tmp_path):
+    from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
+
+    from Training.encoder_transfer import build_resenc_unet, plan_architecture
+    from VoxTellCore.errors import InputError
+
+    plans = load_model(runs["single"]).config.to_plans()
+    plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]["n_conv_per_stage_decoder"] = [1] * 5
+    plans["configurations"]["3d_lowres"] = {"inherits_from": "3d_fullres", "patch_size": [16, 16, 16]}
+    path = tmp_path / "nnUNetResEncUNetPlans.json"
+    path.write_text(json.dumps(plans))
+    out = tmp_path / "resenc.pth"
+    report = export_encoder_transfer(runs["single"], out, num_classes=4, plans=path, configuration="3d_lowres")
+    assert report.copied_tensors > 0 and report.notes == []
+    _, arch = plan_architecture(plans, "3d_lowres")
+    network = build_resenc_unet(load_model(runs["single"]), 4, arch=arch)
+    load_pretrained_weights(network, out)  # nnU-Net's own loader accepts it
+    stem = "encoder.stem.convs.0.conv.weight"
+    assert torch.equal(network.state_dict()[stem], _weights(runs["single"])[stem])
+
+    arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
+    arch["kernel_sizes"][0] = [1, 3, 3]
+    arch["features_per_stage"][5] = 16
+    arch["strides"][5] = [2, 2, 2]
+    path.write_text(json.dumps(plans))
+    with pytest.raises(InputError) as error:
+        export_encoder_transfer(runs["single"], tmp_path / "bad.pth", plans=path, input_channels=4)
+    message = str(error.value)
+    assert "input channels: the dataset has 4, VoxTell's encoder takes 1" in message
+    assert "kernel_sizes: plan" in message and "(stage 0)" in message
+    assert "features_per_stage: plan [2, 4, 8, 8, 8, 16], VoxTell [2, 4, 8, 8, 8, 8] (stage 5)" in message
+    assert "strides" not in message and not (tmp_path / "bad.pth").exists()
+    arch.update(n_stages=5, features_per_stage=arch["features_per_stage"][:5], kernel_sizes=[[3, 3, 3]] * 5)
+    path.write_text(json.dumps(plans))
+    with pytest.raises(InputError, match="n_stages: plan 5, VoxTell 6"):
+        export_encoder_transfer(runs["single"], tmp_path / "bad.pth", plans=path)
+
+
+def test_stop_file_saves_the_state_and_resume_finishes_the_run(runs, monkeypatch):
+    from Training import trainer as trainer_module
+
+    output = runs["root"] / "stopped"
+    step = trainer_module.Trainer.train_step
+
+    def step_then_request_stop(self, batch):
+        if self.iteration == 4:  # as the SLURM script does when the job's time is nearly up
+            (self.fold_dir / trainer_module.STOP_FILE).touch()
+        return step(self, batch)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", step_then_request_stop)
+    config = TrainingConfig.from_file(runs["root"] / "config.json")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the reference run: bitwise comparable
+    try:
+        assert train(config, output) is None
+        assert torch.load(output / "fold_0" / "checkpoint_latest.pth", weights_only=True)["iteration"] == 5
+        monkeypatch.setattr(trainer_module.Trainer, "train_step", step)
+        resumed = train(config, output, resume=True)  # the stale STOP file is removed at the start
+    finally:
+        torch.set_num_threads(threads)
+    reference = _weights(runs["single"])
+    assert all(torch.equal(reference[k], v) for k, v in _weights(resumed).items())

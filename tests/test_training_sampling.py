@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from Training.augmentation import MIRROR_AXES, Augmenter, input_patch_size
+from Training.augmentation import DEFAULT_MIRROR_AXES, LEFT_RIGHT_AXIS, Augmenter, input_patch_size
 from Training.data.instances import location_prompts
 from Training.data.prepare import prepare_data
+from Training.data.preprocess import preprocess
 from Training.data.vocabulary import Vocabulary
 from Training.data.cache import CaseRecord
 from Training.data.targets import Target
@@ -28,13 +29,14 @@ def prepared(tmp_path_factory):
     dataset = write_dataset(root, cases=3, with_liver=(0,))
     (root / "vocabulary.json").write_text(json.dumps(VOCABULARY))
     vocabulary = Vocabulary.load([root / "vocabulary.json"])
-    data = prepare_data([{"name": DATASET, "path": str(dataset)}], vocabulary, root / "cache", 0.0, 3)
-    return data
+    datasets = [{"name": DATASET, "path": str(dataset), "region": ["abdomen", "pelvis"]}]
+    preprocess(datasets, root / "cache", 3, progress=False)
+    return prepare_data(datasets, vocabulary, root / "cache", 0.0, 3)
 
 
 def test_cache_matches_inference_orientation_and_lists_present_labels(prepared):
     case = prepared.train[0]
-    image, segmentation = case.arrays()
+    image, segmentation = (np.asarray(a) for a in case.arrays())
     assert image.dtype == np.float32 and image.shape[0] == 1 and segmentation.shape[0] == 1
     assert abs(float(image.mean())) < 1e-3 and abs(float(image.std()) - 1) < 1e-3  # z-scored crop
     assert case.present == (1, 2, 3)
@@ -51,7 +53,8 @@ def test_vocabulary_targets_unions_and_leftover_labels(prepared):
     # right_kidney only appears inside the "kidneys" union, so it is no concept of its own
     assert positives == {"left kidney": (1,), "kidneys": (1, 2)}
     assert [t.name for t in case.negatives] == ["liver"]
-    assert "brain" in [t.name for t in prepared.fallback_negatives[DATASET]]
+    # never annotated by the dataset: only a concept outside its field of view may be a negative
+    assert [t.name for t in prepared.fallback_negatives[DATASET]] == ["brain"]
 
 
 def test_sampler_prompt_counts_naming_split_and_foreground_rate(prepared):
@@ -173,8 +176,14 @@ def test_hard_negatives_are_the_absent_locations_of_a_present_finding():
     assert abs(negative_shares(0.9) - (0.9 + 0.1 * 0.5)) < 0.03
 
 
-def test_augmentation_never_mirrors_left_right():
-    assert MIRROR_AXES == ()
+def test_augmentation_mirrors_every_axis_but_left_right():
+    from Training.config import TrainingConfig
+    from VoxTellCore.errors import InputError
+
+    assert DEFAULT_MIRROR_AXES == (0, 1) and LEFT_RIGHT_AXIS == 2
+    assert TrainingConfig().mirror_axes == [0, 1]
+    with pytest.raises(InputError, match="axis 2 is left-right"):
+        TrainingConfig.from_dict({"mirror_axes": [0, 2]})
     from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 
     def nnunet(patch):
@@ -184,7 +193,9 @@ def test_augmentation_never_mirrors_left_right():
     # for other shapes ours also covers the rotations of the opposite sign: never smaller
     assert all(a >= b for a, b in zip(input_patch_size((64, 96, 128)), nnunet((64, 96, 128))))
     augmenter = Augmenter((32, 32, 32))
-    assert not any("Mirror" in type(t).__name__ for t in augmenter.transforms.transforms)
+    mirrors = [t for t in augmenter.transforms.transforms if "Mirror" in type(t).__name__]
+    assert [tuple(m.allowed_axes) for m in mirrors] == [(0, 1)]
+    assert not any("Mirror" in type(t).__name__ for t in Augmenter((32, 32, 32), ()).transforms.transforms)
     size = augmenter.input_size
     assert all(s > 32 for s in size)
     ramp = torch.linspace(-1, 1, size[2]).expand(1, *size).clone()
@@ -198,6 +209,15 @@ def test_augmentation_never_mirrors_left_right():
         assert np.isnan(centre) or centre > 15.5, f"seed {seed}: target moved to the other side"
         flipped = _laterality(image.flip(-1), labels.flip(-1))
         assert flipped[0] < 0  # the detector does see a mirrored patch
+    # the superior-inferior axis is mirrored about half the time (a 30 degree rotation cannot invert a ramp)
+    s_ramp = torch.linspace(-1, 1, size[0])[:, None, None].expand(1, *size).clone()
+
+    def superior_correlation(seed: int) -> float:
+        image = augmenter(s_ramp.clone(), target.clone(), seed=seed)[0][0]
+        return float(((image - image.mean()) * torch.linspace(-1, 1, 32)[:, None, None]).mean())
+
+    inverted = sum(superior_correlation(seed) < 0 for seed in range(40))
+    assert 8 <= inverted <= 32, inverted
     # a fixed seed gives the same augmentation, without touching the global random state
     state = torch.get_rng_state()
     first = augmenter(ramp.clone(), target.clone(), seed=5)[0]
@@ -270,15 +290,16 @@ def test_instance_dataset_and_rexgroundingct_cases(tmp_path):
          "parts": {str(k): v for k, v in names.items()}, "lesions": {"nodule": "lung nodule"}},
         {"name": "ReX", "type": "rexgroundingct", "path": str(rex)},
     ]
+    preprocess(datasets, tmp_path / "cache", 0, progress=False)
     data = prepare_data(datasets, Vocabulary(), tmp_path / "cache", 0.0, 0)
     nodules, scan = data.train
     assert [t.name for t in nodules.positives] == ["lung nodule in the right upper lobe", "lung nodule"]
     assert len(nodules.negatives) == 4 and not nodules.partial
-    _, channels = nodules.arrays()
+    channels = np.asarray(nodules.arrays()[1])
     assert channels[nodules.positives[0].channel].sum() == 27
     assert scan.partial and scan.negatives == []
     assert [t.name for t in scan.positives] == ["nodule in the right upper lobe", "left lower lobe consolidation"]
-    _, rex_channels = scan.arrays()
+    rex_channels = np.asarray(scan.arrays()[1])
     assert rex_channels.shape[0] == 3 and rex_channels[1].sum() == 4 * 4 * 5 and rex_channels[2].sum() == 0
     # the partially labelled scan never gets a negative: its third slot is a zero-weight filler
     sampler = BatchSampler([scan], data.fallback_negatives, patch_size=(32, 32, 32), batch_size=1, positives=2,

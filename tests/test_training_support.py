@@ -30,7 +30,8 @@ VOCABULARY = {
          "datasets": {"Dataset900_Tiny": "left_kidney"}},
         {"name": "kidneys", "synonyms": ["both kidneys", "bilateral kidneys"],
          "datasets": {"Dataset900_Tiny": ["left_kidney", "right_kidney"]}},
-        {"name": "brain", "synonyms": ["cerebrum"], "datasets": {}},
+        {"name": "brain", "synonyms": ["cerebrum"], "regions": ["head"], "datasets": {}},
+        {"name": "spleen", "synonyms": ["lien"], "regions": ["thorax", "abdomen"], "datasets": {}},
     ],
 }
 
@@ -72,11 +73,13 @@ def write_bank(path: Path, prompts: list[str], dim: int = 16, seed: int = 0) -> 
 def write_config(root: Path, **overrides) -> Path:
     """Dataset, vocabulary, bank of every prompt, and a tiny fast config; returns the config path."""
     from Training.data.prepare import prepare_data
+    from Training.data.preprocess import preprocess
     from Training.data.vocabulary import Vocabulary
 
     dataset = write_dataset(root)
     (root / "vocabulary.json").write_text(json.dumps(VOCABULARY))
-    datasets = [{"name": "Dataset900_Tiny", "path": str(dataset)}]
+    datasets = [{"name": "Dataset900_Tiny", "path": str(dataset), "region": "abdomen"}]
+    preprocess(datasets, root / "preprocessed", seed=1, progress=False)
     data = prepare_data(datasets, Vocabulary.load([root / "vocabulary.json"]), root / "preprocessed", 0.0, 1)
     write_bank(root / "bank.npz", data.prompt_names())
     config = {

@@ -1,27 +1,39 @@
 """The preprocessed cache: one folder per dataset, four files per case.
 
-``<case>_image.npy``      z-scored crop, float32 (1, S, A, R), memory-mapped when read
-``<case>_seg.npy``        label map (1, S, A, R) or binary channels (C, S, A, R)
+``<case>_image.b2nd``     z-scored crop, float32 (1, S, A, R), blosc2-compressed in chunks
+``<case>_seg.b2nd``       label map (1, S, A, R) or binary channels (C, S, A, R), the same way
 ``<case>_locations.npz``  up to ``MAX_LOCATIONS`` voxel coordinates per label / channel
-``<case>.json``           shape, present labels, channel targets, negatives, partial flag
+``<case>.json``           shape, present labels, channel targets, negatives, partial flag, file sizes
+
+Compressed, chunked arrays as nnU-Net v2 stores its preprocessed data: a crop decompresses only
+the blocks it touches. The files are memory-mapped with read-ahead off (``MADV_RANDOM``), so a
+crop reads about the compressed size of those blocks; with the kernel's read-around a random
+crop pulls many megabytes around every page it touches (bench/cache_read.py measures both).
+Every file is written atomically and the JSON last, with the sizes of the others: a case
+whose JSON is missing, of another cache version, or does not match its files is not cached.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import blosc2
 import numpy as np
 
+from VoxTellCore.atomic import atomic_write
 from VoxTellCore.preprocessing import bbox_slices, preprocess
 from Training.data.targets import Target
 
 MAX_LOCATIONS = 10000
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 1: uncompressed .npy
+BLOCK_EDGE = 32  # voxels per block axis: 128 KB of float32, decompressed as a unit
+CHUNK_EDGE = 64  # voxels per chunk axis: 1 MB of float32
+COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "nthreads": 1}
+ARRAY_FILES = ("image", "seg")
 
 
 @dataclass
@@ -34,6 +46,32 @@ class RawCase:
     channel_targets: list[Target] = field(default_factory=list)  # kind == "channels"
     negatives: list[Target] = field(default_factory=list)  # prompts known to be absent
     partial: bool = False  # annotations incomplete: no negatives, background unreliable
+
+
+class CachedArray:
+    """A cached (C, S, A, R) array, memory-mapped; slicing returns numpy arrays."""
+
+    def __init__(self, path: str | Path) -> None:
+        with open(path, "rb") as handle:
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_RANDOM)
+        self._array = blosc2.ndarray_from_cframe(self._map, copy=False)  # reads from self._map, kept alive here
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._array.dtype)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self._array[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self._array[:]
+        return array if dtype is None else array.astype(dtype)
 
 
 @dataclass
@@ -52,10 +90,8 @@ class CaseRecord:
     def stem(self) -> Path:
         return self.folder / self.case_id
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        image = np.load(f"{self.stem}_image.npy", mmap_mode="r")
-        segmentation = np.load(f"{self.stem}_seg.npy", mmap_mode="r")
-        return image, segmentation
+    def arrays(self) -> tuple[CachedArray, CachedArray]:
+        return CachedArray(f"{self.stem}_image.b2nd"), CachedArray(f"{self.stem}_seg.b2nd")
 
     def locations(self, target: Target) -> np.ndarray:
         """(n, 3) voxel coordinates inside ``target`` (a sample of at most MAX_LOCATIONS per part)."""
@@ -68,8 +104,38 @@ class CaseRecord:
         return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int32)
 
 
+def case_files(case_id: str) -> list[str]:
+    return [f"{case_id}_image.b2nd", f"{case_id}_seg.b2nd", f"{case_id}_locations.npz", f"{case_id}.json"]
+
+
+def cached_meta(folder: Path, case_id: str) -> dict[str, Any] | None:
+    """The case's metadata if it is completely cached in this cache version, else None."""
+    try:
+        meta = json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
+        if meta.get("version") != CACHE_VERSION:
+            return None
+        if any((folder / name).stat().st_size != size for name, size in meta["files"].items()):
+            return None  # truncated or replaced after the JSON was written
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    return meta
+
+
 def is_cached(folder: Path, case_id: str) -> bool:
-    return (folder / f"{case_id}.json").is_file()
+    return cached_meta(folder, case_id) is not None
+
+
+def chunking(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(chunks, blocks) of a (C, S, A, R) array: one channel each, spatial edges as above."""
+    spatial = shape[1:]
+    return (1, *(min(CHUNK_EDGE, s) for s in spatial)), (1, *(min(BLOCK_EDGE, s) for s in spatial))
+
+
+def write_array(path: Path, array: np.ndarray) -> None:
+    """A blosc2 file, written atomically."""
+    chunks, blocks = chunking(array.shape)
+    atomic_write(path, lambda tmp: blosc2.asarray(np.ascontiguousarray(array), urlpath=tmp, mode="w", chunks=chunks,
+                                                  blocks=blocks, cparams=COMPRESSION), ".tmp.b2nd")
 
 
 def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generator) -> None:
@@ -87,6 +153,13 @@ def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generato
             if segmentation[channel].any():
                 present.append(channel)
                 locations[f"c{channel}"] = _sample_locations(segmentation[channel] > 0, rng)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in case_files(case_id):  # temporaries of a killed earlier attempt
+        for stale in folder.glob(f".{name}.*.tmp*"):
+            stale.unlink(missing_ok=True)
+    write_array(folder / f"{case_id}_image.b2nd", image.astype(np.float32, copy=False))
+    write_array(folder / f"{case_id}_seg.b2nd", segmentation)
+    atomic_write(folder / f"{case_id}_locations.npz", lambda tmp: np.savez(tmp, **locations), ".tmp.npz")
     meta = {
         "version": CACHE_VERSION,
         "shape": list(image.shape[1:]),
@@ -95,18 +168,16 @@ def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generato
         "channel_targets": [_target_json(t) for t in raw.channel_targets],
         "negatives": [_target_json(t) for t in raw.negatives],
         "partial": raw.partial,
+        "files": {name: (folder / name).stat().st_size for name in case_files(case_id)[:3]},
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / f"{case_id}_image.npy", lambda f: np.save(f, image.astype(np.float32, copy=False)))
-    _atomic(folder / f"{case_id}_seg.npy", lambda f: np.save(f, segmentation))
-    _atomic(folder / f"{case_id}_locations.npz", lambda f: np.savez(f, **locations))
     # The JSON goes last: its presence marks a complete case.
-    _atomic(folder / f"{case_id}.json", lambda f: f.write(json.dumps(meta).encode()))
+    atomic_write(folder / f"{case_id}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
 
 
-def read_case(dataset: str, folder: Path, case_id: str, label_targets: list[Target]) -> CaseRecord:
+def read_case(dataset: str, folder: Path, case_id: str, label_targets: list[Target],
+              meta: dict[str, Any] | None = None) -> CaseRecord:
     """The record of a cached case; label-map targets come from the vocabulary (not cached)."""
-    meta = json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
+    meta = meta or json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
     present = tuple(meta["present"])
     if meta["kind"] == "labels":
         positives = [t for t in label_targets if set(t.labels) & set(present)]
@@ -133,14 +204,3 @@ def _target_json(target: Target) -> dict[str, Any]:
 
 def _target_from_json(entry: dict[str, Any]) -> Target:
     return Target(tuple(entry["names"]), channel=entry.get("channel"))
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,30 +1,33 @@
-"""Open the configured datasets, fill the preprocessed cache and split train / validation."""
+"""Read the preprocessed cache of the configured datasets and split train / validation.
+
+The cache is filled beforehand by ``voxtell-train preprocess`` (``preprocess.py``); training
+refuses an incomplete cache instead of filling it inside the distributed job.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from VoxTellCore.errors import InputError
-from Training.data.cache import CaseRecord, is_cached, read_case, write_case
-from Training.data.instances import InstanceDataset
+from Training.data.cache import CaseRecord, cached_meta, read_case
+from Training.data.negatives import out_of_view_negatives
 from Training.data.nnunet_raw import NnUNetRawDataset
-from Training.data.rexgroundingct import ReXGroundingCTDataset
+from Training.data.sources import dataset_regions, open_dataset
 from Training.data.targets import Target
 from Training.data.vocabulary import Vocabulary
-
-SOURCES = {"nnunet": NnUNetRawDataset, "rexgroundingct": ReXGroundingCTDataset, "instances": InstanceDataset}
 
 
 @dataclass
 class PreparedData:
     train: list[CaseRecord]
     val: list[CaseRecord]
-    fallback_negatives: dict[str, list[Target]]  # per dataset: concepts it never annotates
+    fallback_negatives: dict[str, list[Target]]  # per dataset: concepts outside its field of view
 
     def prompt_names(self) -> list[str]:
         """Every prompt the sampler can draw: the embedding bank must hold all of them."""
@@ -37,24 +40,17 @@ class PreparedData:
                 names.update(target.names)
         return sorted(names)
 
-
-def open_dataset(spec: dict[str, Any]):
-    spec = dict(spec)
-    kind = spec.pop("type", "nnunet")
-    if kind not in SOURCES or "name" not in spec or "path" not in spec:
-        raise InputError(
-            f"Dataset entry {spec} needs 'name', 'path' and a 'type' among {sorted(SOURCES)}; see docs/training.md."
-        )
-    try:
-        return SOURCES[kind](**spec)
-    except TypeError as exc:
-        raise InputError(f"Dataset entry {spec['name']} ({kind}): {exc}. See docs/training.md for its keys.") from exc
+    def cases_without_negatives(self) -> dict[str, tuple[int, int]]:
+        """Per dataset: (training cases with no safe negative prompt, training cases)."""
+        total = Counter(case.dataset for case in self.train)
+        without = Counter(case.dataset for case in self.train
+                          if case.partial or not (case.negatives or self.fallback_negatives.get(case.dataset)))
+        return {name: (without[name], count) for name, count in total.items()}
 
 
 def prepare_data(datasets: list[dict[str, Any]], vocabulary: Vocabulary, preprocessed_dir: str | Path,
-                 val_fraction: float, seed: int, rank: int = 0, world_size: int = 1,
-                 barrier: Callable[[], None] = lambda: None) -> PreparedData:
-    """Each process preprocesses its share of the uncached cases; all then read every record."""
+                 val_fraction: float, seed: int) -> PreparedData:
+    """Every cached case's record; raises with what to run when the cache is incomplete."""
     if not datasets:
         raise InputError("The training config lists no datasets. Add entries to 'datasets'.")
     sources = [open_dataset(spec) for spec in datasets]
@@ -62,12 +58,15 @@ def prepare_data(datasets: list[dict[str, Any]], vocabulary: Vocabulary, preproc
     if len(set(names)) != len(names):
         raise InputError(f"Dataset names must be unique, got {names}.")
     root = Path(preprocessed_dir)
-    work = [(s, case) for s in sources for case in s.case_ids()]
-    for index, (source, case_id) in enumerate(work):
-        if index % world_size == rank and not is_cached(root / source.name, case_id):
-            rng = np.random.default_rng([seed, index])
-            write_case(root / source.name, case_id, source.load_case(case_id), rng)
-    barrier()
+    cases = {s.name: s.case_ids() for s in sources}
+    metas = {(name, case_id): cached_meta(root / name, case_id) for name, ids in cases.items() for case_id in ids}
+    missing = [f"{name}/{case_id}" for (name, case_id), meta in metas.items() if meta is None]
+    if missing:
+        raise InputError(
+            f"The preprocessed cache {root} is incomplete: {len(missing)} of {len(metas)} case(s) missing or "
+            f"from an older cache version (e.g. {missing[:3]}). Run `voxtell-train preprocess CONFIG --workers N` "
+            "first (it resumes and can run as many processes at once; see docs/training.md), then train."
+        )
 
     label_targets = {
         s.name: vocabulary.targets_for_dataset(s.name, s.labels) if isinstance(s, NnUNetRawDataset) else []
@@ -75,12 +74,17 @@ def prepare_data(datasets: list[dict[str, Any]], vocabulary: Vocabulary, preproc
     }
     train, val = [], []
     for source in sources:
-        case_ids = source.case_ids()
-        held_out = set(validation_cases(source.name, case_ids, val_fraction, seed))
-        for case_id in case_ids:
-            record = read_case(source.name, root / source.name, case_id, label_targets[source.name])
+        held_out = set(validation_cases(source.name, cases[source.name], val_fraction, seed))
+        for case_id in cases[source.name]:
+            record = read_case(source.name, root / source.name, case_id, label_targets[source.name],
+                               metas[source.name, case_id])
             (val if case_id in held_out else train).append(record)
-    return PreparedData(train, val, _fallback_negatives(sources, label_targets, vocabulary))
+    fallback = {
+        spec["name"]: out_of_view_negatives(vocabulary, dataset_regions(spec), _annotated(spec["name"], label_targets,
+                                                                                          vocabulary))
+        for spec in datasets
+    }
+    return PreparedData(train, val, fallback)
 
 
 def validation_cases(dataset: str, case_ids: list[str], fraction: float, seed: int) -> list[str]:
@@ -91,19 +95,6 @@ def validation_cases(dataset: str, case_ids: list[str], fraction: float, seed: i
     return [str(c) for c in order[:count]]
 
 
-def _fallback_negatives(sources, label_targets: dict[str, list[Target]], vocabulary: Vocabulary) -> dict[str, list[Target]]:
-    """Concepts a dataset never annotates: negatives for its cases that lack known-absent ones.
-
-    They are only safe where the concept cannot be in the image (e.g. a brain structure in an
-    abdominal CT); the vocabulary's concepts are used as they are, so keep it region-coherent.
-    """
-    everything: dict[str, Target] = {c.name: Target(c.names) for c in vocabulary.concepts.values()}
-    for targets in label_targets.values():
-        for target in targets:
-            everything.setdefault(target.name, Target(target.names))
-    fallback = {}
-    for source in sources:
-        own = {t.name for t in label_targets[source.name]}
-        own |= {c.name for c in vocabulary.concepts.values() if source.name in c.datasets}
-        fallback[source.name] = [t for name, t in sorted(everything.items()) if name not in own]
-    return fallback
+def _annotated(dataset: str, label_targets: dict[str, list[Target]], vocabulary: Vocabulary) -> set[str]:
+    own = {t.name for t in label_targets[dataset]}
+    return own | {c.name for c in vocabulary.concepts.values() if dataset in c.datasets}

@@ -7,7 +7,12 @@ Format (``version`` 1)::
      "concepts": [
         {"name": "kidneys",
          "synonyms": ["both kidneys", "bilateral kidneys", "renal organs"],
+         "regions": ["thorax", "abdomen", "pelvis"],
          "datasets": {"Dataset001_Phantom": ["left kidney", "right kidney"]}}]}
+
+``regions``: the body regions (``REGIONS``) in whose scans the concept can be visible; a concept
+without regions is never used as a negative for a dataset that does not annotate it (see
+``Training/data/negatives.py``).
 
 A dataset entry is one label name of that dataset's ``dataset.json`` or a list of names
 whose union is the concept. Labels that no concept maps become concepts of their own,
@@ -28,6 +33,8 @@ from VoxTellCore.errors import InputError
 from Training.data.targets import Target
 
 VERSION = 1
+WHOLE_BODY = "whole body"
+REGIONS = ("head", "neck", "thorax", "abdomen", "pelvis", "upper limb", "lower limb", WHOLE_BODY)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Concept:
     name: str
     synonyms: tuple[str, ...]
     datasets: dict[str, tuple[str, ...]]
+    regions: tuple[str, ...] = ()  # where it can be visible; () unknown
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -61,7 +69,8 @@ class Vocabulary:
         known = self.concepts.get(concept.name)
         if known:
             synonyms = tuple(dict.fromkeys(known.synonyms + concept.synonyms))
-            concept = Concept(concept.name, synonyms, {**known.datasets, **concept.datasets})
+            regions = tuple(dict.fromkeys(known.regions + concept.regions))
+            concept = Concept(concept.name, synonyms, {**known.datasets, **concept.datasets}, regions)
         self.concepts[concept.name] = concept
 
     def targets_for_dataset(self, dataset: str, labels: dict[str, int]) -> list[Target]:
@@ -90,6 +99,14 @@ class Vocabulary:
 
 def normalise_label_name(label: str) -> str:
     return " ".join(label.replace("_", " ").split()).lower()
+
+
+def parse_regions(value: Any, where: str) -> tuple[str, ...]:
+    """A region name or a list of them, checked against ``REGIONS``."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or set(names) - set(REGIONS):
+        raise InputError(f"{where}: regions must be one or a list of {list(REGIONS)}, got {value!r}.")
+    return tuple(dict.fromkeys(names))
 
 
 def read_concepts(path: Path) -> list[Concept]:
@@ -123,4 +140,5 @@ def _concept(entry: Any, path: Path) -> Concept:
         datasets[dataset] = tuple(names)
     name = entry["name"].strip().lower()
     rephrasings = tuple(dict.fromkeys(s.strip().lower() for s in synonyms if s.strip().lower() != name))
-    return Concept(name=name, synonyms=rephrasings, datasets=datasets)
+    regions = parse_regions(entry.get("regions", []), f"Vocabulary file {path}, concept '{name}'")
+    return Concept(name=name, synonyms=rephrasings, datasets=datasets, regions=regions)

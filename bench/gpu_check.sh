@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# GPU check, one command, no internet needed:   bash bench/gpu_check.sh
+# On a CUDA machine it measures one full-size training step (and, from issue #13, inference);
+# on a CPU-only machine it says so, runs a short CPU self-check and exits 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+if ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+  echo "gpu_check: no CUDA device here (torch $("$python" -c 'import torch; print(torch.__version__)')); CPU self-check only."
+  "$python" bench/gpu_training_step.py --cpu-self-check
+  exit 0
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+# ---- training (issue #15): 2 images x 3 prompts x 192^3, fp16 + GradScaler, plain and NCCL DDP ----
+"$python" bench/gpu_training_step.py --steps 3
+
+# ---- inference (issue #13): add the inference measurements here ----
