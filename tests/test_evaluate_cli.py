@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -125,3 +126,131 @@ def test_no_pairs_or_missing_folder_is_an_input_error(tmp_path):
         run_cli("--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"))
     with pytest.raises(InputError, match="not a folder"):
         run_cli("--pred", str(tmp_path / "nowhere"), "--gt", str(tmp_path / "gt"))
+
+
+def test_demo_names_with_underscores_in_the_case_are_read(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    for folder, start in ((gt, 2), (pred, 3)):
+        save(cube(start=start), folder / "phantom_2026_liver.nii.gz")
+        save(cube(start=start), folder / "phantom_2026_left_kidney.nii.gz")
+    save(cube(), pred / "phantom_2026.nii.gz")  # the phantom image the demo writes beside its masks
+    assert run_cli("--pred", str(pred), "--gt", str(gt), "--findings") == 0
+    out = capsys.readouterr().out
+    assert "2 findings in 1 cases" in out
+    assert [line.split()[0] for line in out.splitlines()[-3:]] == ["left_kidney", "liver", "mean"]
+
+
+# ---------------------------------------------------------------- ReXGroundingCT's own layout
+def scan_masks(seed: int) -> np.ndarray:
+    """(3 findings, 12, 12, 12) masks: a nodule, two entities labelled 1 and 2, and a speckled finding."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((3, 12, 12, 12), dtype=np.uint8)
+    masks[0, 2:6, 2:6, 2:6] = 1
+    masks[1, 1:4, 7:10, 7:10] = 1
+    masks[1, 7:11, 1:5, 6:9] = 2
+    masks[2] = rng.random((12, 12, 12)) > 0.93
+    return masks
+
+
+def prediction_masks(seed: int) -> np.ndarray:
+    masks = scan_masks(seed)
+    masks[0] = np.roll(masks[0], 1, axis=0)
+    masks[1][masks[1] == 2] = 0  # one entity missed
+    masks[1, 0, 0, 0] = 1  # a speck
+    return (masks > 0).astype(np.uint8)
+
+
+FINDINGS = {"0": "6 mm nodule in the right upper lobe", "1": "Consolidation in both lower lobes",
+            "2": "Scattered micronodules"}
+
+
+def save_4d(masks: np.ndarray, path, findings_last: bool = False) -> None:
+    import nibabel
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.moveaxis(masks, 0, 3) if findings_last else masks
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([0.8, 0.8, 1.5, 1.0])), str(path))
+
+
+def save_3d(mask: np.ndarray, path) -> None:
+    import nibabel
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nibabel.save(nibabel.Nifti1Image(mask, np.diag([0.8, 0.8, 1.5, 1.0])), str(path))
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """The same masks in both layouts: 4-D per scan (findings first for the truth, last for the
+    predictions) with dataset.json, and one 3-D file per finding in case folders."""
+    entries = [{"name": f"valid_{i}_a_1.nii.gz", "findings": FINDINGS, "shape": [12, 12, 12]} for i in (1, 2)]
+    (tmp_path / "dataset.json").write_text(json.dumps({"val": entries, "test": []}))
+    for i in (1, 2):
+        save_4d(scan_masks(i), tmp_path / "gt4d" / "val" / f"valid_{i}_a_1.nii.gz")
+        save_4d(prediction_masks(i), tmp_path / "pred4d" / f"valid_{i}_a_1.nii.gz", findings_last=True)
+        for channel in range(3):
+            save_3d(scan_masks(i)[channel], tmp_path / "gt3d" / f"valid_{i}_a_1" / f"finding_{channel}.nii.gz")
+            save_3d(prediction_masks(i)[channel], tmp_path / "pred3d" / f"valid_{i}_a_1" / f"finding_{channel}.nii.gz")
+    return tmp_path
+
+
+def finding_values(out: str) -> dict[str, float]:
+    return {line.rsplit(None, 1)[0].strip(): float(line.split()[-1]) for line in out.splitlines() if line.startswith("  ")}
+
+
+def test_dataset_layout_gives_the_numbers_of_per_finding_files(dataset, capsys):
+    assert run_cli("--pred", str(dataset / "pred4d"), "--gt", str(dataset / "gt4d"),
+                   "--dataset-json", str(dataset / "dataset.json"), "--split", "val",
+                   "--csv", str(dataset / "rows.csv")) == 0
+    four_d = capsys.readouterr().out
+    assert run_cli("--pred", str(dataset / "pred3d"), "--gt", str(dataset / "gt3d"), "--findings") == 0
+    per_file = capsys.readouterr().out
+    assert "6 findings in 2 cases" in four_d
+    assert finding_values(four_d) == finding_values(per_file)
+    values = finding_values(four_d)
+    # finding 1 of each scan: entity 2 missed, the speck (1 voxel < 10) is not an instance; the micronodule
+    # specks of finding 2 are below 10 voxels too, so no predicted instance is a false positive
+    assert values["instance recall"] < 1.0 and values["instance precision"] == 1.0
+    with open(dataset / "rows.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["file"] == "valid_1_a_1.nii.gz#0" and rows[0]["prompt"] == FINDINGS["0"]
+    assert rows[1]["false_positives"] == "0" and rows[1]["false_negatives"] == "1"
+
+
+def test_minimum_instance_size_and_connectivity_are_options(dataset, capsys):
+    common = ["--pred", str(dataset / "pred4d"), "--gt", str(dataset / "gt4d"),
+              "--dataset-json", str(dataset / "dataset.json")]
+    run_cli(*common)
+    default = finding_values(capsys.readouterr().out)["instance precision"]
+    run_cli(*common, "--min-instance-voxels", "0")
+    every_speck = finding_values(capsys.readouterr().out)["instance precision"]
+    run_cli(*common, "--min-instance-voxels", "0", "--connectivity", "6")
+    six = finding_values(capsys.readouterr().out)["instance precision"]
+    assert every_speck < default == 1.0 and six != every_speck
+
+
+def test_dataset_layout_bad_inputs_are_clear_errors(dataset, capsys):
+    common = ["--gt", str(dataset / "gt4d"), "--dataset-json", str(dataset / "dataset.json")]
+    save_4d(prediction_masks(1)[:2], dataset / "wrong_count" / "valid_1_a_1.nii.gz")
+    save_4d(prediction_masks(2), dataset / "wrong_count" / "valid_2_a_1.nii.gz")
+    assert run_cli("--pred", str(dataset / "wrong_count"), *common) == 1
+    assert "lists 3 finding(s) for valid_1_a_1.nii.gz" in capsys.readouterr().err
+
+    save_4d(np.zeros((3, 12, 12, 10), np.uint8), dataset / "wrong_grid" / "valid_1_a_1.nii.gz")
+    save_4d(prediction_masks(2), dataset / "wrong_grid" / "valid_2_a_1.nii.gz")
+    save_4d(prediction_masks(2), dataset / "wrong_grid" / "valid_9_a_1.nii.gz")
+    assert run_cli("--pred", str(dataset / "wrong_grid"), *common) == 1
+    err = capsys.readouterr().err
+    assert "differs from the scan shape" in err and "lists no scan named valid_9_a_1.nii.gz" in err
+
+    with pytest.raises(InputError, match="has no 'train' list"):
+        run_cli("--pred", str(dataset / "pred4d"), *common, "--split", "train")
+    (dataset / "broken.json").write_text(json.dumps({"val": [{"name": "valid_1_a_1.nii.gz"}]}))
+    with pytest.raises(InputError, match="has no 'name' and 'findings'"):
+        run_cli("--pred", str(dataset / "pred4d"), "--gt", str(dataset / "gt4d"),
+                "--dataset-json", str(dataset / "broken.json"))
+
+
+def test_a_4d_file_without_the_dataset_json_is_an_input_error_not_a_crash(dataset, capsys):
+    assert run_cli("--pred", str(dataset / "pred4d"), "--gt", str(dataset / "gt4d" / "val"), "--findings") == 1
+    assert "--dataset-json" in capsys.readouterr().err

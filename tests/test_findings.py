@@ -90,15 +90,42 @@ def test_negation_reaches_a_list_but_not_a_new_positive_clause():
     assert not extract_findings("A 4 mm nodule without calcification in the right upper lobe.")[0].negated
 
 
-@pytest.mark.parametrize("sentence", [
-    "The previously described nodule in the right upper lobe is no longer seen.",
-    "Stable 4 mm nodule in the left upper lobe since the prior exam.",
-    "Compared to prior, the right pleural effusion has decreased.",
+def test_only_statements_about_something_no_longer_there_are_left_out():
+    gone = "The previously described nodule in the right upper lobe is no longer seen."
+    assert extract_findings(gone) == []
+    included = extract_findings(gone, include_prior_references=True)
+    assert len(included) == 1 and included[0].prior_reference and included[0].negated
+
+
+@pytest.mark.parametrize("sentence, text", [
+    ("Stable 4 mm nodule in the left upper lobe since the prior exam.", "Stable 4 mm nodule in the left upper lobe"),
+    ("Compared to prior, the right pleural effusion has decreased.", "The right pleural effusion has decreased"),
+    ("New 9 mm nodule in the left upper lobe compared to the prior exam.", "New 9 mm nodule in the left upper lobe"),
+    ("Interval increase in size of the left lower lobe mass, now measuring 3.1 x 2.4 cm, previously 2.5 x 2.0 cm.",
+     "Interval increase in size of the left lower lobe mass, now measuring 3.1 x 2.4 cm"),
+    ("The 5 mm nodule in the right middle lobe is unchanged from prior.",
+     "The 5 mm nodule in the right middle lobe is unchanged"),
+    ("No change in mild cylindrical bronchiectasis in the left lower lobe.",
+     "No change in mild cylindrical bronchiectasis in the left lower lobe"),
 ])
-def test_prior_references_are_left_out_unless_asked(sentence):
-    assert extract_findings(sentence) == []
-    included = extract_findings(sentence, include_prior_references=True)
-    assert len(included) == 1 and included[0].prior_reference
+def test_follow_up_findings_are_present_findings(sentence, text):
+    found = extract_findings(sentence)
+    assert [(f.text, f.negated, f.prior_reference) for f in found] == [(text, False, True)]
+
+
+def test_resolution_negates_every_finding_it_lists():
+    found = extract_findings("Resolution of left upper lobe ground-glass opacity and right pleural effusion.",
+                             include_prior_references=True)
+    assert [(f.negated, f.category) for f in found] == [
+        (True, "Ground-Glass Opacities"), (True, "Pleural Effusion/Thickening")]
+    found = extract_findings("Resolved right pleural effusion. Decreased consolidation in the right lower lobe.")
+    assert [(f.text, f.negated) for f in found] == [("Decreased consolidation in the right lower lobe", False)]
+
+
+def test_except_for_starts_a_positive_finding():
+    found = extract_findings("No nodules except for a 2 mm subpleural nodule in the left lower lobe.")
+    assert [(f.text, f.negated) for f in found] == [
+        ("No nodules", True), ("2 mm subpleural nodule in the left lower lobe", False)]
 
 
 def test_interpretation_is_cut_off_and_lead_ins_are_dropped():
@@ -115,10 +142,10 @@ def test_impression_repeating_a_finding_is_not_listed_twice():
         "6 mm solid nodule in the right lower lobe superior segment", "Mild emphysema", "Small left pleural effusion"]
 
 
-def test_a_leading_comparison_covers_every_finding_of_the_statement():
+def test_a_leading_comparison_flags_every_finding_of_the_statement():
     sentence = "Compared to the prior exam, there is a 5 mm nodule in the lingula and a small left pleural effusion."
-    assert extract_findings(sentence) == []
-    assert [f.prior_reference for f in extract_findings(sentence, include_prior_references=True)] == [True, True]
+    assert [(f.text, f.prior_reference) for f in extract_findings(sentence)] == [
+        ("5 mm nodule in the lingula", True), ("Small left pleural effusion", True)]
     mixed = "There is a 5 mm nodule in the lingula and the previously described effusion has resolved."
     assert [f.text for f in extract_findings(mixed)] == ["5 mm nodule in the lingula"]
 
@@ -129,7 +156,7 @@ def test_recommendations_and_non_observations_are_skipped():
 
 @pytest.mark.parametrize("raw, normalised", [
     ("3mm", "3 mm"), ("3.4 mm", "3 mm"), ("3.5mm", "4 mm"), ("1,5 cm", "1.5 cm"), ("1.25 cm", "1.3 cm"),
-    ("2 cm", "2.0 cm"), ("2.45cm", "2.5 cm"), ("12x8mm", "12 x 8 mm"), ("1.2 × 0.84 cm", "1.2 x 0.8 cm"),
+    ("2 cm", "2 cm"), ("2.0 cm", "2.0 cm"), ("3 x 2 cm", "3 x 2 cm"), ("2.45cm", "2.5 cm"), ("12x8mm", "12 x 8 mm"), ("1.2 × 0.84 cm", "1.2 x 0.8 cm"),
     ("10 millimeters", "10 mm"), ("3-4 mm", "3-4 mm"), ("segment 6", "segment 6"),
 ])
 def test_measurement_normalisation(raw, normalised):
@@ -212,7 +239,7 @@ def test_cli_prints_json_lines(tmp_path, capsys):
     assert run_cli(str(report)) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == [e[0] for e in EXPECTED if not e[3]]
-    assert all(set(r) == {"text", "category", "focal", "negated", "source_sentence"} for r in records)
+    assert all(set(r) == {"text", "category", "focal", "negated", "uncertain", "source_sentence"} for r in records)
     assert records[1]["category"] == "Atelectasis/Consolidation" and records[1]["focal"] is True
 
     assert run_cli(str(report), "--all") == 0
@@ -244,3 +271,85 @@ def test_organ_subheadings_start_a_sentence_and_are_dropped():
         "9 mm solid nodule in the right middle lobe", "Small right pleural effusion"]
     assert [f.text for f in findings if f.negated] == [
         "No pneumothorax", "No pleural effusion on the left", "Heart size is normal"]
+
+
+def test_body_without_findings_header_is_read():
+    report = ("EXAM: CT chest\nCOMPARISON: None.\n\nLungs: Linear atelectasis in the lingula.\n"
+              "Bones: Degenerative changes of the thoracic spine.\n\nIMPRESSION:\n1. Small left pleural effusion.")
+    assert [f.text for f in extract_findings(report)] == [
+        "Linear atelectasis in the lingula", "Degenerative changes of the thoracic spine", "Small left pleural effusion"]
+    prose = "COMPARISON: CT 08/2024.\nThe right upper lobe cavity is smaller, now 1.5 cm."
+    assert [f.text for f in extract_findings(prose)] == ["The right upper lobe cavity is smaller, now 1.5 cm"]
+
+
+@pytest.mark.parametrize("report, text", [
+    ("Possible 3 mm nodule in the right upper lobe.", "3 mm nodule in the right upper lobe"),
+    ("Pneumonia?", "Pneumonia"),
+    ("Likely atelectasis.", "Atelectasis"),
+    ("Multifocal pneumonia is likely.", "Multifocal pneumonia"),
+    ("Left lower lobe opacity, likely atelectasis; cannot exclude early pneumonia.", "Early pneumonia in the left lower lobe"),
+    ("A small pneumothorax at the right apex cannot be ruled out.", "Small pneumothorax at the right apex"),
+])
+def test_hedged_findings_are_kept_with_the_uncertain_flag_and_location(report, text):
+    found = [f for f in extract_findings(report) if f.uncertain]
+    assert [(f.text, f.negated) for f in found] == [(text, False)]
+
+
+def test_interpretation_after_a_comma_is_not_a_finding_of_its_own():
+    found = extract_findings("1.2 cm hypodense lesion in liver segment 7, likely cyst. "
+                             "Patchy opacity in the left lower lobe, likely atelectasis.")
+    assert [(f.text, f.uncertain) for f in found] == [
+        ("1.2 cm hypodense lesion in liver segment 7", False), ("Patchy opacity in the left lower lobe", False)]
+
+
+@pytest.mark.parametrize("sentence, category", [
+    ("Pulmonary contusion in the right lower lobe.", "Atelectasis/Consolidation"),
+    ("There is a moderate right hemothorax.", "Pleural Effusion/Thickening"),
+    ("Filling defects in the right lower lobe segmental pulmonary arteries.", "other"),
+    ("Endotracheal tube tip 3 cm above the carina.", "other"),
+    ("Nasogastric tube courses into the stomach.", "other"),
+    ("Cholelithiasis.", "other"),
+])
+def test_findings_outside_the_keyword_tables_are_kept(sentence, category):
+    found = extract_findings(sentence)
+    assert len(found) == 1 and not found[0].negated and found[0].category == category
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Large left pneumothorax with mild rightward mediastinal shift", "Pneumothorax"),
+    ("3 x 2 cm conglomerate mass with traction bronchiectasis", "Pulmonary Nodules/Masses"),
+    ("2.4 cm lesion in the right hepatic lobe", "other"),
+    ("Thyroid nodule in the right lobe", "other"),
+])
+def test_the_head_finding_decides_the_category(text, category):
+    assert categorize(text)[0] == category
+
+
+def test_a_second_finding_after_with_is_its_own_and_noun_phrases_stay_whole():
+    texts = [f.text for f in extract_findings(
+        "Right upper lobe: 3 x 2 cm conglomerate mass with traction bronchiectasis.\n\n"
+        "Severe centrilobular and paraseptal emphysema. Consolidation with air bronchograms in the right lower lobe. "
+        "Diffuse bilateral ground-glass and consolidative opacities.")]
+    assert texts == ["3 x 2 cm conglomerate mass in the right upper lobe", "Traction bronchiectasis in the right upper lobe",
+                     "Severe centrilobular and paraseptal emphysema",
+                     "Consolidation with air bronchograms in the right lower lobe",
+                     "Diffuse bilateral ground-glass and consolidative opacities"]
+
+
+def test_references_list_markers_and_abbreviations_are_cleaned():
+    report = "FINDINGS:\n3) 4mm nodule RUL (series 4, image 88).\nR: small effusion.\nL base: linear scarring.\nPleura: no ptx"
+    found = extract_findings(report)
+    assert [(f.text, f.negated) for f in found] == [
+        ("4 mm nodule right upper lobe", False), ("Small effusion on the right", False),
+        ("Linear scarring in the left base", False), ("No pneumothorax", True)]
+
+
+def test_a_restatement_is_merged_keeping_the_more_specific_text():
+    report = ("Findings: Mild emphysema. 9 mm nodule in the left upper lobe. Nasogastric tube in the stomach. "
+              "Endotracheal tube above the carina.\n"
+              "Impression: Mild centrilobular emphysema in both upper lobes. New 9 mm left upper lobe nodule. "
+              "Stable pulmonary nodules. Displaced fracture of the left clavicle. Fractures of the left 3rd rib.")
+    assert [f.text for f in extract_findings(report)] == [
+        "Mild centrilobular emphysema in both upper lobes", "9 mm nodule in the left upper lobe",
+        "Nasogastric tube in the stomach", "Endotracheal tube above the carina",
+        "Displaced fracture of the left clavicle", "Fractures of the left 3rd rib"]

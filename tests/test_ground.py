@@ -13,9 +13,10 @@ from VoxTellCore.phantoms.report import write_report
 from VoxTellCore.cli import main
 from VoxTellCore.findings import extract_findings
 from VoxTellCore.io import Volume, volume_to_sitk
+from VoxTellCore.models import DEMO_DESCRIPTION
 
 
-def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tmp_path, monkeypatch):
+def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
     phantom = generate_phantom(seed=31, shape=PHANTOM_SHAPE, n_nodules=2, effusions=("right",))
     import SimpleITK as sitk
@@ -51,6 +52,27 @@ def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tm
     html = (out / "grounded_report.html").read_text(encoding="utf-8")
     for entry in document["findings"]:
         assert entry["text"] in markdown and entry["picture"] in html
+    # The files say which model made the masks and carry the demo model's warning.
+    assert document["model"]["demo"] is True and document["model"]["folder"].endswith("DemoModel")
+    assert DEMO_DESCRIPTION in document["model"]["warning"]
+    assert DEMO_DESCRIPTION in markdown and DEMO_DESCRIPTION in html and "WARNING" in markdown
+    assert all("uncertain" in entry for entry in document["findings"])
+    # One progress bar: the windows; the text encoder's "Loading weights" bar is not shown.
+    err = capfd.readouterr().err
+    assert "windows" in err and "Loading weights" not in err and "0window" not in err
+
+
+def test_report_files_without_findings_say_no_model_ran(tmp_path):
+    from VoxTellCore.commands.ground import ModelInfo, write_reports
+
+    write_reports(tmp_path, "ct.nii.gz", [])
+    assert json.loads((tmp_path / "grounded_report.json").read_text())["model"] is None
+    assert "no model was run" in (tmp_path / "grounded_report.md").read_text()
+    write_reports(tmp_path, "ct.nii.gz", [], ModelInfo("VoxTell v1.1", "/models/voxtell_v1.1", False))
+    document = json.loads((tmp_path / "grounded_report.json").read_text())
+    assert document["model"] == {"description": "VoxTell v1.1", "folder": "/models/voxtell_v1.1", "demo": False,
+                                 "warning": None}
+    assert "WARNING" not in (tmp_path / "grounded_report.html").read_text()
 
 
 def test_ground_reports_a_missing_report_file(tmp_path, capsys):

@@ -56,12 +56,34 @@ def test_surface_dice_tolerance_is_in_millimetres_along_each_axis():
     assert surface_dice(shifted_along_axis2, cube(), anisotropic, 1.0) == pytest.approx(1.0)
 
 
-def test_connected_instances_use_26_connectivity():
-    mask = np.zeros((5, 5, 5), dtype=np.uint8)
+def test_connectivity_6_18_26():
+    mask = np.zeros((6, 6, 6), dtype=np.uint8)
     mask[1, 1, 1] = mask[2, 2, 2] = 1  # touch at a corner only
-    mask[4, 4, 4] = 1
-    _, count = connected_instances(mask)
-    assert count == 2
+    mask[4, 4, 4] = mask[5, 5, 4] = 1  # touch at an edge
+    mask[0, 5, 5] = mask[0, 5, 4] = 1  # share a face
+    assert [connected_instances(mask, c)[1] for c in (6, 18, 26)] == [5, 4, 3]
+    assert connected_instances(mask)[1] == 4  # the default is 18
+
+
+def test_small_predicted_specks_are_not_instances_by_default():
+    target = cube()
+    prediction = cube().copy()
+    for k in range(5):
+        prediction[0, 2 * k, 15] = 1  # five 1-voxel specks beside a correct nodule
+    assert match_instances(prediction, target).false_positives == 0
+    specks = match_instances(prediction, target, min_voxels=0)
+    assert (specks.true_positives, specks.false_positives) == (1, 5)
+    small_target = np.zeros_like(target)
+    small_target[3, 3, 3] = 1  # a ground-truth instance is never dropped
+    assert match_instances(EMPTY, small_target).false_negatives == 1
+
+
+def test_a_labelled_mask_gives_one_instance_per_label():
+    target = cube().astype(np.uint8)
+    target[4:6] *= 2  # two touching entities labelled 1 and 2, as ReXGroundingCT stores them
+    assert connected_instances(target)[1] == 2
+    match = match_instances((target == 1).astype(np.uint8), target)
+    assert (match.true_positives, match.false_negatives) == (1, 1)
 
 
 def two_lesions() -> np.ndarray:
@@ -85,7 +107,7 @@ def test_instance_below_dice_threshold_is_a_false_positive_and_a_miss():
     target = cube(size=4)  # 64 voxels
     prediction = np.zeros_like(target)
     prediction[4, 4, 4:8] = 1  # 4 voxels inside: Dice 8 / 68 < 0.2
-    match = match_instances(prediction, target)
+    match = match_instances(prediction, target, min_voxels=0)
     assert (match.true_positives, match.false_positives, match.false_negatives) == (0, 1, 1)
 
 
@@ -107,7 +129,7 @@ def test_greedy_matching_takes_pairs_by_decreasing_dice():
 
     target = segment((0, 10), (12, 22))  # instances 1 and 2
     prediction = segment((0, 3), (5, 22))  # instance 2 spans part of target 1 and all of target 2
-    match = match_instances(prediction, target)
+    match = match_instances(prediction, target, min_voxels=0)
     # Dice(pred 2, target 2) = 20/27, Dice(pred 2, target 1) = 10/27, Dice(pred 1, target 1) = 6/13
     assert [(p, t) for p, t, _ in match.pairs] == [(2, 2), (1, 1)]
     assert [d for _, _, d in match.pairs] == pytest.approx([20 / 27, 6 / 13])

@@ -9,7 +9,7 @@ from pathlib import Path
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import extract_findings
 
-JSON_KEYS = ("text", "category", "focal", "negated", "source_sentence")
+JSON_KEYS = ("text", "category", "focal", "negated", "uncertain", "source_sentence")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("report", type=Path, help="plain-text report file")
     parser.add_argument("--all", action="store_true", help="also print negated and normal statements")
     parser.add_argument("--include-prior", action="store_true",
-                        help="also print statements that refer to a prior study")
+                        help="also print statements about findings that are no longer there (negated)")
     return parser
 
 

@@ -11,8 +11,10 @@ ReXGroundingCT (Baharoon et al., https://rexrank.ai/ReXGroundingCT) scores a mod
 - global Dice: the Dice of each finding, averaged over the findings of a case, then
   over the cases;
 - hit rate: the share of findings whose Dice is at least 0.1;
-- instance precision / recall / F1: an instance is a 26-connected component of a mask.
-  Predicted and ground-truth instances of the same finding are matched one-to-one,
+- instance precision / recall / F1: an instance is a connected component of a mask
+  (18-connected by default) or, in a labelled mask (ReXGroundingCT stores one value per
+  entity), one label. Predicted components smaller than 10 voxels are ignored (the Dice
+  still counts them). Predicted and ground-truth instances of the same finding are matched one-to-one,
   greedily by decreasing Dice (see `match_instances`); a match with Dice >= 0.2 is a
   true positive, unmatched predicted instances are false positives and unmatched
   ground-truth instances false negatives. The counts are summed over all findings
@@ -30,6 +32,12 @@ from scipy import ndimage
 
 HIT_DICE = 0.1
 INSTANCE_DICE = 0.2
+# Defaults of the instance metrics. The official scorer (rexrank_eval.py, on the dataset's gated Hugging Face
+# page) takes a minimum size and a connectivity; public wrappers of it pass 10 voxels and connectivity 2
+# (the 18-neighbourhood), so the same numbers are the defaults here.
+CONNECTIVITY = 18
+MIN_INSTANCE_VOXELS = 10
+_STRUCTURE_RANK = {6: 1, 18: 2, 26: 3}
 
 
 def dice(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -76,14 +84,30 @@ def surface_dice(prediction: np.ndarray, target: np.ndarray, spacing: Sequence[f
     return float(score.item())
 
 
-def connected_instances(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the connected components of a mask with full connectivity (26 in 3-D).
+def connected_instances(mask: np.ndarray, connectivity: int = CONNECTIVITY,
+                        min_voxels: int = 0) -> tuple[np.ndarray, int]:
+    """Label the instances of a mask: its labels when it holds several, else its connected components.
 
-    Returns the label array (0 = background, 1..n = instances) and n.
+    `connectivity` is 6, 18 or 26 (3-D neighbourhoods); components smaller than
+    `min_voxels` are dropped. Returns the label array (0 = background, 1..n) and n.
     """
-    mask = np.asarray(mask) != 0
-    structure = ndimage.generate_binary_structure(mask.ndim, mask.ndim)
-    labels, count = ndimage.label(mask, structure=structure)
+    mask = np.asarray(mask)
+    values = np.unique(mask[mask != 0])
+    if len(values) > 1:  # a labelled mask: one instance per label (ReXGroundingCT's entities)
+        labels = np.searchsorted(values, mask) + 1
+        labels[mask == 0] = 0
+        count = len(values)
+    else:
+        if connectivity not in _STRUCTURE_RANK:
+            raise ValueError(f"connectivity {connectivity} is not one of 6, 18, 26")
+        structure = ndimage.generate_binary_structure(mask.ndim, min(_STRUCTURE_RANK[connectivity], mask.ndim))
+        labels, count = ndimage.label(mask != 0, structure=structure)
+    if min_voxels > 1 and count:
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        keep = np.flatnonzero(sizes[1:] >= min_voxels) + 1
+        relabel = np.zeros(count + 1, dtype=np.int64)
+        relabel[keep] = np.arange(1, len(keep) + 1)
+        labels, count = relabel[labels], len(keep)
     return labels, int(count)
 
 
@@ -110,18 +134,21 @@ def instance_dice_matrix(prediction_labels: np.ndarray, n_prediction: int,
     return 2.0 * intersections / np.maximum(sums, 1)
 
 
-def match_instances(prediction: np.ndarray, target: np.ndarray,
-                    min_dice: float = INSTANCE_DICE) -> InstanceMatch:
-    """Match the connected components of `prediction` and `target` one-to-one.
+def match_instances(prediction: np.ndarray, target: np.ndarray, min_dice: float = INSTANCE_DICE,
+                    connectivity: int = CONNECTIVITY, min_voxels: int = MIN_INSTANCE_VOXELS) -> InstanceMatch:
+    """Match the instances of `prediction` and `target` one-to-one (see `connected_instances`).
+
+    Predicted components below `min_voxels` are not instances; ground-truth ones always are.
 
     Greedy matching: all pairs are visited by decreasing Dice and a pair is accepted
     when neither instance is matched yet and its Dice is at least `min_dice`. Accepted
     pairs are true positives; every other predicted instance is a false positive and
     every other ground-truth instance a false negative.
     """
-    prediction, target = _as_binary_pair(prediction, target)
-    prediction_labels, n_prediction = connected_instances(prediction)
-    target_labels, n_target = connected_instances(target)
+    prediction, target = np.asarray(prediction), np.asarray(target)
+    _as_binary_pair(prediction, target)  # same shape
+    prediction_labels, n_prediction = connected_instances(prediction, connectivity, min_voxels)
+    target_labels, n_target = connected_instances(target, connectivity)
     pairs: list[tuple[int, int, float]] = []
     if n_prediction and n_target:
         scores = instance_dice_matrix(prediction_labels, n_prediction, target_labels, n_target)
@@ -148,9 +175,10 @@ class FindingResult:
     false_negatives: int
 
 
-def score_finding(prediction: np.ndarray, target: np.ndarray) -> FindingResult:
+def score_finding(prediction: np.ndarray, target: np.ndarray, connectivity: int = CONNECTIVITY,
+                  min_voxels: int = MIN_INSTANCE_VOXELS) -> FindingResult:
     """Dice and instance counts of one finding."""
-    match = match_instances(prediction, target)
+    match = match_instances(prediction, target, connectivity=connectivity, min_voxels=min_voxels)
     return FindingResult(dice(prediction, target), match.true_positives,
                          match.false_positives, match.false_negatives)
 
@@ -171,7 +199,10 @@ class FindingScores:
 def summarize_findings(cases: Mapping[str, Sequence[FindingResult]]) -> FindingScores:
     """Aggregate per-finding results (`{case: [FindingResult, ...]}`) into the ReXGroundingCT metrics.
 
-    Cases without findings are ignored. Precision (recall) with no predicted
+    Global Dice: the mean of the Dice of a case's findings, then the mean of these case
+    means (each case weighs the same, whatever its number of findings). Hit rate: over all
+    findings of all cases. Instance counts are summed over all findings, then the ratios
+    taken (micro average). Cases without findings are ignored. Precision (recall) with no predicted
     (ground-truth) instances at all is 1.0 when the other count is also zero, else 0.0.
     """
     cases = {case: list(results) for case, results in cases.items() if results}

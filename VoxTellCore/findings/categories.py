@@ -28,9 +28,10 @@ class Category:
 
 CATEGORIES: tuple[Category, ...] = (
     Category("Honeycombing", True, ("honeycomb",)),
-    Category("Pneumothorax", True, ("pneumothora", "hydropneumothora")),
+    Category("Pneumothorax", True, (r"\w*pneumothora",)),
     Category("Pleural Effusion/Thickening", True, (
-        r"pleural (?:effusion|fluid|thicken|plaque|calcific)", "effusion", "hydrothora", "empyema",
+        r"pleural (?:effusion|fluid|thicken|plaque|calcific)", "effusion", "hydrothora", "hemothora", "haemothora",
+        "empyema",
         r"thicken\w* (?:of )?(?:the )?pleura", r"pleuroparenchymal thicken")),
     Category("Emphysema", False, ("emphysem",)),
     Category("Bronchiectasis", False, ("bronchiectas", "bronchiectat", "bronchiolectas")),
@@ -45,7 +46,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("Linear Opacities", True, ("linear", r"bands?\b", r"band-like", "strand", r"plate[- ]?like",
                                         "discoid", "sequela")),
     Category("Atelectasis/Consolidation", True, (
-        "atelecta", "consolidat", "collaps", "infiltrat", "pneumoni", r"air bronchogram",
+        "atelecta", "consolidat", "collaps", "infiltrat", "pneumoni", r"air bronchogram", "contusion",
         r"dependent densit", r"increased? (?:in )?(?:\w+ )?densit", r"airspace (?:disease|opacit)")),
     Category(OTHER_DIFFUSE, False, (
         "reticul", "interstiti", "fibros", "fibrotic", "mosaic", r"air[- ]trapping", r"crazy[- ]paving",
@@ -61,11 +62,15 @@ OTHER_ORGAN = re.compile(
     r"gallbladder|cholecyst|biliar|kidney|renal|adrenal|spleen|splen|pancrea|stomach|gastr|bowel|colon|"
     r"esophag|oesophag|hiatal|hernia|thyroid|lymph|adenopath|lap\b|mediastin|thymus|bone|osseous|"
     r"vertebr|spine|spinal|ribs?\b|stern|clavic|scapul|breast|axill|subcutaneous|soft tissue|muscle|"
-    r"diaphragm)", re.IGNORECASE)
+    r"diaphragm|embol|thromb|chest wall)", re.IGNORECASE)
 LUNG_ANCHOR = re.compile(
-    r"\b(?:lungs?\b|pulmonar|lobes?\b|lobar|lingula|pleura|subpleural|bronch|trache|parenchym|perihilar|"
-    r"hemithora|apical|apex|apices|basal|bases|costophrenic|fissur|alveol|airway|centrilobular)",
-    re.IGNORECASE)
+    r"\b(?:lungs?\b|pulmonar|lingula|pleura|subpleural|bronch|trache|parenchym|perihilar|"
+    r"hemithora|costophrenic|fissur|alveol|airway|centrilobular)", re.IGNORECASE)
+# Words that place a finding in the lung only when no other organ is named ("right hepatic lobe" is liver).
+GENERIC_LUNG_ANCHOR = re.compile(r"\b(?:lobes?\b|lobar|apical|apex|apices|basal|bases|bibasilar|upper|middle|lower)",
+                                 re.IGNORECASE)
+# The head of a finding's text: what comes before a second finding or a detail ("mass | with traction ...").
+_HEAD_END = re.compile(r"\s+(?:with|without|and|but|containing|causing|resulting)\s+|,\s*|;", re.IGNORECASE)
 DIFFUSE = re.compile(r"\b(?:diffuse|widespread|generali[sz]ed|extensive)", re.IGNORECASE)
 
 _COMPILED = tuple((category, re.compile("|".join(rf"\b(?:{k})" for k in category.keywords), re.IGNORECASE))
@@ -80,13 +85,29 @@ def lung_category(text: str) -> Category | None:
     return None
 
 
-def categorize(text: str) -> tuple[str, bool, str]:
-    """(category, focal, organ system) of a finding's text."""
-    category = lung_category(text)
+def head_phrase(text: str) -> str:
+    """The text up to its first "with", "and" or comma: "3 cm mass with traction bronchiectasis" -> "3 cm mass"."""
+    return _HEAD_END.split(text, maxsplit=1)[0]
+
+
+def in_lung(text: str) -> bool:
     in_other_organ = bool(OTHER_ORGAN.search(text))
-    in_lung = bool(LUNG_ANCHOR.search(text))
-    if category is not None and (in_lung or not in_other_organ):
-        return category.name, category.focal, LUNG_PLEURA
-    if in_lung and not in_other_organ:
+    return bool(LUNG_ANCHOR.search(text)) or (not in_other_organ and bool(GENERIC_LUNG_ANCHOR.search(text)))
+
+
+def categorize(text: str) -> tuple[str, bool, str]:
+    """(category, focal, organ system) of a finding's text.
+
+    The head phrase decides: "large left pneumothorax with mediastinal shift" is a
+    pneumothorax, "conglomerate mass with traction bronchiectasis" a mass. Only when the
+    head names no category does the rest of the text count.
+    """
+    for part in (head_phrase(text), text):
+        category = lung_category(part)
+        if category is not None:
+            if in_lung(part) or not OTHER_ORGAN.search(part):
+                return category.name, category.focal, LUNG_PLEURA
+            return OTHER, not DIFFUSE.search(text), OTHER
+    if in_lung(text) and not OTHER_ORGAN.search(text):
         return OTHER_FOCAL, True, LUNG_PLEURA
     return OTHER, not DIFFUSE.search(text), OTHER

@@ -16,41 +16,86 @@ FINDING_NOUN = _any(
     *(keyword for category in CATEGORIES for keyword in category.keywords),
     "thickening", "calcification", "hernia", "plaque", "stones?", "calcul", "aneurysm", "cardiomegal",
     "lymphadenopath", "adenopath", r"lymph nodes?", "fracture", "collection", "goit", "stent", "catheter",
-    "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites")
+    "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
+    # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
+    r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
+    "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
+    "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
+    # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
+    r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
-                       r"ruled out", r"nor\b")
+                       r"ruled out", r"nor\b", r"(?:interval )?resolution of", r"resolved\b", r"cleared\b",
+                       r"clearing of")
 NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
-                      r"(?:has|have) resolved", r"resolved\b")
+                      r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b")
+# Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
+# negations of X. They are masked before negation is looked for.
+STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
+                 r"(?:change|progression|growth|enlargement|increase|decrease)")
+# Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
+HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
+             r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
+             r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"versus\b", r"vs\.?")
+# A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
+LEADING_HEDGE = re.compile(
+    r"^(?:(?:possible|possibly|probable|probably|likely|questionable|questionably|suspected|presumed|equivocal|"
+    r"(?:it )?(?:cannot|can not|can't) (?:be )?(?:exclude|excluded|rule out|ruled out))\s+)+(?:(?:a|an)\s+)?",
+    re.IGNORECASE)
+TRAILING_HEDGE = re.compile(
+    r"(?:,?\s+(?:is|are) (?:likely|possible|probable|suspected|not excluded)|,?\s+(?:cannot|can not) be "
+    r"(?:excluded|ruled out)|\s*\?+)$", re.IGNORECASE)
 # Normal statements ("heart size is normal", "lungs are clear").
 NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", r"patent\b",
               r"(?:is|are) open\b", r"intact\b", r"preserved\b", r"natural\b")
 
-# References to earlier studies ("stable since the prior exam", "previously described ... no longer seen").
+# Comparison with an earlier study ("stable since the prior exam", "new", "now measures"). Such a finding is still
+# reported; only a prior-study statement about something no longer there is left out.
 PRIOR_REFERENCE = _any(
+    r"stable\b", r"unchanged\b", r"new\b", r"now (?:measur|also)", r"previously", r"progress", r"resolution",
+    r"(?:increas|decreas|enlarg|improv|worsen)(?:ed|ing)\b", r"interval\b", r"no (?:significant |interval )*change",
     r"compared (?:to|with)", r"in comparison (?:to|with)", r"since (?:the )?(?:prior|previous|last)",
-    r"(?:prior|previous|earlier|last) (?:exam|examination|study|studies|ct|scan|imaging)",
-    r"previously (?:described|seen|noted|reported|demonstrated|identified|mentioned)", r"no longer",
-    r"interval (?:increase|decrease|development|change|resolution|improvement|progression)",
-    r"(?:stable|unchanged) (?:since|from|compared|when compared|in comparison|relative)",
-    r"(?:has|have) resolved")
+    r"(?:prior|previous|earlier|last) (?:exam|examination|study|studies|ct|scan|imaging)", r"no longer",
+    r"(?:has|have) resolved", r"resolved\b", r"cleared\b")
+# "since the prior exam", "compared to prior", "from prior": said by "stable"/"new" already, dropped from the text.
+PRIOR_COMPARISON = re.compile(
+    r",?\s*\b(?:since|from|compared (?:to|with)|relative to|(?:when |in )?compared (?:to|with)|in comparison (?:to|with))"
+    r"\s+(?:the\s+)?(?:prior|previous|last|earlier)(?:\s+(?:exam|examination|study|ct|scan|imaging|one))?\b,?",
+    re.IGNORECASE)
+# A prior measurement in a follow-up ("now 15 mm, previously 12 mm"): dropped from the finding's text.
+PRIOR_MEASUREMENT = re.compile(
+    r",?\s*\(?\b(?:previously|formerly|prior|was|from)\s+(?:measur\w*\s+)?\d+(?:\.\d+)?"
+    r"(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
 # Sentences that are not observations: recommendations, technique, cross-references.
 NOT_AN_OBSERVATION = _any(
-    "recommend", "suggest", r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
-    r"evaluated optimally", r"as (?:described )?above", r"contrast (?:medium|material|agent)",
+    "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
+    r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
+    r"evaluated optimally", r"contrast (?:medium|material|agent)",
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
+
+# A statement that only points back ("Lines and tubes as above") adds no finding.
+CROSS_REFERENCE = _any(r"as (?:described |noted |seen |detailed )?above", r"see above")
+# Finding nouns named by their kind ("nasogastric tube", "chest tube"): the word before belongs to the head.
+DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|stent)s?$", re.IGNORECASE)
+# Where the noun phrase of a finding ends and its location or measurement begins.
+PREPOSITION = re.compile(r"\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
+                         r"without|and|but)\s|,|;", re.IGNORECASE)
 
 # Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
     r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:consistent with|suggestive of|compatible with|"
-    r"suspicious for|concerning for|(?:likely|probably|may|could|which may) represent\w*|"
-    r"in favou?r of)\b.*$", re.IGNORECASE)
+    r"suspicious for|concerning for|worrisome for|suggesting|representing|"
+    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|"
+    r"differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$"
+    # "..., likely atelectasis": an interpretation after a comma; "Likely atelectasis" alone stays a finding
+    r"|,\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b.*$", re.IGNORECASE)
 
 # Anatomy words: a negated or normal statement must name some anatomy to stand on its own.
 ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronch", "trache", "parenchym",
@@ -65,12 +110,38 @@ FRONTED_LOCATION = re.compile(r"^(?P<location>(?:in|within|at|on) [^,]+),\s*ther
 LOCATION_PHRASE = re.compile(r"\b(?:in|within|at|involving|along|of) (?:the )?(?:[\w-]+ ){0,5}?"
                              r"(?:lungs?|lobes?|segments?|lingula|bases|apices|hemithorax|hemithoraces|"
                              r"fields?|zones?|regions?|sides?)\b.*$", re.IGNORECASE)
-SIDE = re.compile(r"\b(?:right|left|bilateral|both|upper|lower|middle|basal|apical)\b", re.IGNORECASE)
+SIDE = re.compile(r"\b(?:right|left|bilateral|both|upper|lower|middle|basal|apical|bibasilar|lingula\w*)\b",
+                  re.IGNORECASE)
+# Words that place a finding (a clause with one does not borrow its neighbour's location).
+PLACE = _any(r"lungs?\b", r"lobes?\b", "lingula", "hemithora", r"bases?\b", "apex", "apices", "hil(?:um|ar)", "mediastin",
+             "subcarinal", "paratracheal", "liver", "hepat", "kidney", "renal", "adrenal", "thyroid", "spine", "vertebr",
+             r"ribs?\b", "aort", "coronar", "heart", "pericard", "stomach", "splen", "chest wall", "carina", "vena cava",
+             "fissur")
+# "left lower lobe opacity": a location in front of the finding, taken by a hedged diagnosis after it.
+LOBE_NAME = re.compile(r"\b(?:(?:right|left) (?:upper|middle|lower) lobe|lingula)\b", re.IGNORECASE)
+# Words that say where a finding is, for telling a restatement from a second finding (same words, same place).
+LOCATION_WORDS = {"right": "right", "left": "left", "both": "both", "bilateral": "both", "upper": "upper",
+                  "middle": "middle", "lower": "lower", "lingula": "lingula", "lingular": "lingula", "apex": "apex",
+                  "apical": "apex", "apices": "apex", "base": "base", "bases": "base", "basal": "base",
+                  "basilar": "base", "bibasilar": "base", "hilar": "hilar", "hilum": "hilar", "mediastinal": "mediastinal",
+                  "subcarinal": "subcarinal", "paratracheal": "paratracheal", "liver": "liver", "hepatic": "liver",
+                  "kidney": "kidney", "kidneys": "kidney", "renal": "kidney", "adrenal": "adrenal",
+                  "thyroid": "thyroid", "spine": "spine", "rib": "rib", "ribs": "rib", "aorta": "aorta",
+                  "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment"}
 
 # Where one sentence splits into several findings; the separator is kept to rejoin fragments.
-CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,\s+)", re.IGNORECASE)
+CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|,\s+)",
+                              re.IGNORECASE)
 # A clause that starts like this introduces a new (positive) finding, so a preceding "no" does not carry over.
 NEW_POSITIVE_CLAUSE = re.compile(
     r"^(?:there\b|an?\b|\d|mild|moderate|severe|small|large|minimal|marked|significant|extensive|multiple|"
-    r"several|few|scattered|some|new)", re.IGNORECASE)
-NO_CARRY_SEPARATOR = re.compile(r"\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b", re.IGNORECASE)
+    r"several|few|scattered|some|new|stable|unchanged|persistent|residual|trace|possible|probable|questionable|"
+    r"suspected)", re.IGNORECASE)
+NO_CARRY_SEPARATOR = re.compile(r"\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b|\bexcept\b|\bwith\b", re.IGNORECASE)
+# The last word of a piece that cannot end a noun phrase ("severe centrilobular | and paraseptal emphysema").
+ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|large|extensive|scattered|patchy|"
+                           r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
+                           r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
+# A piece that starts with a preposition only adds detail to the previous one.
+PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
+                               r"mostly|most pronounced|worst|especially)\b", re.IGNORECASE)

@@ -19,7 +19,8 @@ class Finding:
     negated: a negative or normal statement ("No pleural effusion", "heart size is normal").
     source_sentence: the report sentence the finding came from.
     organ_system: "lung/pleura" or "other".
-    prior_reference: the finding refers to a prior study ("stable since the prior exam").
+    prior_reference: the finding is compared with a prior study ("stable", "new", "now measures 9 mm").
+    uncertain: the report hedges it ("possible 3 mm nodule", "cannot exclude pneumonia", "pneumonia?").
     """
 
     text: str
@@ -29,6 +30,7 @@ class Finding:
     source_sentence: str
     organ_system: str
     prior_reference: bool = False
+    uncertain: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

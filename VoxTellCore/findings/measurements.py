@@ -1,7 +1,7 @@
 """Measurement normalisation: "3mm" -> "3 mm", "3.4 mm" -> "3 mm", "1,5 cm" -> "1.5 cm", "12x8mm" -> "12 x 8 mm".
 
-Millimetres are rounded to whole numbers and centimetres to one decimal (half up), as
-in the ReXGroundingCT reports. A decimal comma directly between digits is read as a
+Millimetres are rounded to whole numbers and centimetres to at most one decimal (half up),
+as in the ReXGroundingCT reports ("2 cm" stays "2 cm", "2.45 cm" becomes "2.5 cm"). A decimal comma directly between digits is read as a
 decimal point.
 """
 
@@ -22,6 +22,8 @@ def normalise_number(value: str, unit: str) -> str:
     """One value in `unit` ("mm" or "cm") in the normalised format."""
     number = Decimal(value.replace(",", "."))
     step = Decimal("1") if unit == "mm" else Decimal("0.1")
+    if -number.as_tuple().exponent <= -step.as_tuple().exponent:
+        return str(number)  # already within the allowed precision
     return str(number.quantize(step, rounding=ROUND_HALF_UP))
 
 

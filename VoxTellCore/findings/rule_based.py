@@ -1,23 +1,28 @@
 """Rule-based finding extraction: sections -> sentences -> one clause per finding -> Finding.
 
-Each sentence of the Findings/Impression sections is cut into statements at ";" and ":",
-interpretation ("consistent with ...") is cut off, and each statement is cut at "and",
-"but" and commas into clauses; a clause that names no finding of its own ("6 mm in the right
-upper lobe", "both main bronchi") is glued back to its neighbour, so only sentences
-that really list several findings are split. Each clause is then tidied into a short
-phrase, its measurements normalised, and classified as negated/normal, prior
-reference, and category.
+Shorthand is expanded and image references are removed first ("RUL (series 3, image 45)"
+-> "right upper lobe"). Each sentence is cut into statements at ";" and ":",
+interpretation ("consistent with ...", "..., likely atelectasis") is cut off, and each
+statement is cut at "and", "but", "except", "with" and commas into clauses; a clause that
+names no finding of its own ("6 mm in the right upper lobe", "both main bronchi"), a clause
+that starts with a preposition, and a "with" clause that names no other kind of lung finding
+are glued back to their neighbour, and a noun phrase is never cut after an adjective
+("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
+phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
+with a prior study, and by category. A finding that restates an earlier one (an impression
+repeating the findings) is merged into it, the more specific text kept.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
-from VoxTellCore.findings.categories import categorize
+from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
+from VoxTellCore.findings.categories import categorize, head_phrase, lung_category
 from VoxTellCore.findings.finding import Finding
-from VoxTellCore.findings.measurements import normalise_measurements
+from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 from VoxTellCore.findings.sentences import report_sections, split_sentences
 
 
@@ -30,8 +35,11 @@ class Clause:
 class RuleBasedExtractor:
     """The default `Extractor`: offline keyword and pattern rules, no language model.
 
-    Negated and normal statements are returned with `negated=True`; statements that
-    refer to a prior study are left out unless `include_prior_references`.
+    Negated and normal statements are returned with `negated=True`, hedged ones with
+    `uncertain=True`. Findings compared with a prior study ("stable", "new", "now measures")
+    are returned with `prior_reference=True`; a statement about something that is no
+    longer there ("previously seen effusion has resolved") is left out unless
+    `include_prior_references`.
     """
 
     def __init__(self, include_prior_references: bool = False) -> None:
@@ -39,33 +47,45 @@ class RuleBasedExtractor:
 
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
+        text = strip_image_references(expand_abbreviations(text))
         for sentence in split_sentences(report_sections(text)):
             for finding in self.sentence_findings(sentence):
-                if (self.include_prior_references or not finding.prior_reference) \
-                        and not any(repeats(finding, earlier) for earlier in findings):
-                    findings.append(finding)
+                if finding.prior_reference and finding.negated and not self.include_prior_references:
+                    continue  # only about the prior study
+                merge_finding(findings, finding)
         return findings
 
     def sentence_findings(self, sentence: str) -> list[Finding]:
-        findings = []
+        findings: list[Finding] = []
+        place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            findings += self.statement_findings(cues.INTERPRETATION_TAIL.sub("", statement).strip(), sentence)
+            statement = cues.INTERPRETATION_TAIL.sub("", statement).strip()
+            if cues.CROSS_REFERENCE.search(statement):
+                continue
+            for finding in self.statement_findings(statement, sentence):
+                if finding.uncertain and place and not finding.negated and not has_place(finding.text):
+                    finding = replace(finding, text=f"{finding.text} {place}")
+                findings.append(finding)
+            place = location_of(statement) or place
         return findings
 
     def statement_findings(self, statement: str, sentence: str) -> list[Finding]:
         clauses = split_clauses(front_location_last(statement))
         about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
-        carry = False  # a leading "no" still applies ("No effusion, pneumothorax or mass")
+        negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
         for index, clause in enumerate(clauses):
-            own_negation = is_negated(clause.text)
-            negation_carried = not own_negation and carry and carries_negation(clause)
+            plain = without_hedges(clause.text)
+            continues_list = carries_negation(clause)
+            own_negation = is_negated(plain)
+            negation_carried = not own_negation and negation_carry and continues_list
             negated = own_negation or negation_carried
-            carry = negated and (carry or bool(cues.NEGATION_BEFORE.search(clause.text)))
+            negation_carry = negated and (negation_carry or bool(cues.NEGATION_BEFORE.search(plain)))
+            uncertain = is_hedged(clause.text) or (hedge_carry and continues_list)
+            hedge_carry = uncertain
             if cues.NOT_AN_OBSERVATION.search(clause.text) or not (negated or names_finding(clause.text)):
                 continue
-            following = clauses[index + 1] if index + 1 < len(clauses) else None
-            text = tidy(with_borrowed_location(clause, following))
+            text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
             if negation_carried:
@@ -73,7 +93,7 @@ class RuleBasedExtractor:
             category, focal, organ_system = categorize(text)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
-                organ_system=organ_system,
+                organ_system=organ_system, uncertain=uncertain and not negated,
                 prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text))))
         return findings
 
@@ -83,12 +103,64 @@ def extract_findings(report_text: str, include_prior_references: bool = False) -
     return RuleBasedExtractor(include_prior_references).extract(report_text)
 
 
-def repeats(finding: Finding, earlier: Finding) -> bool:
-    """Whether `finding` says nothing new over `earlier` (an impression repeating a finding)."""
-    words = set(re.findall(r"[\w.-]+", finding.text.lower()))
-    return finding.negated == earlier.negated and words <= set(re.findall(r"[\w.-]+", earlier.text.lower()))
+# ---------------------------------------------------------------- restatements
+def head_key(text: str) -> str:
+    """The head noun of a finding, shortened: the last finding noun before its location or measurement.
+
+    "Mild centrilobular emphysema in both upper lobes" -> "emphy", "Small right pleural
+    effusion" -> "effus"; a device keeps its kind: "Nasogastric tube ..." -> "nasogastric tube".
+    """
+    match = None
+    for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
+        matches = list(cues.FINDING_NOUN.finditer(phrase))
+        if matches:
+            match = matches[-1]
+            break
+    match = match or cues.ABNORMAL_MODIFIER.search(text)
+    if not match:
+        return text.lower()
+    words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
+    noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
+    if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
+        return f"{words[-2]} {noun}"
+    return noun[:5]
 
 
+def place_words(text: str) -> set[str]:
+    """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+)", text.lower()):
+        places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
+                   if w not in _NOT_PLACES}
+    return places
+
+
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring"}
+
+
+def sizes(text: str) -> set[str]:
+    return {m.group(0) for m in MEASUREMENT.finditer(text)}
+
+
+def restates(finding: Finding, other: Finding) -> bool:
+    """Whether `finding` says nothing `other` does not: same finding noun, no place or size of its own."""
+    return (finding.negated == other.negated and head_key(finding.text) == head_key(other.text)
+            and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
+
+
+def merge_finding(findings: list[Finding], finding: Finding) -> None:
+    """Add `finding` unless it restates one already there; a more specific restatement replaces it."""
+    for index, earlier in enumerate(findings):
+        if restates(finding, earlier):
+            return
+        if restates(earlier, finding):
+            findings[index] = finding
+            return
+    findings.append(finding)
+
+
+# ---------------------------------------------------------------- statements and clauses
 def split_statements(sentence: str) -> list[str]:
     """Cut at ";" and at ":" after a lead-in ("As far as can be observed: ..."), but not after a label ("Lungs: clear")."""
     statements = []
@@ -120,6 +192,20 @@ def stands_alone(text: str) -> bool:
     return bool(cues.FINDING_NOUN.search(text) or (has_own_cue(text) and cues.ANATOMY.search(text)))
 
 
+def glued_to_previous(previous: Clause, clause: Clause) -> bool:
+    if not stands_alone(clause.text) or cues.PREPOSITION_START.match(clause.text.strip()):
+        return True
+    if cues.ADJECTIVE_END.search(previous.text.rstrip()):
+        return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
+    if clause.separator.strip(" ,").lower() == "with":
+        # "consolidation with air bronchograms" is one finding, "mass with traction bronchiectasis" two.
+        if has_own_cue(clause.text):
+            return False  # "patent, with no obstructing lesion"
+        before, after = lung_category(previous.text), lung_category(clause.text)
+        return before is None or after is None or before == after
+    return False
+
+
 def split_clauses(sentence: str) -> list[Clause]:
     """Cut a sentence into clauses and glue fragments that name no finding back to a neighbour."""
     pieces = cues.CLAUSE_SEPARATOR.split(sentence)
@@ -127,7 +213,7 @@ def split_clauses(sentence: str) -> list[Clause]:
                                      for separator, text in zip(pieces[1::2], pieces[2::2])]
     groups: list[Clause] = []
     for clause in raw:
-        if groups and not stands_alone(clause.text):
+        if groups and glued_to_previous(groups[-1], clause):
             groups[-1].text += clause.separator + clause.text
         else:
             groups.append(Clause(clause.text, clause.separator))
@@ -135,6 +221,16 @@ def split_clauses(sentence: str) -> list[Clause]:
         first = groups.pop(0)
         groups[0] = Clause(first.text + groups[0].separator + groups[0].text, first.separator)
     return groups
+
+
+# ---------------------------------------------------------------- negation and hedges
+def without_hedges(text: str) -> str:
+    """`text` without hedges and follow-up stability phrases, which are not negations ("no change in X")."""
+    return cues.STABILITY.sub(" ", cues.HEDGE.sub(" ", text))
+
+
+def is_hedged(text: str) -> bool:
+    return bool(cues.HEDGE.search(text)) or text.rstrip().endswith("?")
 
 
 def is_negated(text: str) -> bool:
@@ -150,26 +246,58 @@ def is_negated(text: str) -> bool:
 
 
 def carries_negation(clause: Clause) -> bool:
-    """Whether "no" of the previous clause reaches this one ("No effusion, pneumothorax or mass")."""
+    """Whether "no" (or "possible") of the previous clause reaches this one ("No effusion, pneumothorax or mass")."""
     return not (has_own_cue(clause.text) or cues.NEW_POSITIVE_CLAUSE.match(clause.text.strip())
                 or cues.NO_CARRY_SEPARATOR.search(clause.separator))
 
 
-def with_borrowed_location(clause: Clause, following: Clause | None) -> str:
+# ---------------------------------------------------------------- locations
+def has_place(text: str) -> bool:
+    return bool(cues.PLACE.search(text) or cues.SIDE.search(text))
+
+
+def location_of(text: str) -> str | None:
+    """The place a statement names, as a phrase: "in the left lower lobe"."""
+    phrase = cues.LOCATION_PHRASE.search(text)
+    if phrase:
+        return phrase.group(0)
+    lobe = cues.LOBE_NAME.search(text)
+    return f"in the {lobe.group(0).lower()}" if lobe else None
+
+
+def with_borrowed_location(clauses: list[Clause], index: int) -> str:
     """"Ground-glass opacities and consolidation in the right lower lobe": both are in the lower lobe.
 
-    A short clause without any location borrows the trailing location of the next clause,
-    when that clause continues the list without an article of its own.
+    A short clause without any location borrows the trailing location of the next clause
+    that has one, as long as the list goes on without a new article ("and a 5 mm nodule");
+    a "with" clause ("cavity with surrounding consolidation") borrows from the clause before,
+    and the clause before a "with" clause from it ("mass with bronchiectasis in the right upper lobe").
     """
-    text = clause.text
-    if (following is None or len(text.split()) > 3 or cues.ANATOMY.search(text) or cues.SIDE.search(text)
-            or cues.NEW_POSITIVE_CLAUSE.match(following.text.strip())):
+    text = clauses[index].text
+    if has_place(text):
         return text
-    location = cues.LOCATION_PHRASE.search(following.text)
-    return f"{text} {location.group(0)}" if location else text
+    before_with = index + 1 < len(clauses) and clauses[index + 1].separator.strip(" ,").lower() == "with"
+    if before_with:  # "mass with traction bronchiectasis in the right upper lobe": the mass is there too
+        location = cues.LOCATION_PHRASE.search(clauses[index + 1].text)
+        if location:
+            return f"{text} {location.group(0)}"
+    if len(tidy(text).split()) > 3:
+        return text
+    for following in clauses[index + 1:]:
+        if cues.NEW_POSITIVE_CLAUSE.match(following.text.strip()):
+            break
+        location = cues.LOCATION_PHRASE.search(following.text)
+        if location:
+            return f"{text} {location.group(0)}"
+    if index and clauses[index].separator.strip(" ,").lower() == "with":
+        location = location_of(clauses[index - 1].text)
+        if location:
+            return f"{text} {location}"
+    return text
 
 
-_CONNECTOR = re.compile(r"^(?:and|but|while|whereas|however|also|or|with)\b,?\s*", re.IGNORECASE)
+# ---------------------------------------------------------------- tidying
+_CONNECTOR = re.compile(r"^(?:and|but|while|whereas|however|also|or|with|except(?: for)?)\b,?\s*", re.IGNORECASE)
 _THERE_IS = re.compile(r"^there (?:is|are|was|were)\s+(?:also\s+)?", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:a|an)\s+(?!few\b)", re.IGNORECASE)
 _IN_WHICH = re.compile(r"\b(?:in which|where)\s+(.+?)\s+(?:is|are|was|were)\s+(?:seen|noted|observed|detected)\b",
@@ -180,11 +308,14 @@ _SEEN = re.compile(r"\s+\b(?:is|are|was|were)\s+(?:also\s+)?(?:seen|noted|observ
 
 def tidy(text: str) -> str:
     """A clause as a short finding phrase: "There is a 3mm nodule ..." -> "3 mm nodule ..."."""
-    text = " ".join(text.split()).strip(" ,;:.")
+    text = " ".join(cues.PRIOR_COMPARISON.sub("", text).split()).strip(" ,;:.")
     text = _CONNECTOR.sub("", text)
     text = _THERE_IS.sub("", text)
+    text = cues.LEADING_HEDGE.sub("", text)
+    text = cues.TRAILING_HEDGE.sub("", text)
     text = _ARTICLE.sub("", text)
     text = _IN_WHICH.sub(r"with \1", text)
     text = _SEEN.sub("", text)
-    text = normalise_measurements(" ".join(text.split()).strip(" ,;:."))
+    text = cues.PRIOR_MEASUREMENT.sub("", normalise_measurements(text))
+    text = " ".join(text.split()).strip(" ,;:.?")
     return text[:1].upper() + text[1:]

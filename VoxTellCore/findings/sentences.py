@@ -1,13 +1,20 @@
-"""Report text -> the sentences of its Findings and Impression sections."""
+"""Report text -> the sentences of its findings and impression.
+
+With a Findings header, the Findings and Impression (Conclusion) sections are read.
+Without one, everything except the technique, indication, comparison, history and
+recommendation sections is read, so a report written as prose, as organ sections
+("Lungs: ... Pleura: ...") or as an impression only still gives all its findings.
+"""
 
 from __future__ import annotations
 
 import re
 
-GROUNDED_SECTIONS = ("findings", "finding", "impression", "impressions", "conclusion", "conclusions")
+FINDINGS_SECTIONS = ("findings", "finding")
+GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
 OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
-                  "indication", "indications", "comparison", "recommendation", "recommendations", "procedure",
-                  "examination", "exam", "protocol", "reason for exam", "addendum")
+                  "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
+                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum")
 _HEADER = re.compile(
     r"^\s*(?P<name>" + "|".join(re.escape(s) for s in GROUNDED_SECTIONS + OTHER_SECTIONS) + r")\s*"
     r"(?::\s*|$)", re.IGNORECASE | re.MULTILINE)
@@ -15,42 +22,95 @@ _HEADER = re.compile(
 ABBREVIATIONS = ("e.g.", "i.e.", "approx.", "vs.", "cf.", "etc.", "dr.", "no.", "fig.", "sec.", "resp.")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-# Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:") start a new
-# sentence and are not part of it.
-_SUBHEADING = r"[A-Za-z][A-Za-z ,/&-]{0,40}:\s"
-_LEADING_SUBHEADING = re.compile(r"^\s*" + _SUBHEADING)
+# Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:", "Right upper lobe:") start
+# a new sentence and are not part of it; one that names a place is kept as the location of its sentences.
+_SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
+_LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):\s+")
+_PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
+                    re.IGNORECASE)
+_SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
+# A sentence that names its own place does not take the heading's.
+OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?|lingula\w*|upper|middle|lower)\b",
+                       re.IGNORECASE)
 
 
 def report_sections(text: str) -> str:
-    """The text of the Findings and Impression sections, or the whole text if there are none."""
+    """The text to read: Findings and Impression with a Findings header, else all but the other sections."""
     headers = list(_HEADER.finditer(text))
-    wanted = [m for m in headers if m["name"].lower() in GROUNDED_SECTIONS]
-    if not wanted:
-        return text
-    parts = []
-    for header in wanted:
-        following = [m.start() for m in headers if m.start() > header.start()]
-        end = min(following, default=len(text))
-        parts.append(text[header.end():end])
-    return "\n\n".join(parts)
+    if any(m["name"].lower() in FINDINGS_SECTIONS for m in headers):
+        return "\n\n".join(_section_text(text, header, headers) for header in headers
+                           if header["name"].lower() in GROUNDED_SECTIONS)
+    kept, position = [], 0
+    for header in headers:
+        if header["name"].lower() in GROUNDED_SECTIONS:
+            continue
+        kept.append(text[position:header.start()])
+        position = _other_section_end(text, header, headers)
+    kept.append(text[position:])
+    return "\n\n".join(part for part in kept if part.strip())
+
+
+def _section_text(text: str, header: re.Match, headers: list[re.Match]) -> str:
+    end = min([m.start() for m in headers if m.start() > header.start()], default=len(text))
+    return text[header.end():end]
+
+
+def _other_section_end(text: str, header: re.Match, headers: list[re.Match]) -> int:
+    """Where an ignored section ends: with the line of its header when that line has text
+    ("Comparison: CT 08/2024." followed by prose), else at the next header, blank line or sub-heading."""
+    end = min([m.start() for m in headers if m.start() > header.start()], default=len(text))
+    line_end = text.find("\n", header.end())
+    line_end = end if line_end < 0 else min(line_end, end)
+    if text[header.end():line_end].strip() and "\n" not in text[header.start():header.end()]:
+        return line_end
+    boundary = re.compile(r"\n\s*\n|\n(?=\s*" + _SUBHEADING + ")").search(text, header.end(), end)
+    return boundary.start() if boundary else end
+
+
+def heading_location(heading: str) -> str | None:
+    """ "Right upper lobe" -> "in the right upper lobe", "right" -> "on the right"; None for "Lungs", "Pleura"."""
+    heading = " ".join(heading.split()).lower()
+    if not _PLACE.search(heading) or not re.search(r"\b(?:right|left|bilateral|lobes?|lingula)\b", heading):
+        return None
+    return f"on the {heading}" if _SIDE_ONLY.match(heading) else f"in the {heading}"
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of a text block.
 
     Splits after . ! ? followed by white space (so "1.5 cm" stays whole) unless the
-    word before is an abbreviation like "e.g.", and at blank lines and list items.
-    Other line breaks (hard-wrapped text) are joined.
+    word before is an abbreviation like "e.g.", and at blank lines, list items and organ
+    sub-headings. Other line breaks (hard-wrapped text) are joined. A sub-heading that
+    names a place ("Right upper lobe:", "L base:" once expanded) is added to each of its
+    sentences that names no place of its own.
     """
     sentences = []
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
-        block = " ".join(_LEADING_SUBHEADING.sub("", _BULLET.sub("", block)).split())
-        start = 0
-        for boundary in _SENTENCE_END.finditer(block):
-            before = block[start:boundary.start()]
-            if before.lower().endswith(ABBREVIATIONS) or re.search(r"\b[A-Za-z]\.$", before):
-                continue
-            sentences.append(before)
-            start = boundary.end()
-        sentences.append(block[start:])
+        block = " ".join(_BULLET.sub("", block).split())
+        heading = _LEADING_SUBHEADING.match(block)
+        location = None
+        if heading:
+            location = heading_location(heading["heading"])
+            block = block[heading.end():]
+        block = _BULLET.sub("", block)
+        for sentence in _block_sentences(block):
+            inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
+            place = location
+            if inline:
+                sentence, place = sentence[inline.end():], heading_location(inline["heading"]) or location
+            if place and not OWN_PLACE.search(sentence):
+                sentence = f"{sentence.rstrip(' .')} {place}."
+            sentences.append(sentence)
     return [s.strip() for s in sentences if s.strip(" .;")]
+
+
+def _block_sentences(block: str) -> list[str]:
+    sentences, start = [], 0
+    for boundary in _SENTENCE_END.finditer(block):
+        before = block[start:boundary.start()]
+        if before.lower().endswith(ABBREVIATIONS) or re.search(r"\b[A-Za-z]\.$", before):
+            continue
+        sentences.append(before)
+        start = boundary.end()
+    sentences.append(block[start:])
+    return sentences

@@ -94,12 +94,13 @@ def uniqueName(name: str, taken: set[str]) -> str:
 def extractReportFindings(text: str, includePriorReferences: bool = False) -> list[dict]:
     """Rows for the findings table: positive findings first, then negated ones (unselected).
 
-    Each row: ``text``, ``category``, ``negated``, ``selected`` and ``sourceSentence``.
+    Each row: ``text``, ``category``, ``negated``, ``uncertain`` (the report hedges it: "possible
+    nodule", "pneumonia?"), ``selected`` and ``sourceSentence``.
     """
     findings = extract_findings(text, includePriorReferences)
     ordered = [f for f in findings if not f.negated] + [f for f in findings if f.negated]
     return [
-        {"text": f.text, "category": f.category, "negated": f.negated, "selected": not f.negated,
-         "sourceSentence": f.source_sentence}
+        {"text": f.text, "category": f.category, "negated": f.negated, "uncertain": f.uncertain,
+         "selected": not f.negated, "sourceSentence": f.source_sentence}
         for f in ordered
     ]

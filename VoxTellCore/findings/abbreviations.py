@@ -1,0 +1,36 @@
+"""Report shorthand -> words, and image references out, before the rules read a report.
+
+The prompts go to a text encoder that reads words, so "RUL" becomes "right upper lobe"
+and "trace L effusion" becomes "trace left effusion". Only unambiguous shorthand is
+expanded: "PE" (embolism or effusion) and "LAD" (artery or adenopathy) stay as written.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LOBES = {"rul": "right upper lobe", "rml": "right middle lobe", "rll": "right lower lobe",
+          "lul": "left upper lobe", "lll": "left lower lobe"}
+_WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-glass opacities",
+          "bilat": "bilateral", "nl": "normal", "abd": "abdomen", "ett": "endotracheal tube",
+          "ngt": "nasogastric tube", "ogt": "orogastric tube", "svc": "superior vena cava", "ivc": "inferior vena cava",
+          "ln": "lymph node", "lns": "lymph nodes", "rt": "right", "lt": "left"}
+_ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=len, reverse=True)) + r")\b",
+                           re.IGNORECASE)
+# "NG tube", "OG tube", "ET tube"; a lone capital R or L as a side ("L effusion", "R: small effusion"), never "L1".
+_TUBE = re.compile(r"\b(NG|OG|ET)(?= tube)")
+_SIDE_LETTER = re.compile(r"(?<![\w/.-])([RL])(?![\w/.'-])")
+# "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)".
+IMAGE_REFERENCE = re.compile(
+    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:image|images|img|im|slice)\.?\s*#?\s*\d+"
+    r"(?:\s*(?:-|to)\s*\d+)?\)?|\s*\(\s*(?:series|se)\.?\s*\d+\s*\)", re.IGNORECASE)
+
+
+def expand_abbreviations(text: str) -> str:
+    text = _TUBE.sub(lambda m: {"NG": "nasogastric", "OG": "orogastric", "ET": "endotracheal"}[m.group(1)], text)
+    text = _ABBREVIATION.sub(lambda m: _LOBES.get(m.group(1).lower()) or _WORDS[m.group(1).lower()], text)
+    return _SIDE_LETTER.sub(lambda m: "right" if m.group(1) == "R" else "left", text)
+
+
+def strip_image_references(text: str) -> str:
+    return IMAGE_REFERENCE.sub("", text)
