@@ -63,3 +63,53 @@ def write_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, spa
         slice_image.SetOrigin(position)
         writer.SetFileName(str(folder / f"slice_{series_uid[-3:]}_{rank:03d}.dcm"))
         writer.Execute(slice_image)
+
+
+def write_full_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, *, modality: str = "CT",
+                            study_uid: str = "1.2.826.0.1.3680043.2.1125.1", description: str = "",
+                            row_direction=(1.0, 0.0, 0.0), column_direction=(0.0, 1.0, 0.0),
+                            spacing=(0.8, 0.9, 2.0), origin=(-100.0, -120.0, 40.0),
+                            image_type: str = "ORIGINAL\\PRIMARY\\AXIAL") -> list[Path]:
+    """A DICOM series with every attribute a DICOM SEG needs (patient, study, frame of
+    reference), written with pydicom: slice k of ``array_kji`` lies at ``origin`` plus k
+    ``spacing[2]`` along the slice normal (LPS), rows run along ``column_direction``. File
+    names are in shuffled order and instance numbers reversed, so only positions sort it."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    row, column = np.asarray(row_direction, float), np.asarray(column_direction, float)
+    normal = np.cross(row, column)
+    sop_class = MRImageStorage if modality == "MR" else CTImageStorage
+    frame_of_reference = generate_uid(entropy_srcs=[series_uid, "frame"])
+    paths = []
+    for rank, k in enumerate(np.random.default_rng(1).permutation(array_kji.shape[0])):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[series_uid, str(k)])
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = pydicom.Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Phantom^Test", "P001", "19700101", "O"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_of_reference
+        ds.StudyID, ds.AccessionNumber, ds.StudyDate, ds.StudyTime = "1", "A1", "20240101", "120000"
+        ds.ReferringPhysicianName, ds.Manufacturer = "", "test"
+        ds.Modality, ds.SeriesNumber, ds.SeriesDescription = modality, 1, description
+        ds.InstanceNumber = int(array_kji.shape[0] - k)
+        ds.ImageType = image_type
+        ds.PositionReferenceIndicator = ""
+        ds.ImagePositionPatient = [float(v) for v in np.asarray(origin) + k * spacing[2] * normal]
+        ds.ImageOrientationPatient = [float(v) for v in (*row, *column)]
+        ds.PixelSpacing = [spacing[1], spacing[0]]  # row spacing (between rows), column spacing
+        ds.SliceThickness = spacing[2]
+        ds.Rows, ds.Columns = array_kji.shape[1], array_kji.shape[2]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = 0, 1
+        ds.PixelData = np.ascontiguousarray(array_kji[k], dtype=np.int16).tobytes()
+        path = folder / f"img_{series_uid[-4:]}_{rank:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

@@ -112,15 +112,29 @@ def test_dicom_series_folder(tmp_path):
     assert np.allclose(volume.ijk_to_ras[:3, 0], [-0.8, 0, 0], atol=1e-3)
 
 
-def test_dicom_folder_with_two_series_is_refused(tmp_path):
-    array = np.zeros((3, 4, 4), dtype=np.int16)
-    write_dicom_series(tmp_path / "mixed", array, "1.2.826.0.1.3680043.2.1125.201")
-    write_dicom_series(tmp_path / "mixed", array + 1, "1.2.826.0.1.3680043.2.1125.202")
+def test_dicom_folder_with_two_series_is_listed_refused_and_read_by_uid(tmp_path):
+    first, second = "1.2.826.0.1.3680043.2.1125.201", "1.2.826.0.1.3680043.2.1125.202"
+    array = np.arange(3 * 4 * 4, dtype=np.int16).reshape(3, 4, 4)
+    write_dicom_series(tmp_path / "mixed", array, first)
+    write_dicom_series(tmp_path / "mixed", array + 1, second)
+
+    listed = {series.uid: series for series in vio.list_dicom_series(tmp_path / "mixed")}
+    assert set(listed) == {first, second}
+    assert [(s.modality, s.number_of_files) for s in listed.values()] == [("CT", 3), ("CT", 3)]
+
     with pytest.raises(InputError) as error:
         read_volume(tmp_path / "mixed")
     message = str(error.value)
-    assert "1.2.826.0.1.3680043.2.1125.201" in message and "1.2.826.0.1.3680043.2.1125.202" in message
-    assert "one series" in message
+    assert f"{first}  CT  (no description)  3 file(s)" in message and second in message
+    assert "--series UID" in message
+
+    volume = read_volume(tmp_path / "mixed", series_uid=second)
+    assert np.array_equal(volume.array, array + 1)
+    assert volume.dicom.series_uid == second and len(volume.dicom.sop_instance_uids) == 3
+    assert np.array_equal(read_volume(tmp_path / "mixed", first).array, array)
+
+    with pytest.raises(InputError, match="(?s)no DICOM series with UID 1.2.3.*Pass one of these UIDs with --series"):
+        read_volume(tmp_path / "mixed", series_uid="1.2.3")
 
 
 def test_folder_without_dicom_is_refused(tmp_path):
@@ -220,8 +234,8 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch, suffix):
         Path(filename).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(vio.writing.nibabel, "save", write_half_then_fail)
-    monkeypatch.setattr(vio.writing.sitk, "WriteImage", write_half_then_fail)
+    monkeypatch.setattr(nibabel, "save", write_half_then_fail)
+    monkeypatch.setattr(sitk, "WriteImage", write_half_then_fail)
     reference = reference_volume("lps")
     with pytest.raises(OSError, match="disk full"):
         write_mask(np.zeros(reference.array.shape, np.uint8), reference, tmp_path / f"mask{suffix}")
@@ -237,7 +251,7 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
     def fail(*_args, **_kwargs):
         raise RuntimeError("writer crashed")
 
-    monkeypatch.setattr(vio.writing.sitk, "WriteImage", fail)
+    monkeypatch.setattr(sitk, "WriteImage", fail)
     with pytest.raises(RuntimeError):
         write_mask(np.zeros(reference.array.shape, np.uint8), reference, path)
     assert path.read_bytes() == before

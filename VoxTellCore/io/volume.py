@@ -10,6 +10,7 @@ transposed, so both directions are a transpose plus nibabel's ``apply_orientatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -19,13 +20,29 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+@dataclass(frozen=True)
+class DicomSource:
+    """Where a volume read from a DICOM series came from (what a DICOM SEG must reference).
+    The per-instance tuples hold one entry per K slice, in K order."""
+
+    study_uid: str
+    series_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    files: Tuple[str, ...]
+    sop_class_uids: Tuple[str, ...]
+    sop_instance_uids: Tuple[str, ...]
+
+
 @dataclass
 class Volume:
-    """A scalar volume: ``array`` in KJI order (float32) and its 4x4 IJK->RAS matrix."""
+    """A scalar volume: ``array`` in KJI order (float32) and its 4x4 IJK->RAS matrix;
+    ``dicom`` for a volume read from a DICOM series."""
 
     array: np.ndarray
     ijk_to_ras: np.ndarray
-    source: str | None = None
+    source: Optional[str] = None
+    dicom: Optional[DicomSource] = None
 
     @property
     def spacing(self) -> np.ndarray:

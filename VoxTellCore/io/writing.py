@@ -1,28 +1,31 @@
-"""Write a label map on a reference volume's exact geometry, atomically."""
+"""Write a label map on a reference volume's exact geometry, atomically, in the format that
+the file's extension names (the label-map writers of ``VoxTellCore.io.formats``)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import nibabel
 import numpy as np
-import SimpleITK as sitk
 
-from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import InputError
-from VoxTellCore.io.volume import Volume, set_sitk_geometry
+from VoxTellCore.io.formats import writers
+from VoxTellCore.io.formats.base import LabelMapWriter, matching_suffix
+from VoxTellCore.io.volume import Volume
 
-MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+def _label_map_writers() -> list:
+    return [writer for writer in writers() if isinstance(writer, LabelMapWriter)]
+
+
+MASK_SUFFIXES = tuple(suffix for writer in _label_map_writers() for suffix in writer.suffixes)
 
 
 def mask_suffix(path: str | os.PathLike) -> str:
     """The supported output extension of ``path`` (raises InputError if there is none)."""
-    name = str(path).lower()
-    for suffix in MASK_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix
-    raise InputError(f"Cannot write a mask to {path}: use one of the extensions {', '.join(MASK_SUFFIXES)}.")
+    suffix = matching_suffix(path, MASK_SUFFIXES)
+    if suffix is None:
+        raise InputError(f"Cannot write a mask to {path}: use one of the extensions {', '.join(MASK_SUFFIXES)}.")
+    return suffix
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:
@@ -42,17 +45,6 @@ def write_mask(mask_kji: np.ndarray, reference: Volume, path: str | os.PathLike)
     mask = np.asarray(mask_kji)
     if mask.shape != reference.array.shape:
         raise ValueError(f"mask shape {mask.shape} differs from the reference's {reference.array.shape}")
-    mask = mask.astype(label_dtype(mask), copy=False)
-    path = Path(path)
     suffix = mask_suffix(path)
-
-    def write(temporary: str) -> None:
-        if suffix in (".nii.gz", ".nii"):
-            # Like the release: a plain Nifti1Image on the affine (sform), (i, j, k) data order.
-            nibabel.save(nibabel.Nifti1Image(mask.T, np.asarray(reference.ijk_to_ras, dtype=np.float64)), temporary)
-        else:
-            image = sitk.GetImageFromArray(mask)
-            set_sitk_geometry(image, reference.ijk_to_ras)
-            sitk.WriteImage(image, temporary, useCompression=True)
-
-    atomic_write(path, write, suffix)
+    writer = next(writer for writer in _label_map_writers() if suffix in writer.suffixes)
+    writer.write_labels(mask.astype(label_dtype(mask), copy=False), reference, path)

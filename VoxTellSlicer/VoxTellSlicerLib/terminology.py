@@ -1,24 +1,39 @@
-"""Segment names, colours and terminology entries for prompts.
+"""Segment names, colours and terminology entries for prompts, from Slicer's terminology logic.
 
-Slicer's terminology lookup by '3dSlicerLabel' is exact and case-sensitive, so a prompt
-is first normalised to the list's own spelling ("Liver" -> "liver") or mapped through the
-synonym table ("hepatic organ" -> "liver"). Prompts that are not in the list get a random
-colour that depends only on the prompt, so a rerun keeps its colour.
+The rule is the core's (``VoxTellCore.terminology``, which the command line applies to a
+shipped extract of the same list): Slicer's lookup by '3dSlicerLabel' is exact and
+case-sensitive, so a prompt is first normalised to the list's own spelling ("Liver" ->
+"liver") or mapped through the synonym table ("hepatic organ" -> "liver"); prompts that are
+not in the list get a colour that depends only on the prompt; the two sides of a pair that
+the list colours alike are told apart by a lighter right side. Here the entry comes from
+Slicer's logic, which also serialises it for the segment.
 """
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-GENERAL_ANATOMY = "Segmentation category and type - 3D Slicer General Anatomy list"
-# Slicer marks "no recommended colour" with mid grey.
-UNSET_COLOR = (127, 127, 127)
+from VoxTellCore.terminology import (
+    GENERAL_ANATOMY,
+    LEFT,
+    RIGHT,
+    UNSET_COLOR,
+    Code,
+    find_label,
+    load_synonyms,
+    normalize_prompt,
+    side_color,
+    side_of,
+    stable_color,
+)
+
 SYNONYMS_FILE = Path("Resources") / "vocabulary" / "slicer_synonyms.json"
+
+# The names the module and its tests use.
+normalizePrompt = normalize_prompt
+stableColor = stable_color
 
 
 @dataclass(frozen=True)
@@ -28,20 +43,6 @@ class SegmentStyle:
     name: str
     color: tuple[float, float, float]
     terminology: str = ""
-
-
-def normalizePrompt(prompt: str) -> str:
-    """Trimmed, with runs of white space collapsed: the segment name and the cache key."""
-    return re.sub(r"\s+", " ", prompt).strip()
-
-
-def stableColor(prompt: str) -> tuple[float, float, float]:
-    """A saturated colour picked by a hash of the lower-cased prompt (the same in every session)."""
-    digest = hashlib.sha256(normalizePrompt(prompt).lower().encode("utf-8")).digest()
-    hue = int.from_bytes(digest[:2], "big") / 65536.0
-    saturation = 0.55 + 0.35 * digest[2] / 255.0
-    value = 0.75 + 0.2 * digest[3] / 255.0
-    return colorsys.hsv_to_rgb(hue, saturation, value)
 
 
 def findSynonymsFile(moduleDir: Path) -> Path | None:
@@ -54,10 +55,7 @@ def findSynonymsFile(moduleDir: Path) -> Path | None:
 
 
 def loadSynonyms(path: Path | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    table = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {normalizePrompt(key).lower(): label for key, label in table.items() if not key.startswith("_")}
+    return load_synonyms(path)
 
 
 class PromptTerminology:
@@ -71,20 +69,19 @@ class PromptTerminology:
 
     def slicerLabel(self, prompt: str) -> str | None:
         """The list's '3dSlicerLabel' spelling for a prompt, or None when the list lacks it."""
-        key = normalizePrompt(prompt).lower()
-        labels = self._labelIndex()
-        if key in labels:
-            return labels[key]
-        synonym = self.synonyms.get(key, "").lower()
-        return labels.get(synonym)
+        return find_label(prompt, self._labelIndex(), self.synonyms)
 
     def style(self, prompt: str) -> SegmentStyle:
         name = normalizePrompt(prompt)
         entry = self._entry(prompt)
         if entry is None:
             return SegmentStyle(name, stableColor(prompt))
-        rgb = _recommendedColor(entry)
-        color = tuple(c / 255.0 for c in rgb) if rgb is not None else stableColor(prompt)
+        rgb = _recommendedColor(entry.GetTypeModifierObject(), entry.GetTypeObject())
+        if rgb is None:
+            color = stableColor(prompt)
+        else:
+            side = side_of(_code(entry.GetTypeModifierObject()))
+            color = side_color(rgb, side, self._oppositeColor(entry) if side else None)
         return SegmentStyle(name, color, self.logic.SerializeTerminologyEntry(entry))
 
     def _entry(self, prompt: str):
@@ -98,6 +95,19 @@ class PromptTerminology:
             return None
         return entry
 
+    def _oppositeColor(self, entry) -> tuple[int, int, int] | None:
+        """The recommended colour of the type's other side ("right kidney" for "left kidney")."""
+        import slicer
+
+        opposite = RIGHT if side_of(_code(entry.GetTypeModifierObject())) == "left" else LEFT
+        category, typeObject = entry.GetCategoryObject(), entry.GetTypeObject()
+        modifier = slicer.vtkSlicerTerminologyType()
+        for k in range(self.logic.GetNumberOfTypeModifiersInTerminologyType(self.context, category, typeObject)):
+            self.logic.GetNthTypeModifierInTerminologyType(self.context, category, typeObject, k, modifier)
+            if _code(modifier) == opposite:
+                return _recommendedColor(modifier, typeObject)
+        return None
+
     def _labelIndex(self) -> dict[str, str]:
         """Lower-cased label -> label for every type and type modifier of the context (built once)."""
         if self._labels is None:
@@ -105,9 +115,15 @@ class PromptTerminology:
         return self._labels
 
 
-def _recommendedColor(entry) -> tuple[int, int, int] | None:
+def _code(item) -> Optional[Code]:
+    if item is None or not item.GetCodeValue():
+        return None
+    return Code(item.GetCodingSchemeDesignator(), item.GetCodeValue(), item.GetCodeMeaning())
+
+
+def _recommendedColor(modifier, typeObject) -> tuple[int, int, int] | None:
     """The modifier's colour when it has one ("left kidney"), else the type's."""
-    for item in (entry.GetTypeModifierObject(), entry.GetTypeObject()):
+    for item in (modifier, typeObject):
         if item is not None and item.GetCodeValue():
             rgb = tuple(int(c) for c in item.GetRecommendedDisplayRGBValue())
             if rgb != UNSET_COLOR:

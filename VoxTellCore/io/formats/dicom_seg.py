@@ -1,0 +1,151 @@
+"""DICOM Segmentation objects (for PACS) written with ``highdicom``.
+
+One binary segment per prompt, labelled with the prompt and coded with the category, type
+and laterality modifier that Slicer's General Anatomy list gives the prompt; prompts the
+list lacks get the code Slicer gives a segment without terminology (SCT 85756007 "Tissue"
+for both). Each frame references its source instance; the algorithm identification names
+VoxTell, the model and the version. Pixels are bit-packed with empty frames left out, and
+the file is stored with the Deflated Explicit VR Little Endian transfer syntax (lossless
+zlib over the whole dataset, read by pydicom, highdicom and DCMTK/dcmqi). highdicom's
+other choice for binary segments, JPEG 2000, is not used: DCMTK (Slicer's DICOM SEG
+reader, dcmqi) has no free JPEG 2000 decoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from VoxTellCore.atomic import atomic_write
+from VoxTellCore.errors import InputError
+from VoxTellCore.io.formats.base import ModelInfo, SegmentInfo
+from VoxTellCore.io.volume import Volume
+from VoxTellCore.terminology import GENERIC, Code
+
+MANUFACTURER = "VoxTell for 3D Slicer"
+LONG_STRING = 64  # the length limit of DICOM LO values (segment label, model name)
+ARTIFICIAL_INTELLIGENCE = Code("DCM", "123110", "Artificial Intelligence")  # CID 7162 algorithm family
+SERIES_NUMBER = 9701  # an arbitrary number that keeps VoxTell's SEG series apart from the scanner's
+
+
+class DicomSegWriter:
+    name = "dicom-seg"
+    suffix = ".dcm"
+    label_map = False
+
+    def check_input(self, volume: Volume) -> None:
+        source = volume.dicom
+        if source is None:
+            raise InputError(
+                f"DICOM SEG output needs a DICOM series as input (a folder of DICOM files); {volume.source} is not "
+                "one. Pass the DICOM series folder, or pick another --format (nifti, nrrd, mha, seg-nrrd)."
+            )
+        if len(source.files) != volume.array.shape[0]:
+            raise InputError(
+                f"{volume.source} is a multi-frame DICOM series ({len(source.files)} file(s) for "
+                f"{volume.array.shape[0]} slices); DICOM SEG output supports series of single-slice files only. "
+                "Pick another --format (nifti, nrrd, mha, seg-nrrd)."
+            )
+        missing = [name for name, value in (("Study Instance UID", source.study_uid),
+                                             ("Series Instance UID", source.series_uid),
+                                             ("Frame of Reference UID", source.frame_of_reference_uid)) if not value]
+        if not all(source.sop_instance_uids) or not all(source.sop_class_uids):
+            missing.append("SOP Class/Instance UID in every file")
+        if missing:
+            raise InputError(
+                f"The DICOM series in {volume.source} has no {', '.join(missing)} (anonymised without UIDs?), "
+                "which a DICOM SEG must reference. Pick another --format (nifti, nrrd, mha, seg-nrrd), or restore "
+                "the UIDs."
+            )
+
+    def write(self, masks: np.ndarray, segments: Sequence[SegmentInfo], reference: Volume, path: Path,
+              model: ModelInfo) -> None:
+        import highdicom
+        import pydicom
+        from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+        self.check_input(reference)
+        masks = np.asarray(masks)
+        if masks.shape[1:] != reference.array.shape or len(segments) != masks.shape[0]:
+            raise ValueError(f"expected {len(segments)} masks on the reference's grid {reference.array.shape}, "
+                             f"got {masks.shape}")
+        # Slice k of the volume is source file k (sorted by position when read); a DICOM frame's
+        # rows and columns are the volume's J and I.
+        sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in reference.dicom.files]
+        algorithm = highdicom.AlgorithmIdentificationSequence(
+            name="VoxTell",
+            family=_coded(ARTIFICIAL_INTELLIGENCE),
+            version=model.version,
+            source=_long_string(model.name),
+            parameters={"model": model.name, "demo model": "yes" if model.is_demo else "no"},
+        )
+        descriptions = [_description(number, info, algorithm) for number, info in enumerate(segments, start=1)]
+        demo = " (demo model, not for clinical images)" if model.is_demo else ""
+        seg = highdicom.seg.Segmentation(
+            source_images=sources,
+            pixel_array=(masks > 0).astype(np.uint8).transpose(1, 2, 3, 0),
+            segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=highdicom.UID(),
+            series_number=SERIES_NUMBER,
+            sop_instance_uid=highdicom.UID(),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=_long_string(model.name),
+            software_versions=model.version,
+            device_serial_number="none",
+            series_description=_long_string("VoxTell segmentation" + demo),
+            content_description=_long_string("VoxTell from text prompts" + demo),
+            content_label="VOXTELL",
+            content_qualification=highdicom.ContentQualificationValues.RESEARCH,
+            specific_character_set="ISO_IR 192",  # UTF-8: prompts may hold any character
+            omit_empty_frames=True,
+        )
+        seg.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+
+        def save(temporary: str) -> None:
+            seg.save_as(temporary, enforce_file_format=True)
+
+        atomic_write(path, save, self.suffix)
+
+
+def _coded(code: Code):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(code.value, code.scheme, code.meaning)
+
+
+def _long_string(text: str) -> str:
+    """A valid DICOM LO value: no backslash, at most 64 characters (counted in UTF-8 bytes, as
+    pydicom checks them)."""
+    return text.replace("\\", "/").encode("utf-8")[:LONG_STRING].decode("utf-8", errors="ignore")
+
+
+def _description(number: int, info: SegmentInfo, algorithm):
+    import highdicom
+    from pydicom.dataset import Dataset
+
+    terminology = info.terminology or GENERIC
+    description = highdicom.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=_long_string(info.name),
+        segmented_property_category=_coded(terminology.category),
+        segmented_property_type=_coded(terminology.type),
+        algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm,
+        display_color=highdicom.color.CIELabColor.from_rgb(*(255.0 * float(c) for c in info.color)),
+    )
+    if terminology.modifier is not None:
+        item = Dataset()
+        item.CodeValue = terminology.modifier.value
+        item.CodingSchemeDesignator = terminology.modifier.scheme
+        item.CodeMeaning = terminology.modifier.meaning
+        description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [item]
+    if len(info.prompt) > LONG_STRING or info.name != info.prompt:
+        description.SegmentDescription = info.prompt[:1024]  # ST: the whole prompt when the label is cut
+    return description
+
+
+WRITER = DicomSegWriter()
