@@ -13,7 +13,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import torch
 
@@ -25,6 +25,7 @@ PLANS_FILE = "plans.json"
 CHECKPOINT_FILE = Path("fold_0") / "checkpoint_final.pth"
 SAFETENSORS_FILE = Path("fold_0") / "model.safetensors"
 MODEL_INFO_FILE = "voxtell_model.json"  # optional: description, text encoder, bank
+MODEL_INFO_PATHS = ("text_encoder", "embedding_bank")  # relative to the model folder when inside it
 
 
 def read_plans(model_dir: Path) -> dict[str, Any]:
@@ -60,19 +61,27 @@ def read_state_dict(model_dir: Path) -> dict[str, torch.Tensor]:
     try:
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not zipfile.is_zipfile(checkpoint_path):
+            # torch.save writes zip archives: anything else is a damaged file, not a dangerous one.
+            raise _unreadable(checkpoint_path, "not the zip archive torch.save writes") from exc
         raise ModelError(
             f"{checkpoint_path} refuses to load safely: it contains objects other than tensors and plain "
             f"data ({str(exc).splitlines()[0]}). Such a file can run arbitrary code, so VoxTell does not "
             "load it. Use a checkpoint from a trusted source, or export its weights to safetensors."
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(
-            f"{checkpoint_path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'truncated'}). It may be truncated: download it again."
-        ) from exc
+        raise _unreadable(checkpoint_path, exc) from exc
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise ModelError(f"{checkpoint_path} has no 'network_weights' entry: it is not a VoxTell checkpoint.")
     return checkpoint["network_weights"]
+
+
+def _unreadable(path: Path, reason: Union[Exception, str]) -> ModelError:
+    if isinstance(reason, Exception):
+        detail = str(reason).strip().splitlines()[0] if str(reason).strip() else "truncated"
+        reason = f"{type(reason).__name__}: {detail}"
+    return ModelError(f"{path} is not a readable PyTorch checkpoint ({reason}). "
+                      "The file is corrupt or truncated: download or copy it again.")
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -160,8 +169,22 @@ def save_model_folder(
     checkpoint = {"network_weights": cpu_weights(model), **(extra or {})}
     atomic_write(out_dir / CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
     if info is not None:
+        info = {**info, **{key: portable_path(info[key], out_dir) for key in MODEL_INFO_PATHS if info.get(key)}}
         atomic_write(out_dir / MODEL_INFO_FILE, lambda p: Path(p).write_text(json.dumps(info, indent=2)))
     return out_dir
+
+
+def portable_path(value: str, model_dir: Path) -> str:
+    """How ``voxtell_model.json`` records a path: relative when it lies in the model folder (so
+    a moved or copied folder still loads), absolute when it lies elsewhere (so it does not
+    depend on the current folder), unchanged when it names no local file (a Hugging Face id)."""
+    if not Path(value).is_absolute() and (model_dir / value).exists():
+        return str(value)
+    path = Path(value).expanduser()
+    if not path.exists():
+        return str(value)
+    path, folder = path.resolve(), model_dir.resolve()
+    return path.relative_to(folder).as_posix() if folder in path.parents else str(path)
 
 
 def export_safetensors(model_dir: str | os.PathLike, out_path: str | os.PathLike | None = None) -> Path:

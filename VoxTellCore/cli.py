@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from VoxTellCore import __version__
 from VoxTellCore.errors import VoxTellError
 
 COMMANDS = ("predict", "demo", "evaluate", "findings", "ground")
@@ -15,6 +16,7 @@ COMMANDS = ("predict", "demo", "evaluate", "findings", "ground")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxtell-core", description="Free-text promptable 3D segmentation (VoxTell).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"VoxTellCore.commands.{name}").add_parser(subparsers)
@@ -24,11 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    command = importlib.import_module(f"VoxTellCore.commands.{args.command}")
+    return run_command(args.command, args)
+
+
+def run_command(name: str, args: argparse.Namespace) -> int:
+    """Run a subcommand with the documented exit codes: its own (0, 1), 2 for a problem the
+    user can fix (the message says which and how, no traceback), 130 when interrupted."""
+    command = importlib.import_module(f"VoxTellCore.commands.{name}")
     try:
         return int(command.run(args) or 0)
     except VoxTellError as exc:
-        print(f"voxtell-core {args.command}: error: {exc}", file=sys.stderr)
+        print(f"voxtell-core {name}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

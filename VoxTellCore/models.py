@@ -43,8 +43,8 @@ def download_official_model() -> Path:
         raise ModelError(
             f"No model given and the official {OFFICIAL_MODEL} could not be downloaded from the Hugging Face Hub "
             f"({type(exc).__name__}). Either connect to the internet once (the download is cached), download it "
-            f"elsewhere with `huggingface-cli download {OFFICIAL_REPO} --include '{OFFICIAL_MODEL}/*'` and pass its "
-            f"folder with -m or $VOXTELL_MODEL, or try the built-in demo model with `-m demo`."
+            f"elsewhere with `hf download {OFFICIAL_REPO} --include '{OFFICIAL_MODEL}/*' --local-dir voxtell` "
+            f"and pass its voxtell/{OFFICIAL_MODEL} folder with -m or $VOXTELL_MODEL, or try the built-in demo model with `-m demo`."
         ) from exc
     return Path(local) / OFFICIAL_MODEL
 

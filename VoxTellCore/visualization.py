@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -19,42 +20,94 @@ def _radiological(plane: np.ndarray) -> np.ndarray:
     return np.flip(plane, (-2, -1))
 
 
-def _save(figure, path: Path) -> None:
+def _save(figure, path: Path, dpi: int = 100) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=100), ".png")
+        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi), ".png")
     finally:
         plt.close(figure)
 
 
-def _draw(axis, image: np.ndarray, masks: np.ndarray, colors, title: str, window: tuple[float, float]) -> None:
-    axis.imshow(_radiological(image), cmap="gray", vmin=window[0], vmax=window[1], interpolation="nearest")
+# Distinct colours (Trubetskoy's list): neighbours in a prompt list never get similar hues,
+# unlike tab20, whose pairs are a dark and a light shade of one hue.
+DISTINCT_COLORS = (
+    "#4363d8", "#f58231", "#e6194b", "#f032e6", "#3cb44b", "#9a6324", "#42d4f4", "#911eb4", "#bfef45",
+    "#ffe119", "#fabed4", "#469990", "#dcbeff", "#800000", "#aaffc3", "#808000", "#ffd8b1", "#000075",
+)
+# Contours are drawn on masks upsampled this many times (bilinear), so they are smooth lines
+# instead of voxel staircases.
+CONTOUR_UPSAMPLING = 4
+
+
+def _draw(axis, image: np.ndarray, masks: np.ndarray, colors, title: str, window: tuple[float, float],
+          aspect: float = 1.0) -> None:
+    """One plane with each mask outlined in its colour."""
+    from scipy.ndimage import zoom
+
+    axis.imshow(_radiological(image), cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear",
+                aspect=aspect)
+    height, width = image.shape
     for color, mask in zip(colors, _radiological(masks)):
-        if mask.any():
-            axis.contour(mask, levels=[0.5], colors=[color], linewidths=1.2)
-    axis.set_title(title)
+        if not mask.any():
+            continue
+        fine = zoom(mask.astype(np.float32), CONTOUR_UPSAMPLING, order=1)
+        rows = (np.arange(fine.shape[0]) + 0.5) / CONTOUR_UPSAMPLING - 0.5
+        columns = (np.arange(fine.shape[1]) + 0.5) / CONTOUR_UPSAMPLING - 0.5
+        axis.contour(columns, rows, fine, levels=[0.5], colors=[color], linewidths=1.6)
+    axis.set_xlim(-0.5, width - 0.5)
+    axis.set_ylim(height - 0.5, -0.5)
+    axis.set_title(title, fontsize=10)
     axis.axis("off")
 
 
+def _plane_through_smallest(masks: np.ndarray) -> int:
+    """The axial plane of (N, S, A, R) masks through the centre of the smallest non-empty mask,
+    so that small structures such as nodules appear in the picture."""
+    sizes = [(int(mask.sum()), index) for index, mask in enumerate(masks) if mask.any()]
+    if not sizes:
+        return masks.shape[1] // 2
+    return int(round(np.argwhere(masks[min(sizes)[1]])[:, 0].mean()))
+
+
+def _busiest_coronal_plane(masks: np.ndarray) -> int:
+    """The coronal plane of (N, S, A, R) masks where most masks show (of those, the one nearest the middle)."""
+    present = masks.any(axis=(1, 3)).sum(axis=0)
+    middle = (len(present) - 1) / 2
+    return int(max(range(len(present)), key=lambda index: (present[index], -abs(index - middle))))
+
+
 def overview_png(volume: Volume, masks: np.ndarray, names: Sequence[str], path: Path, title: str,
-                 window: tuple[float, float] = CT_WINDOW) -> Path:
-    """Mid-axial and mid-coronal slices with every mask (N, K, J, I) outlined and a legend."""
+                 truth: Optional[np.ndarray] = None, window: tuple[float, float] = CT_WINDOW) -> Path:
+    """An axial and a coronal slice with every mask (N, K, J, I) outlined, and a legend.
+
+    With ``truth`` (N, K, J, I), the ground truth is drawn beside the prediction in the same
+    colours, on the same slices, so that a reader sees at a glance where they differ.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    image, network_masks = volume.to_network(), kji_to_network(masks, volume.ijk_to_ras)
-    s_mid, a_mid = image.shape[0] // 2, image.shape[1] // 2
-    colors = matplotlib.colormaps["tab20"](np.linspace(0, 1, max(len(names), 1)))
-    figure, axes = plt.subplots(1, 2, figsize=(12, 6.5))
-    _draw(axes[0], image[s_mid], network_masks[:, s_mid], colors, "axial", window)
-    _draw(axes[1], image[:, a_mid], network_masks[:, :, a_mid], colors, "coronal", window)
-    handles = [plt.Line2D([], [], color=c, label=n) for c, n in zip(colors, names)]
-    figure.legend(handles=handles, loc="lower center", ncol=4, fontsize=8)
+    image = volume.to_network()
+    predicted = kji_to_network(masks, volume.ijk_to_ras)
+    columns = [("VoxTell", predicted)]
+    if truth is not None:
+        columns.append(("ground truth", kji_to_network(truth, volume.ijk_to_ras)))
+    s, a = _plane_through_smallest(columns[-1][1]), _busiest_coronal_plane(columns[-1][1])
+    spacing = np.linalg.norm(volume.network_to_ras[:3, :3], axis=0)  # (S, A, R) voxel sizes in mm
+    colors = [DISTINCT_COLORS[index % len(DISTINCT_COLORS)] for index in range(len(names))]
+    figure, axes = plt.subplots(2, len(columns), figsize=(6.5 * len(columns), 12.5), squeeze=False)
+    for column, (label, network_masks) in enumerate(columns):
+        _draw(axes[0, column], image[s], network_masks[:, s], colors, f"{label}: axial slice {s}", window,
+              aspect=spacing[1] / spacing[2])
+        _draw(axes[1, column], image[:, a], network_masks[:, :, a], colors, f"{label}: coronal slice {a}", window,
+              aspect=spacing[0] / spacing[2])
+    handles = [plt.Line2D([], [], color=c, linewidth=6, label=n) for c, n in zip(colors, names)]
+    figure.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, frameon=False)
     figure.suptitle(title)
-    _save(figure, path)
+    figure.tight_layout(rect=(0, 0.08, 1, 0.97))
+    _save(figure, path, dpi=130)
     return path
 
 

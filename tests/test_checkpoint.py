@@ -69,6 +69,7 @@ class Payload:
     (lambda d: (d / CHECKPOINT_FILE).write_bytes((d / CHECKPOINT_FILE).read_bytes()[:5000]), "truncated"),
     (lambda d: torch.save({"network_weights": {}, "evil": Payload()}, d / CHECKPOINT_FILE), "refuses to load safely"),
     (lambda d: torch.save({"weights": {}}, d / CHECKPOINT_FILE), "no 'network_weights'"),
+    (lambda d: (d / CHECKPOINT_FILE).write_bytes(os.urandom(5000)), "is corrupt or truncated"),
     (lambda d: (d / "plans.json").write_text(json.dumps(
         VoxTellConfig(**{**TINY.__dict__, "query_dim": 64}).to_plans())), "wrong shapes"),
     (lambda d: (d / "plans.json").write_text(json.dumps(
@@ -92,7 +93,36 @@ def test_cli_reports_a_malicious_checkpoint_without_traceback_or_output(folder, 
     err = capsys.readouterr().err
     assert code == 2
     assert "refuses to load safely" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists(), "a refused run creates no output folder"
+
+
+def test_random_bytes_are_a_corrupt_file_not_a_security_refusal(folder, tmp_path):
+    model = broken(folder, tmp_path, lambda d: (d / CHECKPOINT_FILE).write_bytes(os.urandom(5000)))
+    with pytest.raises(ModelError) as error:
+        load_model(model)
+    assert "refuses to load safely" not in str(error.value) and "arbitrary code" not in str(error.value)
+
+
+def test_model_info_paths_stay_valid_when_the_folder_moves(tmp_path, monkeypatch):
+    """voxtell_model.json records paths inside the folder relative to it, others absolute."""
+    from model_fixtures import make_bank
+
+    from VoxTellCore.inference.predictor import VoxTellPredictor
+
+    outside = make_bank(tmp_path / "outside.npz", ["liver"], TINY.text_embedding_dim)
+    folder = tmp_path / "trained"
+    bank = make_bank(tmp_path / "bank_in_folder.npz", ["spleen"], TINY.text_embedding_dim)
+    folder.mkdir()
+    bank = bank.rename(folder / "bank.npz")
+    monkeypatch.chdir(tmp_path)
+    save_model_folder(VoxTellModel(TINY), folder, info={"embedding_bank": str(bank), "text_encoder": "outside.npz"})
+    info = json.loads((folder / "voxtell_model.json").read_text())
+    assert info == {"embedding_bank": "bank.npz", "text_encoder": str(outside)}
+
+    moved = shutil.move(str(folder), str(tmp_path / "elsewhere" / "moved"))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    predictor = VoxTellPredictor(model=moved, device="cpu", embedding_cache_dir=tmp_path / "cache")
+    assert list(predictor.embedder.bank.labels) == ["spleen"]
 
 
 def test_saving_is_atomic(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""`voxtell-core predict`: names, formats, resume, failure isolation, jobs and ROI parsing.
+"""`voxtell-core predict` and the batch engine: names, formats, resume, failure isolation,
+data safety (nothing overwritten, nothing created by a refused run), parts, jobs and ROI parsing.
 
 The predictor is a fake whose masks are thresholds of the image (one threshold per prompt),
 so every written file can be checked voxel by voxel; one test runs the real predictor.
@@ -15,15 +16,19 @@ import SimpleITK as sitk
 from conftest_io_helpers import make_affine, random_image, write_dicom_series
 from voxtell.inference.predictor import VoxTellPredictor as ReleasePredictor
 
+from VoxTellCore.cli import main
 from VoxTellCore.commands import predict
 from VoxTellCore.errors import InputError
+from VoxTellCore.inference import batch
 from VoxTellCore.io import Volume, read_volume, volume_to_sitk
+from VoxTellCore.io.naming import case_name, safe_prompt_name
 
 THRESHOLDS = {"liver": 90.0, "left kidney": 100.0, "spleen": 110.0, "Lung nodule!": 120.0}
 
 
 class FakePredictor:
     description = "fake predictor for tests"
+    is_demo = False
 
     def __init__(self, args):
         self.args = args
@@ -39,20 +44,6 @@ class FakePredictor:
         progress(1, 2)
         progress(2, 2)
         return np.stack([volume.array > row[0] for row in prompts]).astype(np.uint8)
-
-
-class TextOnlyPredictor(FakePredictor):
-    """A predictor without ``embed``: gets the prompt texts."""
-
-    embed = None
-
-    def __getattribute__(self, name):
-        if name == "embed":
-            raise AttributeError(name)
-        return super().__getattribute__(name)
-
-    def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
-        return super().predict_volume(volume, [[THRESHOLDS[p]] for p in prompts], roi_ras, progress, cancel)
 
 
 @pytest.fixture
@@ -147,26 +138,31 @@ def test_bad_image_is_reported_and_the_rest_finish(tmp_path, fake, capsys):
     (tmp_path / "broken.nii.gz").write_bytes(b"garbage")
     save_nifti(tmp_path / "good2.nii.gz", seed=2)
     out = tmp_path / "out"
-    inputs = [tmp_path / n for n in ("good1.nii.gz", "broken.nii.gz", "missing.nii.gz", "good2.nii.gz")]
-    assert predict.run(parse("-i", *inputs, "-o", out, "-p", "liver")) == 1
+    inputs = [tmp_path / n for n in ("good1.nii.gz", "broken.nii.gz", "good2.nii.gz")]
+    assert main(["predict", "-i", *map(str, inputs), "-o", str(out), "-p", "liver"]) == 1
     assert sorted(p.name for p in out.iterdir()) == ["good1_liver.nii.gz", "good2_liver.nii.gz"]
     err = capsys.readouterr().err
     assert "broken.nii.gz: Could not read" in err
-    assert "missing.nii.gz: Image not found" in err
-    assert "2 of 4 image(s) failed" in err
+    assert "1 of 3 image(s) failed" in err
     assert "Traceback" not in err
 
 
 def test_failure_while_writing_leaves_no_file_of_that_case(tmp_path, fake, monkeypatch):
     save_nifti(tmp_path / "case.nii.gz")
-    real_write = predict.write_mask
+    real_writer_of = batch.writer_of
 
-    def fail_on_second(mask, reference, path):
-        if "spleen" in str(path):
-            raise OSError("disk full")
-        real_write(mask, reference, path)
+    class FailOnSpleen:
+        def __init__(self, writer):
+            self.writer = writer
+            self.name, self.suffix, self.label_map = writer.name, writer.suffix, writer.label_map
+            self.check_input = writer.check_input
 
-    monkeypatch.setattr(predict, "write_mask", fail_on_second)
+        def write(self, masks, segments, reference, path, model):
+            if "spleen" in str(path):
+                raise OSError("disk full")
+            self.writer.write(masks, segments, reference, path, model)
+
+    monkeypatch.setattr(batch, "writer_of", lambda case, format: FailOnSpleen(real_writer_of(case, format)))
     out = tmp_path / "out"
     assert predict.run(parse("-i", tmp_path / "case.nii.gz", "-o", out, "-p", "liver", "spleen")) == 1
     assert list(out.iterdir()) == []
@@ -257,24 +253,17 @@ def test_roi_is_parsed_and_passed_on(tmp_path, fake):
         parse("-i", "a.nii.gz", "-o", "o", "-p", "liver", "--roi", "1", "2", "3")
 
 
-def test_predictor_without_embed_gets_prompt_texts(tmp_path, monkeypatch):
-    monkeypatch.setattr(predict, "make_predictor", TextOnlyPredictor)
-    image = save_nifti(tmp_path / "a.nii.gz")
-    assert predict.run(parse("-i", tmp_path / "a.nii.gz", "-o", tmp_path / "o", "-p", "spleen")) == 0
-    assert_mask_file(tmp_path / "o" / "a_spleen.nii.gz", image, 110)
-
-
 @pytest.mark.parametrize("prompt", [
     "liver", "left kidney", "Lung nodule!", "a/b\\c:d", "ground-glass opacity, 5 mm", "Leber ünd Milz",
     "x" * 149, "x" * 151, "é" * 80, "a lesion " * 40, "肝臓" * 30,
 ])
 def test_safe_prompt_name_is_the_releases(prompt):
-    assert predict.safe_prompt_name(prompt) == ReleasePredictor._safe_prompt_name(prompt)
+    assert safe_prompt_name(prompt) == ReleasePredictor._safe_prompt_name(prompt)
 
 
 @pytest.mark.parametrize("name", ["case001.nii.gz", "case.001.nii", "scan.nrrd", "scan.seg.nrrd", "x.mha", "plain"])
 def test_case_name_is_the_releases(name):
-    assert predict.case_name(name) == ReleasePredictor._case_name(name)
+    assert case_name(name) == ReleasePredictor._case_name(name)
 
 
 def test_end_to_end_with_the_real_predictor(tmp_path):
@@ -330,3 +319,182 @@ def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
     vectors = predictor.embed(prompts).numpy().astype(np.float16)
     np.savez(path, labels=np.array(prompts, dtype=str), embeddings=vectors)
     return path
+
+
+# ---------------------------------------------------------------------- data safety: checked before anything runs
+def test_save_combined_into_the_inputs_folder_never_replaces_the_input(tmp_path, fake, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    save_nifti(images / "ct.nii.gz")
+    original = (images / "ct.nii.gz").read_bytes()
+    code = main(["predict", "-i", str(images / "ct.nii.gz"), "-o", str(images), "-p", "liver", "--save-combined"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"The output {images / 'ct.nii.gz'} would overwrite the input {images / 'ct.nii.gz'}" in err
+    assert (images / "ct.nii.gz").read_bytes() == original
+    assert fake == [], "refused before the model is loaded"
+
+
+def test_output_equal_to_an_input_is_refused_through_another_spelling_of_the_path(tmp_path, fake, monkeypatch):
+    save_nifti(tmp_path / "ct.nii.gz")
+    (tmp_path / "link").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="would overwrite the input"):
+        predict.run(parse("-i", "ct.nii.gz", "-o", tmp_path / "link" / ".", "-p", "liver", "--save-combined"))
+
+
+@pytest.mark.parametrize("kind", ["file", "under a file", "read-only"])
+def test_unusable_output_folder_is_reported_before_inference(tmp_path, fake, capsys, kind):
+    save_nifti(tmp_path / "ct.nii.gz")
+    (tmp_path / "notes.txt").write_text("a file")
+    # sysfs takes no new files, even from root (for whom a chmod 555 folder stays writable)
+    output = {"file": tmp_path / "notes.txt", "under a file": tmp_path / "notes.txt" / "out",
+              "read-only": Path("/sys")}[kind]
+    code = main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(output), "-p", "liver"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert {"file": "is a file", "under a file": "cannot be created", "read-only": "is not writable"}[kind] in err
+    assert "Traceback" not in err and fake == []
+    assert (tmp_path / "notes.txt").read_text() == "a file"
+
+
+def test_missing_input_is_exit_2_and_creates_nothing(tmp_path, fake, capsys):
+    save_nifti(tmp_path / "good.nii.gz")
+    out = tmp_path / "out"
+    code = main(["predict", "-i", str(tmp_path / "good.nii.gz"), str(tmp_path / "missing.nii.gz"), "-o", str(out),
+                 "-p", "liver"])
+    assert code == 2
+    assert "Image not found: " + str(tmp_path / "missing.nii.gz") in capsys.readouterr().err
+    assert not out.exists() and fake == []
+
+
+def test_missing_model_is_exit_2_and_creates_nothing(tmp_path, capsys):
+    save_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "deeper" / "out"
+    code = main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", "liver",
+                 "-m", str(tmp_path / "no-model"), "--device", "cpu"])
+    assert code == 2
+    assert f"The model folder {tmp_path / 'no-model'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "deeper").exists()
+
+
+def test_two_inputs_with_one_output_name_are_refused(tmp_path, fake):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        save_nifti(tmp_path / folder / "case.nii.gz")
+    with pytest.raises(InputError, match="both give the output file case_liver.nii.gz"):
+        predict.run(parse("-i", tmp_path / "a" / "case.nii.gz", tmp_path / "b" / "case.nii.gz", "-o", tmp_path / "out",
+                          "-p", "liver"))
+    with pytest.raises(InputError, match="give the output file case_left_kidney.nii.gz"):
+        predict.run(parse("-i", tmp_path / "a" / "case.nii.gz", "-o", tmp_path / "out", "-p", "left kidney",
+                          "left-kidney"))
+    assert not (tmp_path / "out").exists() and fake == []
+
+
+def test_folder_with_two_dicom_series_is_listed_and_needs_series(tmp_path, fake, capsys):
+    first, second = "1.2.826.0.1.3680043.2.1125.401", "1.2.826.0.1.3680043.2.1125.402"
+    rng = np.random.default_rng(0)
+    write_dicom_series(tmp_path / "study", rng.integers(0, 200, size=(4, 6, 5)).astype(np.int16), first)
+    write_dicom_series(tmp_path / "study", rng.integers(0, 200, size=(5, 6, 5)).astype(np.int16), second)
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(tmp_path / "study"), "-o", str(out), "-p", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert first in err and second in err and "--series" in err
+    assert not out.exists() and fake == []
+
+    assert main(["predict", "-i", str(tmp_path / "study"), "-o", str(out), "-p", "liver", "--series", second]) == 0
+    assert [p.name for p in out.iterdir()] == ["study_liver.nii.gz"]
+    assert read_volume(out / "study_liver.nii.gz").array.shape == (5, 6, 5)
+    assert_mask_file(out / "study_liver.nii.gz", read_volume(tmp_path / "study", second), 90)
+
+
+# ---------------------------------------------------------------------- parts
+def folder_of_images(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for seed in range(count):
+        save_nifti(folder / f"case{seed:02d}.nii.gz", seed=seed)
+    return folder
+
+
+def test_parts_split_one_folder_exactly_as_one_process_does(tmp_path, fake):
+    images = folder_of_images(tmp_path / "images", 5)
+    assert predict.run(parse("-i", images, "-o", tmp_path / "one", "-p", "liver", "spleen")) == 0
+    shares = []
+    for part in range(2):
+        assert predict.run(parse("-i", images, "-o", tmp_path / "parts", "-p", "liver", "spleen",
+                                 "--parts", "2", "--part", part)) == 0
+        shares.append({Path(call["source"]).name for call in fake[-1].calls})
+    assert shares[0] and shares[1] and not shares[0] & shares[1]
+    assert shares[0] | shares[1] == {p.name for p in images.iterdir()}
+    one = {p.name: nibabel.load(p).get_fdata() for p in (tmp_path / "one").iterdir()}
+    parts = {p.name: nibabel.load(p).get_fdata() for p in (tmp_path / "parts").iterdir()}
+    assert sorted(one) == sorted(parts) and len(one) == 10
+    assert all(np.array_equal(one[name], parts[name]) for name in one)
+
+    # the shares do not depend on the order the inputs are given in
+    reversed_inputs = sorted(map(str, images.iterdir()), reverse=True)
+    assert predict.run(parse("-i", *reversed_inputs, "-o", tmp_path / "again", "-p", "liver", "--parts", "2",
+                             "--part", "0")) == 0
+    assert {Path(call["source"]).name for call in fake[-1].calls} == shares[0]
+
+
+@pytest.mark.parametrize("parts, part", [(0, 0), (2, 2), (2, -1)])
+def test_bad_part_numbers_are_refused(tmp_path, fake, parts, part):
+    save_nifti(tmp_path / "ct.nii.gz")
+    with pytest.raises(InputError, match="--parts"):
+        predict.run(parse("-i", tmp_path / "ct.nii.gz", "-o", tmp_path / "out", "-p", "liver", "--parts", parts,
+                          "--part", part))
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_part_processes_at_once_give_the_outputs_of_one(tmp_path):
+    """Two real `voxtell-core predict --parts 2` processes over one folder, at the same time."""
+    import subprocess
+    import sys
+
+    from model_fixtures import TINY, make_bank, make_model_folder
+
+    model = make_model_folder(tmp_path / "model", TINY)
+    bank = make_bank(tmp_path / "bank.npz", ["liver"], TINY.text_embedding_dim)
+    images = folder_of_images(tmp_path / "images", 3)
+    command = [sys.executable, "-m", "VoxTellCore.cli", "predict", "-i", str(images), "-p", "liver", "-m", str(model),
+               "--embeddings", str(bank), "--device", "cpu"]
+    processes = [subprocess.Popen([*command, "-o", str(tmp_path / "parts"), "--parts", "2", "--part", str(part)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for part in range(2)]
+    assert [process.wait(timeout=300) for process in processes] == [0, 0]
+    assert subprocess.run([*command, "-o", str(tmp_path / "one")], capture_output=True, timeout=300).returncode == 0
+    one, parts = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "parts").iterdir())
+    assert [p.name for p in one] == [p.name for p in parts] == [f"case{i:02d}_liver.nii.gz" for i in range(3)]
+    for a, b in zip(one, parts):
+        assert np.array_equal(nibabel.load(a).get_fdata(), nibabel.load(b).get_fdata())
+
+
+# ---------------------------------------------------------------------- small things a user sees
+def test_version(capsys):
+    import VoxTellCore
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"voxtell-core {VoxTellCore.__version__}"
+
+
+def test_window_bar_appears_only_once_its_total_is_known(capsys):
+    from VoxTellCore.commands import window_progress
+
+    with window_progress("case"):
+        pass
+    assert capsys.readouterr().err == "", "no bar without a total"
+    with window_progress("case") as progress:
+        progress(1, 4)
+    err = capsys.readouterr().err
+    assert "1/4" in err and "0window [" not in err
+
+
+def test_step_is_passed_to_the_predictor_and_checked(tmp_path, fake):
+    args = parse("-i", tmp_path / "a.nii.gz", "-o", tmp_path / "out", "-p", "liver")
+    assert args.step == 0.5
+    save_nifti(tmp_path / "a.nii.gz")
+    with pytest.raises(InputError, match="--step 1.5"):
+        predict.run(parse("-i", tmp_path / "a.nii.gz", "-o", tmp_path / "out", "-p", "liver", "--step", "1.5"))
+    assert fake == []

@@ -81,14 +81,44 @@ def test_cancel_stops_between_windows(predictor, as_event):
     assert done == [1, 2]
 
 
-def test_devices():
+def test_devices(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(InputError, match="Unknown device 'tpu'"):
         resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="sees no CUDA GPU"):
-            resolve_device("cuda")
+    with pytest.raises(InputError, match="cuda:N"):
+        resolve_device("cuda:first")
+    # without a GPU: auto warns and uses the CPU; cuda, cuda:N and mps say what is missing
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.warns(RuntimeWarning, match="running on the CPU"):
+        assert resolve_device("auto") == torch.device("cpu")
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(InputError, match=f"--device {name} was asked for, but PyTorch sees no CUDA GPU"):
+            resolve_device(name)
+    with pytest.raises(InputError, match="no Apple GPU"):
+        resolve_device("mps")
+    # with two GPUs: a GPU number is kept, one past the last is refused
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(InputError, match="sees 2 CUDA GPU"):
+        resolve_device("cuda:2")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("mps") == torch.device("mps")
+
+
+def test_step_sets_the_window_count_and_is_checked(tmp_path, predictor):
+    calls = []
+    predictor.predict_volume(lps_volume(), ["liver"], progress=lambda done, total: calls.append(total))
+    assert calls[-1] == 6  # the release's step 0.5
+    bank = make_bank(tmp_path / "bank.npz", PROMPTS, TINY.text_embedding_dim)
+    finer = VoxTellPredictor(model=predictor.model_dir, device="cpu", embedding_bank=bank, step=0.25)
+    calls.clear()
+    finer.predict_volume(lps_volume(), ["liver"], progress=lambda done, total: calls.append(total))
+    # (S, A, R) = (40, 100, 90), padded to (64, 100, 90): 1 x 4 x 3 starts 16 voxels apart
+    assert calls[-1] == 1 * 4 * 3
+    with pytest.raises(InputError, match="Window step 0"):
+        VoxTellPredictor(model=predictor.model_dir, device="cpu", step=0)
 
 
 def test_cuda_out_of_memory_falls_back_to_host_blending_then_cpu(predictor, monkeypatch):

@@ -16,6 +16,7 @@ from VoxTellCore.evaluation.metrics import dice
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
 from VoxTellCore.io import Volume, volume_to_sitk, write_mask
+from VoxTellCore.io.naming import prompt_output_name
 from VoxTellCore.visualization import overview_png
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("-o", "--output", default="voxtell_demo", help="output folder (default: voxtell_demo)")
     parser.add_argument("--seed", type=int, default=2026, help="phantom seed (default 2026)")
     parser.add_argument("-m", "--model", default="demo", help="model folder (default: the built-in demo model)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     return parser
 
 
@@ -51,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
     write_image(volume, out / f"{case}.nii.gz")
     rows = []
     for prompt, mask in zip(prompts, masks):
-        write_mask(mask, volume, out / f"{case}_{prompt.replace(' ', '_')}.nii.gz")
+        write_mask(mask, volume, out / prompt_output_name(case, prompt, ".nii.gz"))
         rows.append((prompt, dice(mask > 0, phantom.labels[prompt]), int(mask.sum()), int(phantom.labels[prompt].sum())))
-    overlay = overview_png(volume, masks, prompts, out / f"{case}_overlay.png", f"VoxTell: {predictor.description}")
+    truth = np.stack([phantom.labels[prompt] for prompt in prompts]).astype(np.uint8)
+    overlay = overview_png(volume, masks, prompts, out / f"{case}_overlay.png",
+                           f"VoxTell: {predictor.description}, phantom seed {args.seed}", truth=truth)
     print_table(rows)
     print(f"Wrote {len(prompts)} masks, the phantom image and {overlay} to {out}/", file=sys.stderr)
     return 0

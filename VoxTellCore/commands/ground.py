@@ -19,7 +19,7 @@ from pathlib import Path
 
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
-from VoxTellCore.commands.predict import safe_prompt_name
+from VoxTellCore.io.naming import safe_prompt_name
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import extract_findings
 from VoxTellCore.findings.grounding import GroundedFinding, mask_statistics

@@ -13,7 +13,7 @@ import torch
 
 from VoxTellCore.checkpoint import load_model, read_model_info
 from VoxTellCore.errors import Cancelled, InputError
-from VoxTellCore.inference.sliding_window import LogitAccumulator, Window, sliding_windows
+from VoxTellCore.inference.sliding_window import DEFAULT_STEP, LogitAccumulator, Window, sliding_windows
 from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
@@ -21,22 +21,44 @@ from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
 
 
 DEFAULT_TEXT_ENCODER = "Qwen/Qwen3-Embedding-4B"
-DEVICES = ("auto", "cuda", "cpu")
+DEVICES = ("auto", "cuda", "cuda:N", "mps", "cpu")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` (a CUDA GPU, else the CPU with a warning), ``cuda``, ``cuda:N``, ``mps`` (Apple) or ``cpu``."""
     if isinstance(device, torch.device):
         return device
-    name = str(device).lower()
+    name = str(device).strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        hint = ("Pass --device mps to try this Mac's GPU." if _mps_available()
+                else "Install a CUDA build of PyTorch to use an NVIDIA GPU.")
+        warnings.warn(f"No CUDA GPU found (device 'auto'): running on the CPU, which takes minutes per image. {hint}",
+                      RuntimeWarning, stacklevel=2)
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name.partition(":")[2]
+        if index and not index.isdigit():
+            raise InputError(f"Unknown device {device!r}: write cuda:N with N the GPU number, e.g. cuda:1.")
         if not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
+            raise InputError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU. Use --device cpu or auto.")
+        if index and int(index) >= torch.cuda.device_count():
+            raise InputError(f"--device {name}: PyTorch sees {torch.cuda.device_count()} CUDA GPU(s), numbered "
+                             f"from 0. Pick one of them.")
         return torch.device(name)
+    if name == "mps":
+        if not _mps_available():
+            raise InputError("--device mps was asked for, but PyTorch has no Apple GPU (mps) here. Use --device cpu or auto.")
+        return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
     raise InputError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
 
 
 class VoxTellPredictor:
@@ -46,7 +68,8 @@ class VoxTellPredictor:
     download). ``text_encoder`` and ``embedding_bank`` default to what the model folder's
     ``voxtell_model.json`` names, else Qwen3-Embedding-4B and (for the official model) the
     published bank. ``use_model_bank=False`` ignores the model's own or published bank, so
-    every prompt not in ``embedding_bank`` goes through the text encoder.
+    every prompt not in ``embedding_bank`` goes through the text encoder. ``step``: the
+    sliding window's step as a fraction of the patch (the release's 0.5; others change the masks).
     """
 
     def __init__(
@@ -58,16 +81,22 @@ class VoxTellPredictor:
         embedding_cache_dir: str | os.PathLike | None = None,
         keep_text_encoder_loaded: bool = False,
         use_model_bank: bool = True,
+        step: float = DEFAULT_STEP,
     ) -> None:
         from VoxTellCore.text.embedder import PromptEmbedder
 
+        if not 0 < step <= 1:
+            raise InputError(f"Window step {step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
+        self.step = step
         self.device = resolve_device(device)
         self.model_dir = resolve_model_dir(model)
         self.info = read_model_info(self.model_dir)
         self.network = load_model(self.model_dir, "cpu").to(self.device)
         self.patch_size = tuple(self.network.config.patch_size)
         self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
-        self.description = self.info.get("description") or f"VoxTell model {self.model_dir}"
+        official = self.model_dir.name == OFFICIAL_MODEL and not self.info
+        self.description = self.info.get("description") or (
+            f"VoxTell {OFFICIAL_MODEL} (official)" if official else f"VoxTell model {self.model_dir}")
         bank = embedding_bank
         if not bank and use_model_bank:
             bank = self._info_path("embedding_bank") or _bank_beside(self.model_dir)
@@ -166,7 +195,7 @@ class VoxTellPredictor:
         """
         padded, unpad = pad_to_patch(data.numpy(), self.patch_size)
         padded = torch.from_numpy(padded)
-        windows = sliding_windows(tuple(padded.shape[1:]), self.patch_size)
+        windows = sliding_windows(tuple(padded.shape[1:]), self.patch_size, self.step)
         if box is not None:
             pad_box = tuple(slice(b.start + u.start, b.stop + u.start) for b, u in zip(box, unpad[1:]))
             windows = [w for w in windows if all(s.start < b.stop and b.start < s.stop for s, b in zip(w, pad_box))]

@@ -17,8 +17,12 @@ from scipy.ndimage import gaussian_filter
 
 Window = tuple[slice, ...]
 
+#: The window step as a fraction of the patch: the release's 0.5 (half-patch overlap).
+#: Other values are an option (``--step``) and change the masks.
+DEFAULT_STEP = 0.5
 
-def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = 0.5) -> list[list[int]]:
+
+def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = DEFAULT_STEP) -> list[list[int]]:
     """Window start positions per axis, spread evenly; the image is at least one patch large."""
     steps = []
     for size, patch in zip(image_size, patch_size):
@@ -28,7 +32,7 @@ def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step
     return steps
 
 
-def sliding_windows(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = 0.5) -> list[Window]:
+def sliding_windows(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = DEFAULT_STEP) -> list[Window]:
     """All windows, first axis outermost (the release's order)."""
     starts = compute_steps(image_size, patch_size, step_fraction)
     return [tuple(slice(s, s + p) for s, p in zip(corner, patch_size)) for corner in itertools.product(*starts)]

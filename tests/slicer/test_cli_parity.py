@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import nibabel
 import numpy as np
-from slicer_fixtures import SLICER_MODULE_DIR, oblique_ijk_to_ras, phantom
+from slicer_fixtures import oblique_ijk_to_ras, phantom
 
 PROMPTS = ["liver", "left kidney"]
 
 
 def load_with_slicer(path):
-    import importlib.util
-
+    """A scalar volume node read by Slicer's own archetype reader (exact voxels and geometry)."""
     import slicer
 
-    spec = importlib.util.spec_from_file_location("voxtell_batch", SLICER_MODULE_DIR / "batch.py")
-    batch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(batch)
-    return batch.loadVolume(slicer.mrmlScene, path)
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "case")
+    storage = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    assert storage.ReadData(node)
+    return node
 
 
-def test_segments_equal_the_core_cli_nifti_output(tmp_path, logic, run_options):
+def test_segments_equal_the_core_cli_nifti_output(tmp_path, logic, options, run_options):
     from VoxTellCore.cli import main as voxtell_core
 
     affine = oblique_ijk_to_ras()
@@ -35,7 +36,7 @@ def test_segments_equal_the_core_cli_nifti_output(tmp_path, logic, run_options):
     assert status == 0
 
     volume_node = load_with_slicer(tmp_path / "case.nii.gz")
-    segmentation_node = logic.segment(volume_node, PROMPTS, **run_options)
+    segmentation_node = logic.segment(volume_node, PROMPTS, options=options)
 
     import slicer
 
