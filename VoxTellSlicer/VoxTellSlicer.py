@@ -2,7 +2,8 @@
 
 Widget <-> parameter node <-> logic, as in Slicer's scripted-module template. All the
 computation is in VoxTellSlicerLib.VoxTellLogic, which has no Qt and is tested headless;
-this file holds the GUI only. Qt is imported inside the methods that need it.
+this file holds the GUI only. Qt is imported inside the methods that need it. Model work,
+downloads and installs run in a worker thread (VoxTellSlicerLib.worker), never on the GUI thread.
 """
 
 import logging
@@ -23,6 +24,12 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+try:
+    from slicer.i18n import tr as _
+except ImportError:  # Slicer < 5.4
+    def _(text):
+        return text
+
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Developer mode: VoxTellCore sits next to this folder in a source checkout (in the
 # installed extension it is next to this file).
@@ -31,15 +38,19 @@ if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT
     sys.path.append(_CHECKOUT_ROOT)
 
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
+from VoxTellSlicerLib.options import RunOptions  # noqa: E402
+from VoxTellSlicerLib.worker import ProgressState, runInWorker, setupDependenciesInWorker  # noqa: E402
 
 DEMO_DESCRIPTION = "demo model (synthetic training data, not for clinical images)"
-MIN_GPU_MEMORY_GIB = 8.0
-DEVICES = [("auto", "Auto (GPU if available)"), ("cuda", "GPU (CUDA)"), ("cpu", "CPU")]
 MODEL_SOURCES = [
-    ("official", "Official VoxTell v1.1 (downloaded once, about 1.8 GB)"),
+    ("official", "Official VoxTell v1.1 (downloaded once)"),
     ("folder", "Local model folder"),
     ("demo", "Built-in demo model"),
 ]
+TEXT_ENCODER_NOTE = (
+    "Prompts outside the model's embedding bank need the Qwen3-Embedding-4B text encoder: about 8 GB, "
+    "downloaded on first use, and about 16 GB of RAM when it runs on the CPU."
+)
 
 
 #
@@ -50,28 +61,36 @@ MODEL_SOURCES = [
 class VoxTellSlicer(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "VoxTell"
+        self.parent.title = _("VoxTell")
         self.parent.categories = ["Segmentation"]
         self.parent.dependencies = []
         self.parent.contributors = ["VoxTell Slicer extension contributors"]
-        self.parent.helpText = f"""
+        self.parent.helpText = _("""
 Segment structures in a 3D image by describing them in free text, one prompt per line
 (e.g. <i>liver</i>, <i>left kidney</i>, <i>lesion in the right upper lobe</i>). Each prompt
 becomes a segment named after it; structures known to Slicer's terminology get its colour.
 Running a prompt again updates its segment; your own segments are never changed.
-Ctrl+Enter in the prompt box runs. An optional ROI limits the result to a box.
-<p>Model: the official VoxTell v1.1 (downloaded on first use), a local model folder, or the
-built-in <b>{DEMO_DESCRIPTION}</b>: the demo model is only for trying the module.
-<p><b>Report</b>: paste a radiology report, extract its findings, tick and edit them, and
-ground each one as a segment coloured by finding category; click a finding to jump to it.
+Ctrl+Enter in the prompt box runs; Cancel stops a run and leaves the segmentation as it was.
+<b>Revert last run</b> removes the segments the last run added and gives the segments it
+updated their previous voxels, name, colour and tags back. An optional ROI limits the result to a box.
+<p>Model: the official VoxTell v1.1 (downloaded once, in the background, with progress), a local
+model folder, or the built-in <b>{demo}</b>: the demo model is only for trying the module.
+{encoder}
+<p>Device: Auto (a warning says when it falls back to the CPU: minutes per image), a GPU by
+index, Apple MPS, or the CPU.
+<p><b>Report</b>: paste a radiology report, extract its findings (hedged ones are marked
+uncertain), tick and edit them, and ground each one as a segment coloured by finding
+category; click a finding to jump to it.
 <p>A "VoxTell" effect in the Segment Editor fills the selected segment from a prompt,
-honouring the editor's masking settings.
-See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>.
-"""
-        self.parent.acknowledgementText = """
+honouring the editor's masking settings; the editor's Undo (Ctrl+Z) reverts it.
+Only one VoxTell run goes at a time (module or effect).
+See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>
+(tutorial, troubleshooting).
+""").format(demo=DEMO_DESCRIPTION, encoder=TEXT_ENCODER_NOTE)
+        self.parent.acknowledgementText = _("""
 VoxTell: free-text promptable universal 3D medical image segmentation (Rokuss et al., 2025).
 This module runs the released VoxTell model; please cite the VoxTell paper when you use it.
-"""
+""")
         slicer.app.connect("startupCompleted()", self.registerSegmentEditorEffect)
 
     def registerSegmentEditorEffect(self):
@@ -90,12 +109,14 @@ This module runs the released VoxTell model; please cite the VoxTell paper when 
 
 @parameterNodeWrapper
 class VoxTellSlicerParameterNode:
+    """Read by RunOptions.fromParameterNode (also from the Segment Editor effect): keep the names."""
+
     inputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
     roi: vtkMRMLMarkupsROINode
     prompts: str = ""
     report: str = ""
-    device: Annotated[str, Choice([value for value, _ in DEVICES])] = "auto"
+    device: str = "auto"  # "auto", "cpu", "cuda:N", "mps" (devices.deviceChoices)
     modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
     modelFolder: str = ""
 
@@ -113,8 +134,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancel = None
-        self._progress = (0, 0)  # (done, total) written by the worker thread, shown by the GUI thread
-        self.activeProgressBar = None  # the bar runInWorkerThread refreshes; None: the module's own
+        self._progressState = ProgressState()
+        self._cleanedUp = False  # module reload or close: the GUI of this widget is gone
 
     def setup(self) -> None:
         import qt
@@ -126,12 +147,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = VoxTellSlicerLogic()
-        self.logic.runCompute = self.runInWorkerThread
+        self.logic.runCompute = lambda compute: runInWorker(compute, poll=self.poll)
 
-        for value, text in DEVICES:
-            self.ui.deviceComboBox.addItem(text, value)
+        self.populateDevices()
         for value, text in MODEL_SOURCES:
-            self.ui.modelSourceComboBox.addItem(text, value)
+            self.ui.modelSourceComboBox.addItem(_(text), value)
         self.ui.progressBar.visible = False
         self.ui.cancelButton.enabled = False
 
@@ -143,13 +163,16 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelSourceComboBox.connect("currentIndexChanged(int)", self.onModelSourceChanged)
         self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", self.onModelFolderChanged)
         self.ui.runButton.connect("clicked(bool)", self.onRunButton)
+        self.ui.revertButton.connect("clicked(bool)", self.onRevertButton)
         self.ui.reportTextEdit.connect("textChanged()", self.onReportEdited)
         self.ui.extractFindingsButton.connect("clicked(bool)", self.onExtractFindings)
         self.ui.groundFindingsButton.connect("clicked(bool)", self.onGroundFindings)
         self.ui.findingsTable.connect("itemChanged(QTableWidgetItem*)", self.onFindingEdited)
         self.ui.findingsTable.connect("cellClicked(int,int)", self.onFindingClicked)
-        self.ui.findingsTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
-        self.ui.findingsTable.horizontalHeader().setSectionResizeMode(1, qt.QHeaderView.ResizeToContents)
+        header = self.ui.findingsTable.horizontalHeader()
+        header.setSectionResizeMode(self.FINDING_COLUMN, qt.QHeaderView.Stretch)
+        header.setSectionResizeMode(self.CATEGORY_COLUMN, qt.QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(self.UNCERTAIN_COLUMN, qt.QHeaderView.ResizeToContents)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = qt.QShortcut(qt.QKeySequence(keys), self.ui.promptsTextEdit)
@@ -159,6 +182,9 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        """Module reload or application exit: a running run is cancelled and finishes without this GUI."""
+        self._cleanedUp = True
+        self.cancelRun()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -172,6 +198,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self.cancelRun()  # the logic also notices the close and writes nothing
+        self.logic.forgetLastRun()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -202,7 +230,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if node is None:
             return
         for textEdit, text in ((self.ui.promptsTextEdit, node.prompts), (self.ui.reportTextEdit, node.report)):
-            if textEdit.toPlainText() != text:
+            if textEdit.toPlainText() != text:  # setting the same text would move the cursor
                 wasBlocked = textEdit.blockSignals(True)
                 textEdit.setPlainText(text)
                 textEdit.blockSignals(wasBlocked)
@@ -215,9 +243,10 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelFolderPathLineEdit.visible = node.modelSource == "folder"
         self.ui.modelFolderLabel.visible = node.modelSource == "folder"
         self.ui.modelInfoLabel.text = {
-            "official": "VoxTell v1.1 from the Hugging Face Hub; cached after the first download.",
-            "folder": "A folder with plans.json and fold_0/ (e.g. the official model copied for offline use).",
-            "demo": f"Built-in {DEMO_DESCRIPTION}.",
+            "official": _("VoxTell v1.1 from the Hugging Face Hub; downloaded once in the background (Cancel "
+                          "stops it), then used from the cache without asking the network. ") + _(TEXT_ENCODER_NOTE),
+            "folder": _("A folder with plans.json and fold_0/ (e.g. the official model copied for offline use)."),
+            "demo": _("Built-in {description}.").format(description=DEMO_DESCRIPTION),
         }[node.modelSource]
         if node.outputSegmentation is None and node.inputVolume is not None:
             self.ui.outputSegmentationSelector.baseName = f"{node.inputVolume.GetName()} VoxTell"
@@ -228,17 +257,18 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         running = self._cancel is not None
         problem = None
         if node is None or node.inputVolume is None:
-            problem = "Select an input volume."
+            problem = _("Select an input volume.")
         elif node.modelSource == "folder" and not node.modelFolder:
-            problem = "Choose the model folder."
-        promptsProblem = problem or (None if node.prompts.strip() else "Type at least one prompt (one per line).")
+            problem = _("Choose the model folder.")
+        promptsProblem = problem or (None if node.prompts.strip() else _("Type at least one prompt (one per line)."))
         self.ui.runButton.enabled = promptsProblem is None and not running
-        self.ui.runButton.toolTip = promptsProblem or "Segment every prompt (Ctrl+Enter in the prompt box)."
-        findingsProblem = problem or (None if self.checkedFindings() else "Extract the findings and tick at least one.")
+        self.ui.runButton.toolTip = promptsProblem or _("Segment every prompt (Ctrl+Enter in the prompt box).")
+        findingsProblem = problem or (None if self.checkedFindings() else _("Extract the findings and tick at least one."))
         self.ui.groundFindingsButton.enabled = findingsProblem is None and not running
-        self.ui.groundFindingsButton.toolTip = findingsProblem or "Segment every ticked finding, coloured by category."
+        self.ui.groundFindingsButton.toolTip = findingsProblem or _("Segment every ticked finding, coloured by category.")
         self.ui.extractFindingsButton.enabled = bool(node and node.report.strip()) and not running
         self.ui.cancelButton.enabled = running
+        self.ui.revertButton.enabled = not running and self.logic.canRevert()
 
     def onPromptsEdited(self) -> None:
         if self._parameterNode:
@@ -261,110 +291,59 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.modelFolder = path
 
+    def populateDevices(self) -> None:
+        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees."""
+        from VoxTellSlicerLib.devices import deviceChoices
+
+        wasBlocked = self.ui.deviceComboBox.blockSignals(True)
+        self.ui.deviceComboBox.clear()
+        for value, label in deviceChoices():
+            self.ui.deviceComboBox.addItem(label, value)
+        self.ui.deviceComboBox.blockSignals(wasBlocked)
+
     def updateDeviceWarning(self) -> None:
-        from VoxTellSlicerLib.dependencies import cudaDevice
+        """Say before a run when it will not use the GPU the user expects (e.g. Auto falls back to the CPU)."""
+        from VoxTellSlicerLib.devices import resolveDevice
 
         device = self._parameterNode.device if self._parameterNode else "auto"
-        warning = ""
-        if device != "cpu":
-            try:
-                gpu = cudaDevice()
-            except Exception as error:  # a broken CUDA setup should not break the module
-                gpu, warning = None, f"PyTorch cannot query the GPU ({error}); VoxTell will use the CPU."
-            if gpu is None and device == "cuda" and not warning:
-                warning = ("PyTorch sees no CUDA GPU: install a CUDA build of torch (see Help) or choose CPU.")
-            elif gpu is not None and gpu[1] < MIN_GPU_MEMORY_GIB:
-                warning = (f"{gpu[0]} has {gpu[1]:.1f} GB of memory; VoxTell needs about {MIN_GPU_MEMORY_GIB:.0f} GB. "
-                           "If it runs out, VoxTell retries on the CPU (much slower). Choose CPU to skip the GPU.")
-        self.ui.deviceWarningLabel.text = warning
+        try:
+            _device, warning = resolveDevice(device)
+        except Exception as error:  # a broken CUDA setup should not break the module
+            warning = _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(error=error)
+        self.ui.deviceWarningLabel.text = warning or ""
         self.ui.deviceWarningLabel.visible = bool(warning)
 
     # ------------------------------------------------------------------ running
     def setStatus(self, text: str) -> None:
-        self.ui.statusLabel.text = text
-        slicer.app.processEvents()
+        if not self._cleanedUp:
+            self.ui.statusLabel.text = text
 
-    def onProgress(self, done: int, total: int) -> None:
-        self.ui.progressBar.maximum = total
-        self.ui.progressBar.value = done
-        slicer.app.processEvents()  # keeps the GUI alive and lets Cancel through
-
-    def recordProgress(self, done: int, total: int) -> None:
-        """Progress callback for the worker thread: Qt widgets are only touched by the GUI thread."""
-        self._progress = (done, total)
-
-    def runInWorkerThread(self, compute):
-        """Run ``compute()`` (model loading and inference, no MRML access) in a worker thread while
-        the GUI keeps repainting and Cancel stays clickable; PyTorch releases the GIL while it works."""
+    def poll(self) -> None:
+        """Runs on the GUI thread while a worker computes: shows its progress and processes
+        events, so the GUI repaints and Cancel stays clickable."""
         import qt
 
-        outcome = {}
+        if not self._cleanedUp:
+            done, total, status = self._progressState.latest()
+            if status:
+                self.ui.statusLabel.text = status
+            self.ui.progressBar.maximum = total or 0  # 0: busy indicator
+            self.ui.progressBar.value = done if total else 0
+        slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
-        def target():
-            try:
-                outcome["result"] = compute()
-            except BaseException as error:  # re-raised in the GUI thread below
-                outcome["error"] = error
-
-        self._progress = (0, 0)
-        worker = threading.Thread(target=target, name="VoxTell inference", daemon=True)
-        worker.start()
-        bar = self.activeProgressBar or self.ui.progressBar
-        while worker.is_alive():
-            done, total = self._progress
-            if total:
-                bar.maximum, bar.value = total, done
-            slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
-            worker.join(0.05)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["result"]
-
-    def onDownloadProgress(self, done: int, total: int) -> None:
-        self.ui.statusLabel.text = f"Downloading VoxTell v1.1: {done / 2**20:.0f} MB" + (
-            f" of {total / 2**20:.0f} MB" if total else "")
-        self.onProgress(min(done, total), total)
+    def cancelRun(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
 
     def onCancelButton(self) -> None:
         if self._cancel is not None:
-            self._cancel.set()
-            self.setStatus("Cancelling...")
-
-    def ensureDependencies(self) -> bool:
-        from VoxTellSlicerLib.dependencies import DependencyError, setupDependencies
-
-        try:
-            with slicer.util.WaitCursor():
-                installed = setupDependencies(log=self.setStatus)
-        except DependencyError as error:
-            slicer.util.errorDisplay(str(error), windowTitle="VoxTell setup")
-            self.setStatus(f"Setup failed at: {error.step}")
-            return False
-        if installed:
-            self.setStatus(f"Installed {', '.join(installed)}.")
-        return True
-
-    def runOptions(self, progress=None, cancel=None) -> Optional[dict]:
-        """Model, device and embedding bank for a run (installs dependencies and downloads the
-        official model first when needed); None when setup failed. Shared with the editor effect."""
-        if not self.ensureDependencies():
-            return None
-        node = self._parameterNode or self.logic.getParameterNode()
-        options = {"device": node.device, "modelPath": None, "embeddingBank": None}
-        if node.modelSource == "demo":
-            options["modelPath"] = "demo"
-        elif node.modelSource == "folder":
-            options["modelPath"] = node.modelFolder
-        else:
-            from VoxTellSlicerLib.officialModel import downloadOfficialModel
-
-            self.ui.progressBar.visible = True
-            modelDir, bank = downloadOfficialModel(progress=progress or self.onDownloadProgress, cancel=cancel)
-            options["modelPath"], options["embeddingBank"] = str(modelDir), str(bank) if bank else None
-        return options
+            self.cancelRun()
+            self.setStatus(_("Cancelling..."))
 
     def setRunning(self, running: bool) -> None:
         self._cancel = threading.Event() if running else None
+        if self._cleanedUp:
+            return
         sections = (self.ui.inputsCollapsibleButton, self.ui.reportCollapsibleButton, self.ui.advancedCollapsibleButton)
         for widget in sections:
             widget.enabled = not running
@@ -372,31 +351,47 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.value = 0
         self.updateRunButton()
 
-    def runWithProgress(self, startText: str, work) -> None:
-        """Run ``work(options)`` (returns the status text) with the shared progress bar, Cancel
-        button and error reporting; a cancelled or failed run leaves the segmentation as it was."""
+    def runWithProgress(self, startText: str, prompts: list, work) -> None:
+        """Set up the dependencies and (after asking) the text encoder the prompts need, then
+        ``work(options, progress)`` (returns the status text), with the progress bar, Cancel and
+        error reporting; a cancelled or failed run leaves the segmentation as it was."""
         from VoxTellCore.errors import Cancelled, VoxTellError
+        from VoxTellSlicerLib.dependencies import DependencyError
 
+        if self._cancel is not None:
+            return
         self.setRunning(True)
+        self._progressState = ProgressState()
         try:
-            options = self.runOptions(cancel=self._cancel)
-            if options is None:
-                return
-            self.setStatus(startText)
-            self.setStatus(work(options))
-        except Cancelled:
-            self.setStatus("Cancelled: the segmentation is unchanged.")
+            installed = setupDependenciesInWorker(self.poll, self._progressState.status, self._cancel)
+            if installed:
+                self.setStatus(_("Installed {packages}.").format(packages=", ".join(installed)))
+            options = self.logic.runOptions()
+            self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,
+                                          self._progressState.status)
+            self._progressState.status(startText)
+            self.setStatus(work(options, self._progressState))
+        except Cancelled as error:
+            self.setStatus(str(error) if "scene" in str(error) else _("Cancelled: the segmentation is unchanged."))
+        except DependencyError as error:
+            self.setStatus(_("Setup failed at: {step}").format(step=error.step))
+            slicer.util.errorDisplay(str(error), windowTitle=_("VoxTell setup"))
         except VoxTellError as error:
-            self.setStatus("Failed.")
+            self.setStatus(_("Not run.") if "already running" in str(error) else _("Failed."))
             slicer.util.errorDisplay(str(error), windowTitle="VoxTell")
         except Exception as error:
             import traceback
 
             logging.exception("VoxTell failed")
-            self.setStatus("Failed.")
-            slicer.util.errorDisplay(f"VoxTell failed: {error}", windowTitle="VoxTell", detailedText=traceback.format_exc())
+            self.setStatus(_("Failed."))
+            slicer.util.errorDisplay(_("VoxTell failed: {error}").format(error=error), windowTitle="VoxTell",
+                                     detailedText=traceback.format_exc())
         finally:
             self.setRunning(False)
+
+    @staticmethod
+    def confirm(question: str) -> bool:
+        return slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell")
 
     def showSegmentation(self, segmentation) -> None:
         self._parameterNode.outputSegmentation = segmentation
@@ -407,18 +402,28 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._cancel is not None or not self.ui.runButton.enabled:
             return
 
-        def work(options) -> str:
-            segmentation = self.logic.segment(
-                node.inputVolume, node.prompts, segmentationNode=node.outputSegmentation, roiNode=node.roi,
-                progress=self.recordProgress, cancel=self._cancel, **options,
-            )
+        def work(options, progress) -> str:
+            segmentation = self.logic.segment(node.inputVolume, node.prompts, node.outputSegmentation, options,
+                                              progress=progress, cancel=self._cancel, log=progress.status)
             self.showSegmentation(segmentation)
-            return f"Done: {len(cleanPrompts(node.prompts))} prompt(s). Edit > Undo reverts this run."
+            return _("Done: {count} prompt(s). 'Revert last run' undoes this run.").format(
+                count=len(cleanPrompts(node.prompts)))
 
-        self.runWithProgress("Segmenting...", work)
+        self.runWithProgress(_("Segmenting..."), cleanPrompts(node.prompts), work)
+
+    def onRevertButton(self) -> None:
+        from VoxTellCore.errors import VoxTellError
+
+        if self._cancel is not None:
+            return
+        try:
+            self.setStatus(self.logic.revertLastRun())
+        except VoxTellError as error:
+            slicer.util.errorDisplay(str(error), windowTitle="VoxTell")
+        self.updateRunButton()
 
     # ------------------------------------------------------------------ report
-    FINDING_COLUMN, CATEGORY_COLUMN = 0, 1
+    FINDING_COLUMN, CATEGORY_COLUMN, UNCERTAIN_COLUMN = 0, 1, 2
 
     def onExtractFindings(self) -> None:
         import qt
@@ -433,16 +438,24 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable | qt.Qt.ItemIsEditable | qt.Qt.ItemIsUserCheckable)
             finding.setCheckState(qt.Qt.Checked if row["selected"] else qt.Qt.Unchecked)
             finding.setData(qt.Qt.UserRole, row["text"])  # the text the category was found for
-            negated = "Negated or normal statement. " if row["negated"] else ""
-            finding.setToolTip(f"{negated}From: {row['sourceSentence']}")
+            negated = _("Negated or normal statement. ") if row["negated"] else ""
+            uncertain = _("Uncertain (hedged in the report): check its segment. ") if row.get("uncertain") else ""
+            finding.setToolTip(negated + uncertain + _("From: {sentence}").format(sentence=row["sourceSentence"]))
             category = qt.QTableWidgetItem(row["category"])
             category.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+            marker = qt.QTableWidgetItem("?" if row.get("uncertain") else "")
+            marker.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+            marker.setToolTip(uncertain)
             table.setItem(index, self.FINDING_COLUMN, finding)
             table.setItem(index, self.CATEGORY_COLUMN, category)
+            table.setItem(index, self.UNCERTAIN_COLUMN, marker)
         table.blockSignals(wasBlocked)
         positive = sum(row["selected"] for row in rows)
-        self.setStatus(f"{positive} finding(s) ticked, {len(rows) - positive} negated or normal statement(s) unticked."
-                       if rows else "No finding found in the report (it reads the Findings and Impression sections).")
+        uncertain = sum(bool(row.get("uncertain")) for row in rows)
+        self.setStatus(
+            _("{positive} finding(s) ticked ({uncertain} uncertain), {negated} negated or normal statement(s) "
+              "unticked.").format(positive=positive, uncertain=uncertain, negated=len(rows) - positive)
+            if rows else _("No finding found in the report (it reads the Findings and Impression sections)."))
         self.updateRunButton()
 
     def onFindingEdited(self, item) -> None:
@@ -476,16 +489,14 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._cancel is not None or not self.ui.groundFindingsButton.enabled:
             return
 
-        def work(options) -> str:
-            segmentation = self.logic.groundReport(
-                node.inputVolume, findings, segmentationNode=node.outputSegmentation, roiNode=node.roi,
-                progress=self.recordProgress, cancel=self._cancel, **options,
-            )
+        def work(options, progress) -> str:
+            segmentation = self.logic.groundReport(node.inputVolume, findings, node.outputSegmentation, options,
+                                                   progress=progress, cancel=self._cancel, log=progress.status)
             self.showSegmentation(segmentation)
-            return (f"Done: {len(findings)} finding(s) grounded. Click a finding to show it; "
-                    "Edit > Undo reverts this run.")
+            return _("Done: {count} finding(s) grounded. Click a finding to show it; "
+                     "'Revert last run' undoes this run.").format(count=len(findings))
 
-        self.runWithProgress("Grounding findings...", work)
+        self.runWithProgress(_("Grounding findings..."), [finding["text"] for finding in findings], work)
 
     def onFindingClicked(self, row: int, column: int) -> None:
         """Centre the slice views on the clicked finding's segment."""
@@ -493,11 +504,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         text = self.ui.findingsTable.item(row, self.FINDING_COLUMN).text()
         segmentId = self.logic.promptSegmentId(segmentation.GetSegmentation(), text) if segmentation else None
         if segmentId is None:
-            self.setStatus("This finding has no segment yet: tick it and press Ground findings.")
+            self.setStatus(_("This finding has no segment yet: tick it and press Ground findings."))
         elif self.logic.jumpToSegment(segmentation, segmentId) is None:
-            self.setStatus("The model found nothing for this finding: its segment is empty.")
+            self.setStatus(_("The model found nothing for this finding: its segment is empty."))
         else:
-            self.setStatus(f"Showing {segmentation.GetSegmentation().GetSegment(segmentId).GetName()}.")
+            self.setStatus(_("Showing {name}.").format(name=segmentation.GetSegmentation().GetSegment(segmentId).GetName()))
 
 
 #
@@ -515,6 +526,10 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
     def getParameterNode(self):
         return VoxTellSlicerParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
 
+    def runOptions(self) -> RunOptions:
+        """Model, device and ROI chosen in the module (the effect reads the same node)."""
+        return RunOptions.fromParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+
 
 #
 # VoxTellSlicerTest
@@ -522,15 +537,43 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
 
 
 class VoxTellSlicerTest(ScriptedLoadableModuleTest):
-    """Runs inside Slicer (Developer mode > Reload and Test): the demo model on a synthetic image."""
+    """Runs inside Slicer (Developer mode > Reload and Test, and the extension's ctest).
+
+    Every test needs VoxTellCore's packages (PyTorch among them), which the extension build
+    machines do not have: there each test is skipped (ctest calls setUp before each test_*
+    method) and runTest returns with a message instead of failing.
+    """
+
+    NEEDED_PACKAGES = ("torch", "numpy", "nibabel", "SimpleITK", "dynamic_network_architectures")
+
+    @classmethod
+    def missingPackages(cls) -> list:
+        import importlib
+
+        missing = []
+        for name in cls.NEEDED_PACKAGES:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                missing.append(name)
+        return missing
 
     def setUp(self):
+        missing = self.missingPackages()
+        if missing:
+            self.skipTest(f"VoxTell's packages are not installed ({', '.join(missing)}).")
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_demo_model_segments_on_volume_grid()
-        self.test_rerun_updates_segment_and_cancel_keeps_state()
+        missing = self.missingPackages()
+        if missing:
+            self.delayDisplay(f"Skipped: VoxTell's packages are not installed ({', '.join(missing)}).")
+            return
+        for test in (self.test_revert_restores_the_segmentation_without_scene_undo,
+                     self.test_demo_model_segments_on_volume_grid,
+                     self.test_rerun_updates_segment_and_cancel_keeps_state):
+            self.setUp()
+            test()
 
     def _volume(self):
         import numpy as np
@@ -540,14 +583,40 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         ijkToRas = np.array([[-0.9, 0, 0, 20.0], [0, -0.9, 0, 30.0], [0, 0, 2.0, -40.0], [0, 0, 0, 1]])
         return slicer.util.addVolumeFromArray(image.astype(np.float32), ijkToRas, "VoxTell test volume")
 
+    def test_revert_restores_the_segmentation_without_scene_undo(self):
+        import numpy as np
+
+        class SlabPredictor:
+            def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
+                masks = np.zeros((len(prompts), *volume.array.shape), np.uint8)
+                for index in range(len(prompts)):
+                    masks[index, 5 + 10 * index:12 + 10 * index] = 1
+                return masks
+
+        volume = self._volume()
+        logic = VoxTellLogic(predictor_factory=lambda *key: SlabPredictor())
+        options = RunOptions(model="masks given")
+        undoFlag = slicer.mrmlScene.GetUndoFlag()
+        segmentation = logic.segment(volume, "liver", options=options)
+        before = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume).copy()
+        logic.segment(volume, "spleen\nliver", segmentationNode=segmentation, options=options)
+        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
+        self.assertFalse(np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume), before))
+        logic.revertLastRun()
+        self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)
+        self.assertTrue(np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume), before))
+        self.assertEqual(slicer.mrmlScene.GetUndoFlag(), undoFlag)
+        self.delayDisplay("Test passed")
+
     def test_demo_model_segments_on_volume_grid(self):
         import numpy as np
 
         self.delayDisplay("Segmenting a synthetic image with the demo model")
         volume = self._volume()
         logic = VoxTellSlicerLogic()
-        masks = logic.predictMasks(volume, ["liver"], modelPath="demo", device="cpu")
-        segmentation = logic.segment(volume, "liver", modelPath="demo", device="cpu")
+        options = RunOptions(model="demo", device="cpu")
+        masks = logic.predictMasks(volume, ["liver"], options)
+        segmentation = logic.segment(volume, "liver", options=options)
         segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName("liver")
         self.assertTrue(segmentId)
         actual = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
@@ -559,11 +628,11 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
 
         volume = self._volume()
         logic = VoxTellSlicerLogic()
-        segmentation = logic.segment(volume, "liver", modelPath="demo", device="cpu")
-        logic.segment(volume, "Liver", segmentationNode=segmentation, modelPath="demo", device="cpu")
+        options = RunOptions(model="demo", device="cpu")
+        segmentation = logic.segment(volume, "liver", options=options)
+        logic.segment(volume, "Liver", segmentationNode=segmentation, options=options)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)
         with self.assertRaises(Cancelled):
-            logic.segment(volume, "spleen", segmentationNode=segmentation, modelPath="demo", device="cpu",
-                          cancel=lambda: True)
+            logic.segment(volume, "spleen", segmentationNode=segmentation, options=options, cancel=lambda: True)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 1)
         self.delayDisplay("Test passed")

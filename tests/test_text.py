@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -135,7 +139,7 @@ def test_encoder_batches_32_prompts_and_keep_loaded(tiny):
 
 
 def test_missing_encoder_folder_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="does not exist.*huggingface-cli download Qwen/Qwen3-Embedding-4B"):
+    with pytest.raises(ModelError, match=r"does not exist.*hf download Qwen/Qwen3-Embedding-4B` \(about 8.0 GB"):
         Qwen3TextEncoder(str(tmp_path / "no-such-encoder")).embed(["liver"])
 
 
@@ -147,7 +151,7 @@ def test_folder_without_config_is_a_model_error(tmp_path):
 
 def test_offline_hub_id_not_in_cache_is_a_model_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelError, match="voxtell-tests/no-such-encoder.*huggingface-cli download.*--text-encoder"):
+    with pytest.raises(ModelError, match="voxtell-tests/no-such-encoder.*hf download.*--text-encoder"):
         Qwen3TextEncoder("voxtell-tests/no-such-encoder").embed(["liver"])
 
 
@@ -358,3 +362,101 @@ def test_embeddings_of_another_size_than_the_model_are_model_errors(tiny, tmp_pa
     embedder = PromptEmbedder(encoder=tiny, disk_cache=False, expected_dim=32)
     with pytest.raises(ModelError, match="gives 16-value embeddings but the model uses 32"):
         embedder.embed(["liver"])
+
+
+# --- before the encoder loads: cached?, size, memory, download --------------------
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache for this process and its children."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return cache
+
+
+def refuse_network(*args, **kwargs):
+    raise AssertionError("network access")
+
+
+def test_default_encoder_size_and_memory_are_stated_before_any_download(hub_cache, monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", refuse_network)
+    assert encoder_module.cached_text_encoder() is None
+    size = encoder_module.text_encoder_download_bytes()
+    assert 7.5e9 < size < 8.5e9, "about 8 GB: 4.02 B bfloat16 parameters"
+    cpu = encoder_module.text_encoder_memory_bytes(encoder_module.DEFAULT_TEXT_ENCODER, "cpu")
+    assert cpu == 2 * size, "float32 on the CPU: ~16 GB"
+    assert encoder_module.text_encoder_memory_bytes(encoder_module.DEFAULT_TEXT_ENCODER, "cuda") == size
+    assert encoder_module.text_encoder_download_bytes("org/unknown-encoder") is None
+
+
+def test_too_little_memory_is_refused_before_loading(tiny, monkeypatch):
+    needed = encoder_module.text_encoder_memory_bytes(tiny, "cpu")
+    weights = sum(f.stat().st_size for f in Path(tiny).glob("*.safetensors"))
+    assert needed == weights, "a float32 folder loads at its size on the CPU"
+    monkeypatch.setattr(encoder_module, "available_memory_bytes", lambda: needed - 1)
+    forbid_backbone_load = Qwen3TextEncoder(tiny)
+    with pytest.raises(ModelError, match=r"needs about .* GB of memory \(in float32 on the CPU\).*free.*run on a CUDA GPU"):
+        forbid_backbone_load.embed(["liver"])
+    assert not forbid_backbone_load.loaded
+    monkeypatch.setattr(encoder_module, "available_memory_bytes", lambda: needed)
+    assert Qwen3TextEncoder(tiny).embed(["liver"]).shape == (1, 16)
+
+
+def test_available_memory_without_psutil_reads_proc_meminfo(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.is_file():
+        assert encoder_module.available_memory_bytes() is None
+        return
+    line = next(line for line in meminfo.read_text().splitlines() if line.startswith("MemAvailable:"))
+    expected = int(line.split()[1]) * 1024
+    assert abs(encoder_module.available_memory_bytes() - expected) < 512 * 2**20  # it moves a little meanwhile
+
+
+def test_encoder_is_downloaded_with_progress_then_used_without_network(tiny, hub_cache, monkeypatch):
+    from fake_hub import FakeHub
+
+    files = {f.name: f.read_bytes() for f in Path(tiny).iterdir() if f.is_file()}
+    files["README.md"] = b"not needed"
+    seen = []
+    with FakeHub({"voxtell-tests/tiny-encoder": files}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        folder = encoder_module.download_text_encoder("voxtell-tests/tiny-encoder", "cpu", lambda *p: seen.append(p))
+    assert not any("README" in request for request in hub.requests), "only config, tokenizer and weights"
+    assert seen[-1][0] == seen[-1][1] >= sum(len(data) for name, data in files.items() if name != "README.md")
+    assert encoder_module.cached_text_encoder("voxtell-tests/tiny-encoder") == folder
+    assert encoder_module.text_encoder_download_bytes("voxtell-tests/tiny-encoder") == 0
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_network)
+    encoder = Qwen3TextEncoder("voxtell-tests/tiny-encoder", allow_download=False)
+    torch.testing.assert_close(encoder.embed(["liver"]), Qwen3TextEncoder(tiny).embed(["liver"]), rtol=0, atol=0)
+
+
+def test_download_is_refused_before_it_starts_when_memory_is_too_small(hub_cache, monkeypatch):
+    from fake_hub import FakeHub
+
+    monkeypatch.setattr(encoder_module, "available_memory_bytes", lambda: 4 * 10**9)
+    with FakeHub({encoder_module.DEFAULT_TEXT_ENCODER: {"config.json": b"{}"}}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        with pytest.raises(ModelError, match=r"needs about 16.1 GB .* only 4.0 GB is free"):
+            encoder_module.download_text_encoder(encoder_module.DEFAULT_TEXT_ENCODER, "cpu")
+    assert hub.requests == []
+
+
+def test_without_download_permission_an_uncached_hub_encoder_is_an_error(hub_cache, monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", refuse_network)
+    encoder = Qwen3TextEncoder(encoder_module.DEFAULT_TEXT_ENCODER, allow_download=False)
+    with pytest.raises(ModelError, match=r"is not downloaded yet \(about 8.0 GB\).*hf download Qwen/Qwen3-Embedding-4B"):
+        encoder.embed(["liver"])
+
+
+def test_prompts_needing_the_encoder_are_known_without_loading_it(tmp_path, monkeypatch):
+    forbid_backbone(monkeypatch)
+    embedder = PromptEmbedder(bank=make_bank_with_liver(tmp_path), encoder="voxtell-tests/absent", cache_dir=tmp_path)
+    assert embedder.prompts_needing_encoder(["Liver", "Spleen", "spleen", "aorta"]) == ["spleen", "aorta"]
+    assert embedder.prompts_needing_encoder("LIVER") == []

@@ -72,6 +72,8 @@ class PromptEmbedder:
         disk_cache: False turns the on-disk cache off.
         keep_loaded: keep the encoder's backbone loaded between calls.
         expected_dim: the model's text embedding size; any other size is a ModelError.
+        allow_encoder_download: False makes a Hub encoder that is not in the Hub cache a
+            ModelError instead of a download (a GUI downloads it first, with progress).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class PromptEmbedder:
         disk_cache: bool = True,
         keep_loaded: bool = False,
         expected_dim: int | None = None,
+        allow_encoder_download: bool = True,
     ) -> None:
         if bank is None:
             bank = EmbeddingBank()
@@ -92,7 +95,7 @@ class PromptEmbedder:
             bank.check_dim(expected_dim, "the model")
         self.bank = bank
         self.expected_dim = expected_dim
-        self.encoder = Qwen3TextEncoder(encoder, device, keep_loaded) if encoder else None
+        self.encoder = Qwen3TextEncoder(encoder, device, keep_loaded, allow_encoder_download) if encoder else None
         if not disk_cache:
             self.cache_dir = None
         elif cache_dir is not None:
@@ -115,6 +118,12 @@ class PromptEmbedder:
         except ModelError:
             return None  # not available here; embed() reports why if the encoder is needed
 
+    def prompts_needing_encoder(self, prompts: Sequence[str]) -> list[str]:
+        """The (lowercased, distinct) prompts that only the text encoder can embed: not in memory,
+        the bank or the disk cache. Loads nothing and asks no network, so a GUI can check first."""
+        keys = dict.fromkeys(prompt.lower() for prompt in ([prompts] if isinstance(prompts, str) else prompts))
+        return [key for key in keys if key.strip() and not self._recall(key)]
+
     def embed(self, prompts: Sequence[str]) -> torch.Tensor:
         """(N, D) float32 CPU embeddings of ``prompts``, in order."""
         if isinstance(prompts, str):
@@ -130,7 +139,7 @@ class PromptEmbedder:
                 )
             keys.append(prompt.lower())
 
-        unknown = [key for key in dict.fromkeys(keys) if not self._recall(key)]
+        unknown = self.prompts_needing_encoder(keys)
         if unknown:
             self._compute(unknown)
         vectors = np.stack([self._memory[key] for key in keys]).astype(np.float32)

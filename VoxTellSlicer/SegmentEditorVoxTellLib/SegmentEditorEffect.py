@@ -1,9 +1,10 @@
 """Segment Editor effect "VoxTell": fills the selected segment with the mask of a text prompt.
 
-The prediction is VoxTellLogic.predictLabelmap (tested headless); applying it goes through
-the editor, so its editable area, editable intensity range and overwrite settings apply
-and the change is one editor undo step. Model and device are those chosen in the VoxTell
-module, whose logic (and cached model) this effect shares.
+Apply is VoxTellLogic.fillSelectedSegment (tested headless with Slicer's segment editor
+logic): the mask goes through the editor's own modification, so its editable area, editable
+intensity range and overwrite settings apply, and the change is one Segment Editor undo step
+(Ctrl+Z). Model and device are those chosen in the VoxTell module (read from its parameter
+node); the effect has its own logic, and the loaded model is shared with the module.
 """
 
 import os
@@ -13,6 +14,12 @@ import qt
 import slicer
 from SegmentEditorEffects import AbstractScriptedSegmentEditorEffect
 
+try:
+    from slicer.i18n import tr as _
+except ImportError:  # Slicer < 5.4
+    def _(text):
+        return text
+
 
 class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def __init__(self, scriptedEffect):
@@ -21,6 +28,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         scriptedEffect.requireSegments = True
         AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
         self._cancel = None
+        self._logic = None
+        self._progress = None
 
     def clone(self):
         import qSlicerSegmentationsEditorEffectsPythonQt as effects
@@ -34,32 +43,42 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         return qt.QIcon(iconPath) if os.path.exists(iconPath) else qt.QIcon()
 
     def helpText(self):
-        return (
+        return _(
             "<html>Fill the selected segment from a free-text prompt with VoxTell, e.g. <i>liver</i> or "
             "<i>lesion in the right upper lobe</i>.<p>The editable area, intensity range and overwrite "
-            "settings under <b>Masking</b> apply. An optional ROI limits the result to a box. Model and device "
-            "are set in the VoxTell module.</html>"
+            "settings under <b>Masking</b> apply; Undo (Ctrl+Z) reverts it. An optional ROI limits the result "
+            "to a box. Model and device are set in the VoxTell module.</html>"
         )
+
+    def logic(self):
+        if self._logic is None:
+            from VoxTellSlicerLib import VoxTellLogic
+            from VoxTellSlicerLib.worker import runInWorker
+
+            self._logic = VoxTellLogic()
+            self._logic.runCompute = lambda compute: runInWorker(compute, poll=self.poll)
+        return self._logic
 
     def setupOptionsFrame(self):
         self.promptLineEdit = qt.QLineEdit()
-        self.promptLineEdit.placeholderText = "e.g. liver  (Enter to apply)"
-        self.promptLineEdit.toolTip = "Free-text description of the structure to segment."
-        self.scriptedEffect.addLabeledOptionsWidget("Prompt:", self.promptLineEdit)
+        self.promptLineEdit.placeholderText = _("e.g. liver  (Enter to apply)")
+        self.promptLineEdit.toolTip = _("Free-text description of the structure to segment.")
+        self.scriptedEffect.addLabeledOptionsWidget(_("Prompt:"), self.promptLineEdit)
 
         self.roiSelector = slicer.qMRMLNodeComboBox()
         self.roiSelector.nodeTypes = ["vtkMRMLMarkupsROINode"]
         self.roiSelector.noneEnabled = True
-        self.roiSelector.addEnabled = False
+        self.roiSelector.addEnabled = True
         self.roiSelector.removeEnabled = False
-        self.roiSelector.noneDisplay = "Whole image"
+        self.roiSelector.renameEnabled = True
+        self.roiSelector.noneDisplay = _("Whole image")
         self.roiSelector.setMRMLScene(slicer.mrmlScene)
-        self.roiSelector.toolTip = "Optional markups ROI: only voxels inside it are segmented."
-        self.scriptedEffect.addLabeledOptionsWidget("ROI:", self.roiSelector)
+        self.roiSelector.toolTip = _("Optional markups ROI (or create one here): only voxels inside it are segmented.")
+        self.scriptedEffect.addLabeledOptionsWidget(_("ROI:"), self.roiSelector)
 
-        self.applyButton = qt.QPushButton("Apply")
-        self.applyButton.toolTip = "Fill the selected segment with the prompt's mask."
-        self.cancelButton = qt.QPushButton("Cancel")
+        self.applyButton = qt.QPushButton(_("Apply"))
+        self.applyButton.toolTip = _("Fill the selected segment with the prompt's mask.")
+        self.cancelButton = qt.QPushButton(_("Cancel"))
         self.cancelButton.enabled = False
         buttons = qt.QHBoxLayout()
         buttons.addWidget(self.applyButton)
@@ -69,6 +88,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.progressBar = qt.QProgressBar()
         self.progressBar.visible = False
         self.scriptedEffect.addOptionsWidget(self.progressBar)
+        self.statusLabel = qt.QLabel()
+        self.statusLabel.wordWrap = True
+        self.scriptedEffect.addOptionsWidget(self.statusLabel)
 
         self.promptLineEdit.connect("returnPressed()", self.onApply)
         self.promptLineEdit.connect("textChanged(QString)", self.updateMRMLFromGUI)
@@ -82,9 +104,13 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.scriptedEffect.setParameterDefault("Prompt", "")
 
     def updateGUIFromMRML(self):
-        wasBlocked = self.promptLineEdit.blockSignals(True)
-        self.promptLineEdit.text = self.scriptedEffect.parameter("Prompt")
-        self.promptLineEdit.blockSignals(wasBlocked)
+        # Every keystroke comes back here through the parameter; setting the same text again
+        # would move the cursor to the end and scramble what the user is typing.
+        prompt = self.scriptedEffect.parameter("Prompt")
+        if self.promptLineEdit.text != prompt:
+            wasBlocked = self.promptLineEdit.blockSignals(True)
+            self.promptLineEdit.text = prompt
+            self.promptLineEdit.blockSignals(wasBlocked)
 
     def updateMRMLFromGUI(self, *unused):
         self.scriptedEffect.setParameter("Prompt", self.promptLineEdit.text)
@@ -93,61 +119,52 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if self._cancel is not None:
             self._cancel.set()
 
-    def onProgress(self, done, total):
-        self.progressBar.maximum = total
-        self.progressBar.value = done
-        slicer.app.processEvents()
+    def poll(self):
+        """Runs on the GUI thread while the worker computes: shows progress, keeps Cancel clickable."""
+        done, total, status = self._progress.latest()
+        if total:
+            self.progressBar.maximum, self.progressBar.value = total, done
+        if status:
+            self.statusLabel.text = status
+        slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
     def onApply(self):
         if self._cancel is not None:
             return
         prompt = self.promptLineEdit.text.strip()
         if not prompt:
-            slicer.util.errorDisplay("Type a prompt first, e.g. 'liver'.")
-            return
-        parameterSetNode = self.scriptedEffect.parameterSetNode()
-        getSourceVolume = getattr(parameterSetNode, "GetSourceVolumeNode", None) or parameterSetNode.GetMasterVolumeNode
-        sourceVolume = getSourceVolume()
-        if sourceVolume is None:
-            slicer.util.errorDisplay("Select a source volume in the Segment Editor first.")
+            slicer.util.errorDisplay(_("Type a prompt first, e.g. 'liver'."))
             return
 
         from VoxTellCore.errors import Cancelled, VoxTellError
+        from VoxTellSlicerLib.dependencies import DependencyError
+        from VoxTellSlicerLib.options import RunOptions, moduleParameterNode
+        from VoxTellSlicerLib.worker import ProgressState, setupDependenciesInWorker
 
-        moduleWidget = slicer.util.getModuleWidget("VoxTellSlicer")
+        options = RunOptions.fromParameterNode(moduleParameterNode(slicer.mrmlScene)).withRoi(self.roiSelector.currentNode())
         self._cancel = threading.Event()
+        self._progress = ProgressState()
         self.applyButton.enabled = False
         self.cancelButton.enabled = True
         self.progressBar.visible = True
-        moduleWidget.activeProgressBar = self.progressBar
         try:
-            options = moduleWidget.runOptions(progress=self.onProgress, cancel=self._cancel)
-            if options is None:
-                return
-            # Inference runs in the module's worker thread: its progress goes through recordProgress,
-            # and the module refreshes this effect's progress bar from the GUI thread.
-            labelmap = moduleWidget.logic.predictLabelmap(
-                sourceVolume, prompt, self.roiSelector.currentNode(),
-                progress=moduleWidget.recordProgress, cancel=self._cancel, **options,
-            )
-            modifier = slicer.vtkOrientedImageData()
-            slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-                labelmap, self.scriptedEffect.defaultModifierLabelmap(), modifier, False
-            )
-            self.scriptedEffect.saveStateForUndo()
-            self.scriptedEffect.modifySelectedSegmentByLabelmap(
-                modifier, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet
-            )
-        except Cancelled:
-            slicer.util.showStatusMessage("VoxTell cancelled; the segment is unchanged.", 3000)
-        except VoxTellError as error:
+            setupDependenciesInWorker(self.poll, self._progress.status, self._cancel)
+            self.logic().prepareTextEncoder(
+                [prompt], options, lambda question: slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell"),
+                self._progress, self._cancel, self._progress.status)
+            self.logic().fillSelectedSegment(self.scriptedEffect, prompt, options, progress=self._progress,
+                                             cancel=self._cancel, log=self._progress.status)
+            self.statusLabel.text = _("Done. Undo (Ctrl+Z) reverts it.")
+        except Cancelled as error:
+            self.statusLabel.text = str(error) if "scene" in str(error) else _("Cancelled: the segment is unchanged.")
+        except (VoxTellError, DependencyError) as error:
+            self.statusLabel.text = ""
             slicer.util.errorDisplay(str(error))
         except Exception as error:
             import traceback
 
-            slicer.util.errorDisplay(f"VoxTell failed: {error}", detailedText=traceback.format_exc())
+            slicer.util.errorDisplay(_("VoxTell failed: {error}").format(error=error), detailedText=traceback.format_exc())
         finally:
-            moduleWidget.activeProgressBar = None
             self._cancel = None
             self.applyButton.enabled = True
             self.cancelButton.enabled = False

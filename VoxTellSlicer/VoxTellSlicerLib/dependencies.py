@@ -1,9 +1,15 @@
 """First-use setup: VoxTellCore's Python packages inside Slicer's own Python.
 
-Each step either succeeds or raises ``DependencyError`` naming that step and what to do,
-so the module can tell the user exactly what failed. PyTorch is installed through the
-PyTorch extension when available (it picks the CUDA build for the installed driver);
-torch 2.9.x is refused because its 3D convolutions need several times more memory.
+``setupDependencies`` runs in a worker thread: no Qt and no dialogs (the GUI asks the user
+before calling it). pip and the PyTorch extension's light-the-torch run as child processes
+of PythonSlicer whose output goes to ``log`` line by line, with socket timeouts, and Cancel
+stops them. Installed versions are checked against the requirements, not only presence: a
+version outside its range (or outside what another of these packages declares, e.g. the
+huggingface_hub range that transformers accepts at import) is reported and replaced.
+
+The pins hold for Slicer 5.6/5.8 (Python 3.9) and 5.10+ (Python 3.12): transformers 5 needs
+Python 3.10, and transformers 4.x refuses huggingface_hub 1.x at import, hence the markers.
+Each step succeeds or raises ``DependencyError`` naming the step and what to do.
 """
 
 from __future__ import annotations
@@ -11,26 +17,51 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import re
-from collections.abc import Callable
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, List, Optional
+
+try:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+except ImportError:  # Slicer ships packaging; pip's vendored copy is the same library
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
+
+from VoxTellCore.errors import Cancelled
+from VoxTellCore.progress import CancelCheck, is_cancelled
+
+Log = Callable[[str], object]
 
 TORCH_REQUIREMENT = ">=2.1.2,!=2.9.*"
 RECOMMENDED_TORCH = "2.8.0"
-# (import name, pip requirement); versions as in the project's requirements/runtime.txt.
 REQUIREMENTS = [
-    ("numpy", "numpy>=1.24"),
-    ("scipy", "scipy"),
-    ("SimpleITK", "SimpleITK>=2.2.1"),
-    ("nibabel", "nibabel>=5"),
-    ("transformers", "transformers>=4.56,<6"),
-    ("tokenizers", "tokenizers"),
-    ("safetensors", "safetensors"),
-    ("huggingface_hub", "huggingface_hub"),
-    ("tqdm", "tqdm"),
+    "numpy>=1.24",
+    "scipy",
+    "SimpleITK>=2.2.1",
+    "nibabel>=5",
+    'transformers>=4.56,<5; python_version < "3.10"',
+    'transformers>=4.56,<6; python_version >= "3.10"',
+    'huggingface_hub>=0.34,<1; python_version < "3.10"',
+    'huggingface_hub>=0.34; python_version >= "3.10"',
+    "tokenizers",
+    "safetensors",
+    "tqdm",
+    "psutil",  # free memory before loading the 8 GB text encoder (Windows, macOS)
+    "slicerio>=1.4",  # batch mode's .seg.nrrd output
+    'highdicom==0.28.2; python_version >= "3.10"',  # DICOM SEG output; highdicom 0.28 needs Python 3.10+
 ]
 # Installed without dependencies: it asks for timm -> torchvision, which would make pip
 # replace Slicer's torch by another build. VoxTell never imports timm.
-NO_DEPS_REQUIREMENTS = [("dynamic_network_architectures", "dynamic-network-architectures==0.4.4")]
+NO_DEPS_REQUIREMENTS = ["dynamic-network-architectures>=0.4.1,<0.5"]
+# Slicer's own build (its SimpleITK has Slicer's IO classes): checked, never replaced.
+NEVER_REPLACE = {"simpleitk"}
+LIGHT_THE_TORCH = "light-the-torch>=0.5"  # as the PyTorch extension installs it
+PIP_OPTIONS = ["--timeout", "30", "--retries", "2", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
 
 TORCH_ADVICE = f"""\
 Install PyTorch into Slicer's Python in one of these ways, then restart Slicer:
@@ -52,96 +83,192 @@ class DependencyError(RuntimeError):
         self.step = step
 
 
-def installedVersion(distribution: str) -> str | None:
+def installedVersion(distribution: str) -> Optional[str]:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def torchProblem(version: str | None) -> str | None:
+def installedRequires(distribution: str) -> List[str]:
+    """The requirements an installed distribution declares (``Requires-Dist``)."""
+    try:
+        return importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+
+
+def torchProblem(version: Optional[str]) -> Optional[str]:
     """Why this torch version cannot be used (None when it can)."""
     if version is None:
         return "PyTorch is not installed.\n" + TORCH_ADVICE
-    match = re.match(r"(\d+)\.(\d+)", version)
-    if match is None:
+    if Requirement("torch" + TORCH_REQUIREMENT).specifier.contains(version, prereleases=True):
         return None
-    major, minor = int(match.group(1)), int(match.group(2))
-    if (major, minor) == (2, 9):
+    if version.startswith("2.9."):
         return (
             f"torch {version} is installed, but torch 2.9.x has a conv3d memory regression that makes VoxTell run "
             f"out of memory. Install torch {RECOMMENDED_TORCH} (or 2.10 or newer) instead.\n" + TORCH_ADVICE
         )
-    if (major, minor) < (2, 1):
-        return f"torch {version} is too old: VoxTell needs torch {TORCH_REQUIREMENT}.\n" + TORCH_ADVICE
+    return f"torch {version} is too old: VoxTell needs torch {TORCH_REQUIREMENT}.\n" + TORCH_ADVICE
+
+
+def applicableRequirements(requirements: List[str], environment: Optional[dict] = None) -> List[Requirement]:
+    """The requirements whose environment marker holds (for this Python, or ``environment``)."""
+    parsed = [Requirement(text) for text in requirements]
+    return [r for r in parsed if r.marker is None or r.marker.evaluate(environment)]
+
+
+def versionProblem(requirement: Requirement, neededBy: str = "VoxTell") -> Optional[str]:
+    """Why the installed package does not meet ``requirement`` (missing or out of range), else None."""
+    version = installedVersion(requirement.name)
+    if version is None:
+        return f"{requirement.name} is not installed"
+    if not requirement.specifier.contains(version, prereleases=True):
+        return f"{requirement.name} {version} is installed, but {neededBy} needs {requirement.name}{requirement.specifier}"
     return None
 
 
-def missingRequirements() -> list[tuple[str, str]]:
-    """(import name, requirement) of the packages that cannot be imported yet."""
-    return [item for item in REQUIREMENTS + NO_DEPS_REQUIREMENTS if importlib.util.find_spec(item[0]) is None]
+def unmetRequirements(requirements: List[str]) -> List[tuple]:
+    """(requirement, problem) for each of ``requirements`` not met, then for what the installed
+    ones declare about each other (transformers checks its huggingface_hub range at import)."""
+    ours = applicableRequirements(requirements)
+    unmet = [(r, p) for r in ours for p in [versionProblem(r)] if p]
+    if unmet:
+        return unmet
+    names = {canonicalize_name(r.name) for r in ours}
+    for requirement in ours:
+        for text in installedRequires(requirement.name):
+            dependency = Requirement(text)
+            if canonicalize_name(dependency.name) not in names:
+                continue
+            if dependency.marker is not None and not dependency.marker.evaluate({"extra": ""}):
+                continue
+            problem = versionProblem(dependency, f"{requirement.name} {installedVersion(requirement.name)}")
+            if problem:
+                unmet.append((dependency, problem))
+    return unmet
 
 
-def cudaDevice() -> tuple[str, float] | None:
-    """(name, memory in GiB) of the first CUDA GPU that PyTorch sees, without installing anything."""
-    if importlib.util.find_spec("torch") is None:
-        return None
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    properties = torch.cuda.get_device_properties(0)
-    return properties.name, properties.total_memory / 2**30
+def pythonExecutable() -> str:
+    """The Python that runs pip and downloads: PythonSlicer inside Slicer, where
+    ``sys.executable`` is the Slicer application itself."""
+    return shutil.which("PythonSlicer") or sys.executable
 
 
-def _installTorchWithExtension(log: Callable[[str], object]) -> bool:
-    """Use the PyTorch extension's installer; False when that extension is not installed."""
+def runPython(arguments: List[str], log: Log, cancel: CancelCheck = None) -> None:
+    """``python ARGUMENTS`` as a child process; each output line goes to ``log``; Cancel kills it.
+
+    Raises ``subprocess.CalledProcessError`` (with the last lines of output) when it fails.
+    """
+    process = subprocess.Popen(
+        [pythonExecutable(), *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+        encoding="utf-8",
+        errors="replace",
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console window on Windows
+    )
+    lines: List[str] = []
+
+    def forward() -> None:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            log(line.rstrip())
+
+    reader = threading.Thread(target=forward, name="VoxTell setup output", daemon=True)
+    reader.start()
+    try:
+        while process.poll() is None:
+            if is_cancelled(cancel):
+                raise Cancelled(
+                    "Setup cancelled. If a package was being replaced, press Run again: setup checks every "
+                    "version and reinstalls what is missing."
+                )
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        reader.join(5)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, arguments, output="\n".join(lines[-15:]))
+
+
+def installTorchWithExtension(log: Log, cancel: CancelCheck = None, run=runPython) -> bool:
+    """Install torch as the PyTorch extension does (light-the-torch picks the build for the
+    NVIDIA driver), but as a child process; False when that extension is not installed."""
     try:
         import PyTorchUtils
     except ImportError:
         return False
-    log("Installing PyTorch with the PyTorch extension (this can take several minutes)...")
-    torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT)
-    return torch is not None
+    try:  # private helper of the extension: the same arguments its own Install button uses
+        arguments = PyTorchUtils.PyTorchUtilsLogic._getPipInstallArguments(None, TORCH_REQUIREMENT, None)
+    except Exception:
+        arguments = ["install", "torch" + TORCH_REQUIREMENT]
+    log("Installing PyTorch with the PyTorch extension's installer (several GB; this can take several minutes)...")
+    if importlib.util.find_spec("light_the_torch") is None:
+        run(["-m", "pip", "install", *PIP_OPTIONS, LIGHT_THE_TORCH], log, cancel)
+    run(["-m", "light_the_torch", *arguments], log, cancel)
+    return True
 
 
 def setupDependencies(
-    pipInstall: Callable[[str], object] | None = None,
-    log: Callable[[str], object] = print,
-    installTorch: Callable[[Callable[[str], object]], bool] = _installTorchWithExtension,
-) -> list[str]:
-    """Check and install everything VoxTell needs; returns the requirements it installed.
+    log: Log = print,
+    cancel: CancelCheck = None,
+    installTorch: bool = True,
+    run: Callable[[List[str], Log, CancelCheck], object] = runPython,
+) -> List[str]:
+    """Check and install everything VoxTell needs (call it from a worker thread, after the user
+    agreed); returns the requirements it installed. Raises ``DependencyError`` or ``Cancelled``.
 
-    ``pipInstall`` defaults to ``slicer.util.pip_install``. Raises ``DependencyError``.
+    ``installTorch=False`` (batch mode) reports a missing torch instead of installing it.
+    ``run`` runs ``python ARGS`` (tests replace it).
     """
-    if pipInstall is None:
-        import slicer
-
-        pipInstall = slicer.util.pip_install
-
     version = installedVersion("torch")
-    if version is None and installTorch(log):
-        importlib.invalidate_caches()
-        version = installedVersion("torch")
+    if version is None and installTorch:
+        try:
+            installed = installTorchWithExtension(log, cancel, run)
+        except subprocess.CalledProcessError as error:
+            raise DependencyError("PyTorch", f"the PyTorch installer failed:\n{error.output}\n\n{TORCH_ADVICE}") from error
+        if installed:
+            importlib.invalidate_caches()
+            version = installedVersion("torch")
     problem = torchProblem(version)
     if problem:
         raise DependencyError("PyTorch", problem)
 
-    installed = []
-    for importName, requirement in missingRequirements():
-        noDeps = (importName, requirement) in NO_DEPS_REQUIREMENTS
-        log(f"Installing {requirement}...")
-        try:
-            pipInstall(f"{requirement} --no-deps" if noDeps else requirement)
-        except Exception as exc:
+    unmet = unmetRequirements(REQUIREMENTS + NO_DEPS_REQUIREMENTS)
+    for requirement, problem in unmet:
+        if canonicalize_name(requirement.name) in NEVER_REPLACE and installedVersion(requirement.name) is not None:
             raise DependencyError(
-                f"pip install {requirement}",
-                f"{exc}. Check the internet connection (or proxy settings) and that Slicer's folder is writable, "
-                f'then retry; or run slicer.util.pip_install("{requirement}") in the Python console to see the details.',
-            ) from exc
-        installed.append(requirement)
+                requirement.name, f"{problem}. It comes with Slicer and is not replaced: install a newer Slicer (5.6 or later)."
+            )
+        log(f"{problem}: installing {requirement.name}{requirement.specifier}")
+    noDeps = {canonicalize_name(Requirement(text).name) for text in NO_DEPS_REQUIREMENTS}
+    upgraded = [r.name for r, _ in unmet if installedVersion(r.name) is not None]
+    withDeps = [f"{r.name}{r.specifier}" for r, _ in unmet if canonicalize_name(r.name) not in noDeps]
+    withoutDeps = [f"{r.name}{r.specifier}" for r, _ in unmet if canonicalize_name(r.name) in noDeps]
+    if withDeps:
+        _pipInstall(withDeps, [], log, cancel, run)
+    if withoutDeps:
+        _pipInstall(withoutDeps, ["--no-deps"], log, cancel, run)
     importlib.invalidate_caches()
 
+    still = unmetRequirements(REQUIREMENTS + NO_DEPS_REQUIREMENTS)
+    if still:
+        raise DependencyError(
+            "check versions",
+            "; ".join(problem for _, problem in still) + ". pip did not install what VoxTell needs: run "
+            f'slicer.util.pip_install("{still[0][0].name}{still[0][0].specifier}") in the Python console to see why.',
+        )
+    inUse = [name for name in upgraded if name.replace("-", "_") in sys.modules]
+    if inUse:
+        raise DependencyError(
+            "restart Slicer",
+            f"upgraded while Slicer had the old version loaded: {', '.join(inUse)}. Restart Slicer, then run VoxTell again.",
+        )
     try:
         importlib.import_module("VoxTellCore.inference.predictor")
     except Exception as exc:
@@ -150,4 +277,18 @@ def setupDependencies(
             f"{type(exc).__name__}: {exc}. Restart Slicer (newly installed packages are sometimes only visible "
             "after a restart); if it persists, reinstall the VoxTell extension.",
         ) from exc
-    return installed
+    return withDeps + withoutDeps
+
+
+def _pipInstall(requirements: List[str], options: List[str], log: Log, cancel: CancelCheck, run) -> None:
+    step = "pip install " + " ".join(requirements)
+    try:
+        run(["-m", "pip", "install", *PIP_OPTIONS, *options, *requirements], log, cancel)
+    except (subprocess.CalledProcessError, OSError) as error:
+        details = getattr(error, "output", None) or str(error)
+        quoted = " ".join(requirements)
+        raise DependencyError(
+            step,
+            f"{details}\nCheck the internet connection (or proxy settings) and that Slicer's folder is writable, "
+            f'then retry; or run slicer.util.pip_install("{quoted}") in the Python console to see the details.',
+        ) from error

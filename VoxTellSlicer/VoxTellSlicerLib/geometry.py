@@ -71,3 +71,29 @@ def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, 
     ])
     low, high = corners.min(axis=0), corners.max(axis=0)
     return (*map(float, low), *map(float, high))
+
+
+def volumeToSegmentationMatrix(volumeNode, segmentationNode) -> np.ndarray:
+    """4x4 from the volume's RAS frame to the segmentation's (identity when both are under
+    the same transform, or none). A non-linear transform between them is refused."""
+    import slicer
+    import vtk
+
+    transform = vtk.vtkGeneralTransform()
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(
+        volumeNode.GetParentTransformNode(), segmentationNode.GetParentTransformNode(), transform)
+    if not slicer.vtkMRMLTransformNode.IsGeneralTransformLinear(transform):
+        raise InputError(
+            f"{volumeNode.GetName()} and {segmentationNode.GetName()} are under different non-linear transforms: "
+            "harden the transform (Data module, right-click > Harden transform) and run again."
+        )
+    matrix = vtk.vtkMatrix4x4()
+    slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(
+        volumeNode.GetParentTransformNode(), segmentationNode.GetParentTransformNode(), matrix)
+    return np.array([[matrix.GetElement(row, col) for col in range(4)] for row in range(4)])
+
+
+def segmentationLabelmap(mask: np.ndarray, volumeNode, segmentationNode):
+    """A KJI ``mask`` on ``volumeNode``'s grid as a binary labelmap in ``segmentationNode``'s
+    frame (what Slicer's segmentation functions expect), exact (no resampling)."""
+    return orientedImageFromMask(mask, volumeToSegmentationMatrix(volumeNode, segmentationNode) @ ijkToRasArray(volumeNode))

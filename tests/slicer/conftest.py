@@ -64,6 +64,15 @@ def run_options(tiny_model) -> dict:
 
 
 @pytest.fixture
+def options(run_options):
+    """The same model, device and bank as the module's RunOptions."""
+    from VoxTellSlicerLib.options import RunOptions
+
+    return RunOptions(model=run_options["modelPath"], device=run_options["device"],
+                      embeddingBank=run_options["embeddingBank"])
+
+
+@pytest.fixture
 def logic(slicer_scene, predictor_factory):
     from VoxTellSlicerLib import VoxTellLogic
 

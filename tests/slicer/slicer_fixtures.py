@@ -1,8 +1,8 @@
 """Helpers for the Slicer extension's tests: paths, Slicer's terminology lists, test volumes.
 
 The ``slicer-core`` wheel has MRML and the module logics but no ``.term.json`` files; the
-``trame-slicer`` wheel ships them, so the first run downloads that wheel (without
-installing it) and extracts the lists into ``tests/slicer/.cache/terminologies``.
+``trame-slicer`` wheel ships them, so the first run downloads that wheel, pinned (without
+installing it), and extracts the lists into ``tests/slicer/.cache/terminologies-<version>``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SLICER_MODULE_DIR = ROOT / "VoxTellSlicer"
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 TERMINOLOGY_MEMBERS = "trame_slicer/resources/terminologies/"
+# Pinned: the colours and labels the tests expect come from these lists (test_static checks them).
+TRAME_SLICER_VERSION = "2.0.0"
 
 for path in (ROOT, SLICER_MODULE_DIR):
     if str(path) not in sys.path:
@@ -27,16 +29,17 @@ for path in (ROOT, SLICER_MODULE_DIR):
 
 def fetch_terminologies(cache_dir: Path = CACHE_DIR) -> Path:
     """Folder with Slicer's ``*.term.json`` lists, downloaded once from the trame-slicer wheel."""
-    target = cache_dir / "terminologies"
+    target = cache_dir / f"terminologies-{TRAME_SLICER_VERSION}"
     if any(target.glob("*.term.json")):
         return target
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as download:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "trame-slicer", "-d", download],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+             f"trame-slicer=={TRAME_SLICER_VERSION}", "-d", download],
             check=True,
         )
-        wheel = next(Path(download).glob("trame_slicer-*.whl"))
+        wheel = next(Path(download).glob(f"trame_slicer-{TRAME_SLICER_VERSION}-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.namelist():
                 if member.startswith(TERMINOLOGY_MEMBERS) and member.endswith(".json"):

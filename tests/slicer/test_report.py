@@ -32,6 +32,12 @@ def report_options(tiny_model, tmp_path_factory) -> dict:
     return {"modelPath": str(model), "device": "cpu", "embeddingBank": str(bank)}
 
 
+def run_options_of(options: dict):
+    from VoxTellSlicerLib.options import RunOptions
+
+    return RunOptions(model=options["modelPath"], device=options["device"], embeddingBank=options["embeddingBank"])
+
+
 def tag(segment, name: str) -> str | None:
     value = vtk.reference("")
     return str(value) if segment.GetTag(name, value) else None
@@ -50,6 +56,15 @@ def test_rows_list_positive_findings_first_and_negated_ones_unselected():
     assert [row["negated"] for row in table] == [False, False, False, True, True]
     assert table[0]["category"] == "Pulmonary Nodules/Masses"
     assert table[1]["sourceSentence"].startswith("There is a 6mm solid nodule")
+
+
+def test_rows_carry_the_uncertain_flag():
+    from VoxTellSlicerLib import extractReportFindings
+
+    table = extractReportFindings("Findings: Possible 3 mm nodule in the right upper lobe. Small left pleural effusion.")
+    assert [(row["text"], row["uncertain"]) for row in table] == [
+        ("3 mm nodule in the right upper lobe", True), ("Small left pleural effusion", False)]
+    assert all(row["uncertain"] is False for row in rows())
 
 
 def test_short_names_cut_at_a_word_and_stay_unique():
@@ -76,7 +91,7 @@ def test_selected_findings_become_named_tagged_coloured_segments(logic, report_o
 
     volume_node = add_volume(phantom(), lps_ijk_to_ras())
     selected = [row for row in rows() if row["selected"]]
-    segmentation_node = logic.groundReport(volume_node, selected, **report_options)
+    segmentation_node = logic.groundReport(volume_node, selected, options=run_options_of(report_options))
 
     segmentation = segmentation_node.GetSegmentation()
     segments = [segmentation.GetSegment(i) for i in segment_ids(segmentation_node)]
@@ -101,7 +116,7 @@ def test_edited_text_is_grounded_and_unchecked_rows_are_not(logic, report_option
     table[0]["text"] = "  6 mm  nodule in the right lower lobe "  # edited in the table
     table[1]["selected"] = False
     checked = [row for row in table if row["selected"]]
-    segmentation_node = logic.groundReport(volume_node, checked, **report_options)
+    segmentation_node = logic.groundReport(volume_node, checked, options=run_options_of(report_options))
 
     segments = [segmentation_node.GetSegmentation().GetSegment(i) for i in segment_ids(segmentation_node)]
     assert [tag(s, FINDING_TEXT_TAG) for s in segments] == [EDITED_NODULE, LIVER_LESION]
@@ -124,7 +139,7 @@ def test_rerun_updates_finding_segments_and_keeps_user_segments(logic, report_op
     from VoxTellSlicerLib import FINDING_TEXT_TAG
 
     volume_node = add_volume(phantom(), lps_ijk_to_ras())
-    segmentation_node = logic.groundReport(volume_node, [EFFUSION], **report_options)
+    segmentation_node = logic.groundReport(volume_node, [EFFUSION], options=run_options_of(report_options))
     effusion_id = segment_ids(segmentation_node)[0]
     user_id = add_user_segment(segmentation_node, volume_node)
     # The user's own segment that already has the name a new finding would get.
@@ -133,7 +148,7 @@ def test_rerun_updates_finding_segments_and_keeps_user_segments(logic, report_op
 
     table = [{"text": "small LEFT pleural effusion", "category": "Pleural Effusion/Thickening"},
              {"text": "Pleural effusion", "category": ""}]
-    logic.groundReport(volume_node, table, segmentationNode=segmentation_node, **report_options)
+    logic.groundReport(volume_node, table, segmentationNode=segmentation_node, options=run_options_of(report_options))
 
     ids = segment_ids(segmentation_node)
     assert len(ids) == 4 and ids[0] == effusion_id, "the effusion is updated, one finding added"
@@ -144,27 +159,28 @@ def test_rerun_updates_finding_segments_and_keeps_user_segments(logic, report_op
     after = snapshot(segmentation_node, volume_node)
     assert_same_state(user_state, {k: after[k] for k in user_state})
 
-    slicer_scene.scene.Undo()
-    assert segment_ids(segmentation_node) == [effusion_id, user_id, clash_id], "one undo step reverts the run"
+    logic.revertLastRun()
+    assert segment_ids(segmentation_node) == [effusion_id, user_id, clash_id], "Revert last run reverts the whole run"
+    assert tag(segmentation.GetSegment(effusion_id), FINDING_TEXT_TAG) == EFFUSION
 
 
 def test_cancel_leaves_the_segmentation_unchanged(logic, report_options):
     volume_node = add_volume(phantom(), lps_ijk_to_ras())
-    segmentation_node = logic.groundReport(volume_node, [EFFUSION], **report_options)
+    segmentation_node = logic.groundReport(volume_node, [EFFUSION], options=run_options_of(report_options))
     add_user_segment(segmentation_node, volume_node)
     before = snapshot(segmentation_node, volume_node)
     calls = []
 
     with pytest.raises(Cancelled):
         logic.groundReport(volume_node, [NODULE, LIVER_LESION], segmentationNode=segmentation_node,
-                           cancel=lambda: calls.append(1) or len(calls) >= 2, **report_options)
+                           cancel=lambda: calls.append(1) or len(calls) >= 2, options=run_options_of(report_options))
     assert_same_state(before, snapshot(segmentation_node, volume_node))
 
 
 def test_no_finding_is_refused(logic, report_options):
     volume_node = add_volume(phantom(), lps_ijk_to_ras())
     with pytest.raises(InputError, match="No finding"):
-        logic.groundReport(volume_node, [{"text": "  ", "category": ""}], **report_options)
+        logic.groundReport(volume_node, [{"text": "  ", "category": ""}], options=run_options_of(report_options))
 
 
 def test_jump_centres_slice_views_on_the_finding_segment(logic, slicer_scene):

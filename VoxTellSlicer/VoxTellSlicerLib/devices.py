@@ -1,0 +1,106 @@
+"""Where VoxTell runs: the choices for the device box and what each choice really means.
+
+Works without torch (or with a broken one): then only "auto" and "cpu" are offered. Nothing
+here touches the network or loads a model, so the GUI thread can call it.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from VoxTellCore.errors import InputError
+
+#: below this much GPU memory VoxTell runs out of memory on full windows and retries on the CPU
+MIN_GPU_MEMORY_GB = 8.0
+CPU_WARNING = (
+    "No CUDA GPU: VoxTell runs on the CPU, about 1 minute per 192x192x192 window on 2 cores (tens of "
+    "minutes for a whole CT). An ROI around the structure makes it much faster."
+)
+
+
+def _torch():
+    """The torch module, or None when it is missing or cannot be imported."""
+    try:
+        import torch
+
+        return torch
+    except Exception:  # a broken install raises all kinds of errors at import
+        return None
+
+
+def _cudaDevices() -> List[Tuple[str, float]]:
+    """(name, memory in GB) of each CUDA GPU that PyTorch sees; [] when none or when CUDA is broken."""
+    torch = _torch()
+    try:
+        if torch is None or not torch.cuda.is_available():
+            return []
+        devices = []
+        for index in range(torch.cuda.device_count()):
+            properties = torch.cuda.get_device_properties(index)
+            devices.append((properties.name, properties.total_memory / 2**30))
+        return devices
+    except Exception:  # e.g. a driver that is too old for this torch build
+        return []
+
+
+def _mpsAvailable() -> bool:
+    torch = _torch()
+    try:
+        backend = getattr(getattr(torch, "backends", None), "mps", None)
+        return bool(backend is not None and backend.is_available())
+    except Exception:
+        return False
+
+
+def deviceChoices() -> List[Tuple[str, str]]:
+    """(value, label) for the device box: auto, every CUDA GPU, Apple mps when present, cpu."""
+    choices = [("auto", "Auto (a CUDA GPU when there is one, else the CPU)")]
+    for index, (name, memory) in enumerate(_cudaDevices()):
+        choices.append((f"cuda:{index}", f"GPU {index}: {name}, {memory:.0f} GB"))
+    if _mpsAvailable():
+        choices.append(("mps", "Apple GPU (mps)"))
+    choices.append(("cpu", "CPU (slow: minutes per image)"))
+    return choices
+
+
+def resolveDevice(value: str) -> Tuple[str, Optional[str]]:
+    """(device to run on, warning for the user or None) for a device box value.
+
+    "auto" is the first CUDA GPU, else the CPU with a warning (Apple mps only when chosen,
+    as the core's ``auto`` does); a GPU below about 8 GB gets a warning. A GPU or mps that
+    this computer does not have raises InputError naming the choices that exist.
+    """
+    name = (value or "auto").strip().lower()
+    gpus = _cudaDevices()
+    if name == "auto":
+        if gpus:
+            return "cuda:0", _memoryWarning(0, *gpus[0])
+        hint = " Choose Apple GPU (mps) to try this Mac's GPU." if _mpsAvailable() else ""
+        return "cpu", CPU_WARNING + hint
+    if name == "cpu":
+        return "cpu", None
+    if name == "mps":
+        if not _mpsAvailable():
+            raise InputError("This computer has no Apple GPU (mps) that PyTorch can use. Choose Auto or CPU.")
+        return "mps", None
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise InputError(f"Unknown device '{value}': write cuda:N with N the GPU number, e.g. cuda:1.")
+        if int(index) >= len(gpus):
+            available = ", ".join(f"cuda:{i}" for i in range(len(gpus))) or "none"
+            raise InputError(
+                f"GPU {value} is not available: PyTorch sees {len(gpus)} CUDA GPU(s) ({available}). "
+                "Choose one of them, Auto or CPU (or install a CUDA build of PyTorch, see Help)."
+            )
+        return f"cuda:{index}", _memoryWarning(int(index), *gpus[int(index)])
+    raise InputError(f"Unknown device '{value}': choose Auto, a GPU (cuda:N), mps or CPU.")
+
+
+def _memoryWarning(index: int, name: str, memory: float) -> Optional[str]:
+    if memory >= MIN_GPU_MEMORY_GB:
+        return None
+    return (
+        f"GPU {index} ({name}) has {memory:.1f} GB of memory; VoxTell needs about {MIN_GPU_MEMORY_GB:.0f} GB. "
+        "If it runs out, VoxTell retries on the CPU (much slower). Choose CPU to skip the GPU."
+    )

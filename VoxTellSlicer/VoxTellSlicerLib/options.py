@@ -1,0 +1,52 @@
+"""RunOptions: what a VoxTell run needs besides the image and the prompts.
+
+One object for the module, the Segment Editor effect and batch mode, read from the VoxTell
+module's parameter node (the effect adds its own ROI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+#: Model names that are not folders.
+OFFICIAL_MODEL = "official"
+DEMO_MODEL = "demo"
+#: The VoxTell module's parameter node: a singleton vtkMRMLScriptedModuleNode tagged with the module name.
+MODULE_NAME = "VoxTellSlicer"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``model``: ``"official"`` (VoxTell v1.1, downloaded once), ``"demo"`` or a model folder.
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. ``embeddingBank``:
+    a bank ``.npz`` of precomputed prompt embeddings. ``roiNode``: a markups ROI node; only
+    voxels inside it are segmented."""
+
+    model: str = OFFICIAL_MODEL
+    device: str = "auto"
+    embeddingBank: Optional[str] = None
+    roiNode: Any = None
+
+    def withRoi(self, roiNode) -> RunOptions:
+        return dataclasses.replace(self, roiNode=roiNode)
+
+    @classmethod
+    def fromParameterNode(cls, parameterNode) -> RunOptions:
+        """The options the VoxTell module's parameter node holds (defaults for None).
+
+        Reads the raw vtkMRMLScriptedModuleNode (the wrapper stores strings as parameters and
+        nodes as references under the attribute's name), so the effect needs no module widget.
+        """
+        if parameterNode is None:
+            return cls()
+        source = parameterNode.GetParameter("modelSource") or OFFICIAL_MODEL
+        model = parameterNode.GetParameter("modelFolder") if source == "folder" else source
+        return cls(model=model or OFFICIAL_MODEL, device=parameterNode.GetParameter("device") or "auto",
+                   roiNode=parameterNode.GetNodeReference("roi"))
+
+
+def moduleParameterNode(scene):
+    """The VoxTell module's parameter node in ``scene``, or None before the module was opened."""
+    return scene.GetSingletonNode(MODULE_NAME, "vtkMRMLScriptedModuleNode") if scene is not None else None

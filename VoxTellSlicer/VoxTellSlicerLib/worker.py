@@ -1,0 +1,111 @@
+"""Long work off the GUI thread, and one VoxTell run at a time in the process.
+
+``runInWorker`` runs a function (model loading, inference, downloads, installs; never
+MRML) in a daemon thread while the calling thread keeps calling ``poll`` (the GUI passes
+one that processes its events and refreshes the progress bar), so Slicer stays responsive
+and Cancel stays clickable. The module, the Segment Editor effect and the downloads all
+use it. ``exclusiveRun`` is the process-wide guard: the module and the effect share one
+model, so a second request while one runs is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Tuple, TypeVar
+
+from VoxTellCore.errors import InputError
+from VoxTellCore.progress import CancelCheck
+
+T = TypeVar("T")
+
+_runLock = threading.Lock()
+
+
+class RunInProgress(InputError):
+    """Another VoxTell run (module or Segment Editor effect) is still going."""
+
+
+@contextmanager
+def exclusiveRun() -> Iterator[None]:
+    """Hold the process-wide VoxTell run; raises ``RunInProgress`` when another run holds it.
+
+    Not reentrant on purpose: the GUI thread processes events while a run waits for its
+    worker, so a second click (module or effect) arrives on the same thread.
+    """
+    if not _runLock.acquire(blocking=False):
+        raise RunInProgress(
+            "VoxTell is already running (in the VoxTell module or the Segment Editor effect). "
+            "Wait for it to finish or press Cancel there, then try again."
+        )
+    try:
+        yield
+    finally:
+        _runLock.release()
+
+
+def isRunning() -> bool:
+    """True while a VoxTell run holds the process-wide guard."""
+    return _runLock.locked()
+
+
+def runInWorker(compute: Callable[[], T], poll: Optional[Callable[[], object]] = None, interval: float = 0.05,
+                name: str = "VoxTell worker") -> T:
+    """``compute()`` in a worker thread; the caller's thread calls ``poll()`` until it ends.
+
+    The result is returned and an exception is re-raised on the caller's thread. Cancelling
+    is ``compute``'s business (it gets a cancel check from its caller).
+    """
+    outcome = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = compute()
+        except BaseException as error:  # re-raised on the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if poll is not None:
+            poll()
+        worker.join(interval)
+    if poll is not None:
+        poll()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def setupDependenciesInWorker(poll: Optional[Callable[[], object]], log: Callable[[str], object],
+                              cancel: CancelCheck = None) -> list:
+    """First-use setup (installs VoxTellCore's packages; PyTorch through the PyTorch extension)
+    in the worker, holding the run guard; returns what was installed."""
+    from VoxTellSlicerLib.dependencies import setupDependencies
+
+    with exclusiveRun():
+        return runInWorker(lambda: setupDependencies(log=log, cancel=cancel), poll=poll, name="VoxTell setup")
+
+
+class ProgressState:
+    """What a worker reports, for the GUI thread to show: ``progress(done, total)`` and
+    ``status(text)`` may be called from any thread; ``latest()`` is read by ``poll``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._progress: Tuple[int, int] = (0, 0)
+        self._status = ""
+
+    def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            self._progress = (int(done), int(total))
+
+    def status(self, text: str) -> None:
+        with self._lock:
+            self._status = str(text)
+            self._progress = (0, 0)
+
+    def latest(self) -> Tuple[int, int, str]:
+        """(done, total, status text)."""
+        with self._lock:
+            return (*self._progress, self._status)
