@@ -49,7 +49,7 @@ def pyright_diagnostics(paths: list[Path], version: str) -> set[tuple[str, int, 
     result = subprocess.run(
         [str(PYRIGHT), "--pythonversion", version, "--pythonpath", sys.executable, "--outputjson",
          *map(str, paths)],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        capture_output=True, encoding="utf-8", cwd=ROOT, timeout=900,
     )
     report = json.loads(result.stdout)
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ import torch
 
 from Training.checkpointing import BackgroundWriter, latest_path, save_training_state
 from Training.config import TrainingConfig
-from Training.data.cache import CachedArray, case_files, chunking, write_array
+from Training.data.cache import CachedArray, chunking, write_array
 from Training.data.negatives import can_be_visible
 from Training.data.prepare import prepare_data
 from Training.data.preprocess import preprocess, work_part
@@ -85,6 +86,18 @@ def corpus(tmp_path_factory):
     report = preprocess(datasets, root / "reference", seed=3, progress=False)
     assert (report.written, report.already_cached, report.failed) == (9, 0, [])
     return {"root": root, "datasets": datasets, "config": root / "config.json", "reference": root / "reference"}
+
+
+def test_a_dataset_name_reused_for_other_files_reads_the_new_files(tmp_path):
+    """In one process, a second config whose dataset has the same name but another folder (the
+    next run, a test) reads that folder, not the first one (the opened datasets were cached by name)."""
+    for run, cases in (("first", 2), ("second", 3)):
+        folder = write_dataset(tmp_path / run, cases=cases)
+        spec = {"name": "Dataset900_Tiny", "path": str(folder), "region": "abdomen"}
+        report = preprocess([spec], tmp_path / f"{run}_cache", seed=3, progress=False)
+        assert (report.written, report.failed) == (cases, [])
+        if run == "first":
+            shutil.rmtree(folder)
 
 
 def test_preprocess_split_over_two_processes_gives_the_one_process_cache(corpus):

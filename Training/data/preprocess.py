@@ -11,6 +11,7 @@ any split writes the same cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -104,13 +105,14 @@ def _collect(results, report: PreprocessReport, bar: tqdm) -> None:
         bar.update()
 
 
-_SOURCES: dict[str, Any] = {}  # per worker process: each dataset is opened once
+_SOURCES: dict[str, Any] = {}  # per worker process: each dataset (name and path) is opened once
 
 
 def _preprocess_case(job: tuple[dict[str, Any], str, str, list[int]]) -> tuple[str, str, str | None]:
     spec, case_id, folder, seed = job
     try:
-        source = _SOURCES.get(spec["name"]) or _SOURCES.setdefault(spec["name"], open_dataset(spec))
+        key = json.dumps(spec, sort_keys=True, default=str)  # two configs may reuse a name for other files
+        source = _SOURCES.get(key) or _SOURCES.setdefault(key, open_dataset(spec))
         write_case(Path(folder), case_id, source.load_case(case_id), np.random.default_rng(seed))
     except Exception as error:  # one unreadable case must not stop the other 62,000
         return spec["name"], case_id, f"{type(error).__name__}: {error}"

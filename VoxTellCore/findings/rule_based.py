@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.categories import categorize, head_phrase, lung_category
+from VoxTellCore.findings.categories import categorize, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 from VoxTellCore.findings.sentences import report_sections, split_sentences
