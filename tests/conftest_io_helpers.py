@@ -1,10 +1,23 @@
 """Images, geometries and DICOM series that the io, preprocessing and CLI tests make themselves."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 from scipy.spatial.transform import Rotation
+
+VOCABULARY_DIR = Path(__file__).resolve().parents[1] / "Resources" / "vocabulary"
+
+
+def vocabulary_prompts() -> list:
+    """Every prompt of the shipped vocabularies: concept names, their rephrasings, synonym keys."""
+    prompts = []
+    for name in ("phantom_vocabulary.json", "voxtell_concepts.json"):
+        for concept in json.loads((VOCABULARY_DIR / name).read_text(encoding="utf-8"))["concepts"]:
+            prompts += [concept["name"], *concept.get("synonyms", [])]
+    synonyms = json.loads((VOCABULARY_DIR / "slicer_synonyms.json").read_text(encoding="utf-8"))
+    return list(dict.fromkeys(prompts + [key for key in synonyms if not key.startswith("_")]))
 
 
 def make_affine(kind: str, seed: int = 0) -> np.ndarray:

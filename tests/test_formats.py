@@ -1,13 +1,10 @@
 """The reader/writer registry, the label-map writers, the .seg.nrrd writer (read back by
 slicerio) and the core prompt terminology."""
 
-import json
-from pathlib import Path
-
 import nibabel
 import numpy as np
 import pytest
-from conftest_io_helpers import make_affine, random_image, write_dicom_series
+from conftest_io_helpers import make_affine, random_image, vocabulary_prompts, write_dicom_series
 
 from VoxTellCore import terminology
 from VoxTellCore.errors import InputError
@@ -27,7 +24,6 @@ from VoxTellCore.io.formats.base import label_map
 from VoxTellCore.io.volume import LPS_TO_RAS
 
 MODEL = ModelInfo(name="test model", version="0.1.0", is_demo=False)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference(kind: str = "oblique") -> Volume:
@@ -158,14 +154,6 @@ def test_seg_nrrd_terminology_string_is_slicers():
 
 
 # ------------------------------------------------------------------ core terminology
-def vocabulary_prompts() -> list[str]:
-    """Every prompt of the shipped vocabularies: concept names, their rephrasings, synonym keys."""
-    prompts = []
-    for name in ("phantom_vocabulary.json", "voxtell_concepts.json"):
-        for concept in json.loads((ROOT / "Resources" / "vocabulary" / name).read_text())["concepts"]:
-            prompts += [concept["name"], *concept.get("synonyms", [])]
-    synonyms = json.loads((ROOT / "Resources" / "vocabulary" / "slicer_synonyms.json").read_text())
-    return list(dict.fromkeys(prompts + [key for key in synonyms if not key.startswith("_")]))
 
 
 def side_pairs(prompts):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 
 from VoxTellCore.checkpoint import load_model, read_model_info
 from VoxTellCore.errors import Cancelled, InputError
-from VoxTellCore.inference.sliding_window import DEFAULT_STEP, LogitAccumulator, Window, sliding_windows
+from VoxTellCore.inference.sliding_window import DEFAULT_STEP, FeatureCache, LogitAccumulator, Window, sliding_windows
 from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
@@ -70,6 +71,8 @@ class VoxTellPredictor:
     published bank. ``use_model_bank=False`` ignores the model's own or published bank, so
     every prompt not in ``embedding_bank`` goes through the text encoder. ``step``: the
     sliding window's step as a fraction of the patch (the release's 0.5; others change the masks).
+    ``feature_cache_bytes``: memory that the last volume's per-window encoder features may
+    keep for the next prompt (None: half of the free host memory, or GPU memory on CUDA; 0: off).
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class VoxTellPredictor:
         keep_text_encoder_loaded: bool = False,
         use_model_bank: bool = True,
         step: float = DEFAULT_STEP,
+        feature_cache_bytes: int | None = None,
     ) -> None:
         from VoxTellCore.text.embedder import PromptEmbedder
 
@@ -104,6 +108,7 @@ class VoxTellPredictor:
                 bank = download_official_bank()
         encoder = text_encoder or self._info_path("text_encoder") or DEFAULT_TEXT_ENCODER
         self._preprocessed: tuple | None = None  # (volume fingerprint, preprocess() result)
+        self._features = FeatureCache(feature_cache_bytes)
         self.embedder = PromptEmbedder(
             bank=bank, encoder=str(encoder), device=self.device, cache_dir=embedding_cache_dir,
             keep_loaded=keep_text_encoder_loaded, expected_dim=self.network.config.text_embedding_dim,
@@ -136,12 +141,15 @@ class VoxTellPredictor:
     ) -> np.ndarray:
         """uint8 masks (N, K, J, I) on ``volume``'s grid. ``prompts`` may be embeddings (N, D).
 
-        The last volume's preprocessing is kept, so another call on the same (unchanged)
-        volume, e.g. a second prompt typed in Slicer, starts with the network at once.
+        The last volume's preprocessing and (within ``feature_cache_bytes``) its windows' encoder
+        features are kept, so another call on the same (unchanged) volume, e.g. a second prompt
+        typed in Slicer, only runs the decoders.
         """
         embeddings = prompts if isinstance(prompts, torch.Tensor) else self.embed(prompts)
         box = None if roi_ras is None else roi_to_network_box(volume, roi_ras)
-        masks = self._predict_preprocessed(self._preprocess_cached(volume), embeddings, box, progress, cancel)
+        preprocessed = self._preprocess_cached(volume)
+        volume_key = self._preprocessed[0]
+        masks = self._predict_preprocessed(preprocessed, embeddings, box, progress, cancel, volume_key)
         return volume.from_network(masks)
 
     def predict_network_array(
@@ -170,9 +178,11 @@ class VoxTellPredictor:
         box: tuple[slice, slice, slice] | None,
         progress: Progress | None,
         cancel: CancelCheck,
+        volume_key: tuple | None = None,
     ) -> np.ndarray:
         data, bbox, shape = preprocessed
-        logits, unpad = self.predict_logits(torch.from_numpy(data), embeddings, _box_in_crop(box, bbox), progress, cancel)
+        logits, unpad = self.predict_logits(
+            torch.from_numpy(data), embeddings, _box_in_crop(box, bbox), progress, cancel, volume_key)
         masks = (logits[(slice(None), *unpad[1:])] > 0).cpu().numpy().astype(np.uint8)
         full = insert_crop(masks, bbox, shape)
         if box is not None:
@@ -188,10 +198,13 @@ class VoxTellPredictor:
         box: tuple[slice, ...] | None = None,
         progress: Progress | None = None,
         cancel: CancelCheck = None,
+        volume_key: tuple | None = None,
     ) -> tuple[torch.Tensor, tuple[slice, ...]]:
         """fp16 logits of a preprocessed (1, S, A, R) image, padded to the patch; and the unpad slices.
 
-        A CUDA out-of-memory error retries with the blending buffers in host memory, then on the CPU.
+        ``volume_key`` names the image (it must change whenever ``data`` does): the windows'
+        encoder features are kept for the next call with the same key. A CUDA out-of-memory
+        error drops them and retries with the blending buffers in host memory, then on the CPU.
         """
         padded, unpad = pad_to_patch(data.numpy(), self.patch_size)
         padded = torch.from_numpy(padded)
@@ -204,8 +217,10 @@ class VoxTellPredictor:
             attempts += [(self.device, torch.device("cpu")), (torch.device("cpu"), torch.device("cpu"))]
         for attempt, (compute, results) in enumerate(attempts):
             try:
-                return self._run_windows(padded, embeddings, windows, compute, results, progress, cancel), unpad
+                return self._run_windows(padded, embeddings, windows, compute, results, progress, cancel,
+                                         volume_key), unpad
             except torch.cuda.OutOfMemoryError:
+                self._features.clear()
                 if attempt == len(attempts) - 1:
                     raise
                 next_compute, next_results = attempts[attempt + 1]
@@ -224,8 +239,11 @@ class VoxTellPredictor:
         results: torch.device,
         progress: Progress | None,
         cancel: CancelCheck,
+        volume_key: tuple | None = None,
     ) -> torch.Tensor:
         network = self.network.to(compute)
+        if volume_key is not None:
+            self._features.use((volume_key, _model_key(network), compute), compute)
         text = embeddings.to(compute, torch.float32)[None]
         n_prompts = text.shape[1]
         blend = LogitAccumulator(n_prompts, tuple(image.shape[1:]), self.patch_size, results)
@@ -233,9 +251,12 @@ class VoxTellPredictor:
         for done, window in enumerate(windows):
             if is_cancelled(cancel):
                 raise Cancelled("Inference cancelled.")
-            patch = image[(slice(None), *window)][None].to(compute)
+            skips = self._features.get(window) if volume_key is not None else None
             with autocast:
-                skips = network.encode(patch)
+                if skips is None:
+                    skips = network.encode(image[(slice(None), *window)][None].to(compute))
+                    if volume_key is not None:
+                        self._features.put(window, skips)
                 mask_embeddings = network.mask_embeddings(skips, text)
                 # Sharing the skip half of the decoder convolutions pays from the second prompt on;
                 # for one prompt it would only cost the memory of the shared terms.
@@ -265,6 +286,12 @@ def roi_to_network_box(volume: Volume, roi_ras: Sequence[float]) -> tuple[slice,
     if np.any(stop <= start):
         raise InputError("The region of interest does not overlap the image. Move or enlarge the ROI.")
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
+def _model_key(network: torch.nn.Module) -> tuple:
+    """The network object and its weights' versions (bumped by any in-place change, e.g. a load)."""
+    tensors = [*network.parameters(), *network.buffers()]
+    return weakref.ref(network), sum(t._version for t in tensors)
 
 
 def _bank_beside(model_dir: Path) -> Path | None:

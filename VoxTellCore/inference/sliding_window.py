@@ -81,3 +81,73 @@ class LogitAccumulator:
         if torch.isinf(out).any():
             raise RuntimeError("Infinite logits while blending windows: the network output overflowed fp16.")
         return out
+
+
+#: Share of the free host (or, on CUDA, GPU) memory that kept encoder features may fill by default.
+FEATURE_CACHE_FRACTION = 0.5
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Free GPU memory on CUDA, else the host's available memory (0 when unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return 0
+
+
+class FeatureCache:
+    """The image encoder's outputs per window of one volume, kept for the next prompt.
+
+    The features of a window do not depend on the prompt, so a new prompt on the same volume
+    only runs the prompt and image decoders. They are kept for one (volume, model, device)
+    key at a time and only while they fit ``budget_bytes`` (None: ``FEATURE_CACHE_FRACTION``
+    of the memory free when the key's first window is stored); windows that do not fit are
+    recomputed. The same tensors go through the same decoder, so the masks do not change.
+    """
+
+    def __init__(self, budget_bytes: int | None = None) -> None:
+        self.budget_bytes = budget_bytes
+        self.key: tuple | None = None
+        self.limit = 0
+        self.used = 0
+        self._features: dict[tuple, list[torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def use(self, key: tuple, device: torch.device) -> None:
+        """Keeps the features if they belong to ``key``; else drops them and starts over for it."""
+        if key == self.key:
+            return
+        self.clear()
+        self.key = key
+        budget = self.budget_bytes
+        self.limit = int(FEATURE_CACHE_FRACTION * free_memory_bytes(device)) if budget is None else budget
+
+    def get(self, window: Window) -> list[torch.Tensor] | None:
+        return self._features.get(_window_key(window))
+
+    def put(self, window: Window, features: list[torch.Tensor]) -> None:
+        size = sum(f.numel() * f.element_size() for f in features)
+        if self.used + size <= self.limit:
+            self._features[_window_key(window)] = features
+            self.used += size
+
+    def clear(self) -> None:
+        self._features.clear()
+        self.key, self.used = None, 0
+
+
+def _window_key(window: Window) -> tuple:
+    return tuple((s.start, s.stop) for s in window)  # slices are hashable only from Python 3.12

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from VoxTellCore.child_process import ChildProcess
 from VoxTellCore.errors import Cancelled, ModelError
 from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
 
@@ -116,28 +115,11 @@ def download_snapshot(
         PYTHONIOENCODING="utf-8",
     )
     arguments = [repo_id, json.dumps(list(patterns)), str(cache_dir or ""), str(request_timeout_s)]
-    child = subprocess.Popen(
-        [python, "-c", _CHILD, *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=environment,
-        encoding="utf-8",
-        errors="replace",
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console window on Windows
-    )
-    lines: list[str] = []
-
-    def read_output() -> None:
-        for line in child.stdout:
-            lines.append(line)
-
-    reader = threading.Thread(target=read_output, name=f"{repo_id} download output", daemon=True)
-    reader.start()
-
     total, seen_lines, last_done, last_activity = expected_bytes, 0, -1, time.monotonic()
-    try:
-        while child.poll() is None:
+    with ChildProcess([python, "-c", _CHILD, *arguments], env=environment,
+                      name=f"{repo_id} download output") as child:
+        lines = child.lines
+        while child.running:
             if is_cancelled(cancel):
                 raise Cancelled(f"Download of {repo_id} cancelled; what was downloaded is reused next time.")
             received = len(lines)
@@ -155,11 +137,6 @@ def download_snapshot(
             if progress is not None:
                 progress(max(done, 0), max(total, done, 0) if total else 0)
             time.sleep(poll_s)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        reader.join(5)
 
     messages = [_message(line) for line in lines]
     path = next((m["path"] for m in messages if "path" in m), None)

@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from typing import Callable, List, Optional
 
@@ -32,6 +31,7 @@ except ImportError:  # Slicer ships packaging; pip's vendored copy is the same l
     from pip._vendor.packaging.requirements import Requirement
     from pip._vendor.packaging.utils import canonicalize_name
 
+from VoxTellCore.child_process import ChildProcess
 from VoxTellCore.errors import Cancelled
 from VoxTellCore.progress import CancelCheck, is_cancelled
 
@@ -160,40 +160,17 @@ def runPython(arguments: List[str], log: Log, cancel: CancelCheck = None) -> Non
 
     Raises ``subprocess.CalledProcessError`` (with the last lines of output) when it fails.
     """
-    process = subprocess.Popen(
-        [pythonExecutable(), *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
-        encoding="utf-8",
-        errors="replace",
-        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console window on Windows
-    )
-    lines: List[str] = []
-
-    def forward() -> None:
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            log(line.rstrip())
-
-    reader = threading.Thread(target=forward, name="VoxTell setup output", daemon=True)
-    reader.start()
-    try:
-        while process.poll() is None:
+    with ChildProcess([pythonExecutable(), *arguments], env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+                      on_line=log, name="VoxTell setup output") as process:
+        while process.running:
             if is_cancelled(cancel):
                 raise Cancelled(
                     "Setup cancelled. If a package was being replaced, press Run again: setup checks every "
                     "version and reinstalls what is missing."
                 )
             time.sleep(0.1)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        reader.join(5)
     if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, arguments, output="\n".join(lines[-15:]))
+        raise subprocess.CalledProcessError(process.returncode, arguments, output="\n".join(process.lines[-15:]))
 
 
 def installTorchWithExtension(log: Log, cancel: CancelCheck = None, run=runPython) -> bool:

@@ -8,19 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from slicer_fixtures import ROOT, SLICER_MODULE_DIR, add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
+from conftest_io_helpers import vocabulary_prompts
+from slicer_fixtures import SLICER_MODULE_DIR, add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
 
 from VoxTellCore import terminology
 from VoxTellCore.io import ModelInfo, Volume, segment_infos, writer_for
 
 
-def vocabulary_prompts() -> list[str]:
-    prompts = []
-    for name in ("phantom_vocabulary.json", "voxtell_concepts.json"):
-        for concept in json.loads((ROOT / "Resources" / "vocabulary" / name).read_text())["concepts"]:
-            prompts += [concept["name"], *concept.get("synonyms", [])]
-    synonyms = json.loads((ROOT / "Resources" / "vocabulary" / "slicer_synonyms.json").read_text())
-    return list(dict.fromkeys(prompts + [key for key in synonyms if not key.startswith("_")]))
 
 
 @pytest.fixture
