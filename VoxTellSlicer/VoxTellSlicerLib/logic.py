@@ -144,6 +144,36 @@ class RunBackup:
     createdNode: bool
     added: List[str] = field(default_factory=list)
     replaced: Dict[str, Tuple[Any, Any]] = field(default_factory=dict)
+    #: The segment IDs and a digest of each written segment's voxels right after the run.
+    stateAfterRun: Optional[Tuple[Tuple[str, ...], Dict[str, str]]] = None
+
+    def recordStateAfterRun(self) -> None:
+        self.stateAfterRun = self._state()
+
+    def _state(self) -> Tuple[Tuple[str, ...], Dict[str, str]]:
+        import hashlib
+
+        import slicer
+        from vtk.util.numpy_support import vtk_to_numpy
+
+        segmentation = self.segmentationNode.GetSegmentation()
+        ids = tuple(segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments()))
+        digests = {}
+        for segmentId in [*self.added, *self.replaced]:
+            if segmentId in ids:
+                voxels = slicer.vtkOrientedImageData()
+                self.segmentationNode.GetBinaryLabelmapRepresentation(segmentId, voxels)
+                scalars = voxels.GetPointData().GetScalars()
+                digest = hashlib.sha1(str(voxels.GetExtent()).encode())
+                if scalars is not None:
+                    digest.update(np.ascontiguousarray(vtk_to_numpy(scalars) != 0).tobytes())
+                digests[segmentId] = digest.hexdigest()
+        return ids, digests
+
+    def changedSinceRun(self) -> bool:
+        """True when segments were added, removed or edited in this segmentation after the run:
+        reverting would then discard the user's work."""
+        return self.stateAfterRun is not None and self._state() != self.stateAfterRun
 
     def rememberReplaced(self, segmentId: str) -> None:
         import slicer
@@ -461,6 +491,12 @@ class VoxTellLogic:
         backup = self.lastRun
         if backup is None:
             raise InputError("There is no VoxTell run to revert.")
+        if backup.segmentationNode.GetScene() is not None and backup.changedSinceRun():
+            raise InputError(
+                f"{backup.segmentationNode.GetName()} was edited after the last VoxTell run (segments added, "
+                "removed or painted): reverting would discard those edits, so nothing was changed. Undo them "
+                "in the Segment Editor (Ctrl+Z) or delete the run's segments by hand."
+            )
         backup.restore()
         self.lastRun = None
         if backup.createdNode:
@@ -570,6 +606,7 @@ class VoxTellLogic:
             backup.restore()
             raise
         segmentationNode.EndModify(wasModified)
+        backup.recordStateAfterRun()
         self.lastRun = backup
         return segmentationNode
 

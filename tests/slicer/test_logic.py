@@ -285,6 +285,28 @@ def test_revert_removes_the_segmentation_the_run_created(logic, options, slicer_
     assert not logic.canRevert()
 
 
+@pytest.mark.parametrize("edit", ["paint a run segment", "add a segment to the run's new node"])
+def test_revert_refuses_to_discard_edits_made_after_the_run(logic, options, slicer_scene, edit):
+    """Nothing lost: once the user has edited what the run produced, Revert changes nothing."""
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    segmentation_node = logic.segment(volume_node, ["liver"], options=options)
+    if edit == "paint a run segment":
+        import slicer
+
+        liver_id = segment_ids(segmentation_node)[0]
+        painted = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, liver_id, volume_node)
+        painted[:, :2, :2] = 1 - painted[:, :2, :2]
+        slicer.util.updateSegmentBinaryLabelmapFromArray(painted, segmentation_node, liver_id, volume_node)
+    else:
+        add_user_segment(segmentation_node, volume_node)
+    before = snapshot(segmentation_node, volume_node)
+
+    with pytest.raises(InputError, match="edited after the last VoxTell run"):
+        logic.revertLastRun()
+    assert segmentation_node.GetScene() is not None
+    assert_same_state(before, snapshot(segmentation_node, volume_node))
+
+
 def tag(segmentation_node, segment_id, name):
     import vtk
 
