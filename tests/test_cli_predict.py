@@ -315,6 +315,32 @@ def test_no_precomputed_embeds_every_prompt_with_the_text_encoder(tmp_path, monk
     assert list(mixed.embedder.bank.labels) == ["liver"]
 
 
+def test_prompts_outside_the_bank_announce_the_encoder_download_or_refuse_without_memory(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """The first prompt outside the bank never downloads the 8 GB encoder silently, and a
+    machine without the memory for it is refused before anything is written."""
+    from VoxTellCore.text import encoder
+
+    save_nifti(tmp_path / "ct.nii.gz")
+    monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(encoder, "text_encoder_download_bytes", lambda name: 8_000_000_000)
+
+    def run(out: Path, *prompts: str) -> int:
+        return main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", *prompts,
+                     "-m", "demo", "--device", "cpu"])
+
+    assert run(tmp_path / "out", "liver") == 0
+    assert "not in the embedding bank" not in capsys.readouterr().err, "bank prompts need no encoder"
+    assert run(tmp_path / "out", "liver", "a structure outside the bank") == 0
+    err = capsys.readouterr().err
+    assert "1 prompt(s) are not in the embedding bank ('a structure outside the bank')" in err
+    assert "about 8.0 GB" in err
+    monkeypatch.setattr(encoder, "available_memory_bytes", lambda: 1_000)  # the demo encoder needs ~0.5 MB
+    assert run(tmp_path / "refused", "another structure outside the bank") == 2
+    assert "needs about" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+
 def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
     vectors = predictor.embed(prompts).numpy().astype(np.float16)
     np.savez(path, labels=np.array(prompts, dtype=str), embeddings=vectors)

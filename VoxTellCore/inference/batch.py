@@ -267,9 +267,29 @@ def run_batch(
     return result
 
 
+def announce_text_encoder(predictor: Any, prompts: Sequence[str]) -> None:
+    """Before prompts outside the embedding bank load the text encoder: refuse when it cannot
+    fit in memory, and say so when it must be downloaded first (about 8 GB for Qwen3-Embedding-4B)."""
+    from VoxTellCore.text.encoder import check_text_encoder_memory, text_encoder_download_bytes
+
+    embedder = getattr(predictor, "embedder", None)
+    encoder = getattr(embedder, "encoder", None)
+    needing = embedder.prompts_needing_encoder(prompts) if encoder is not None else []
+    if not needing:
+        return
+    check_text_encoder_memory(encoder.name_or_path, predictor.device)
+    missing = text_encoder_download_bytes(encoder.name_or_path)
+    shown = ", ".join(repr(prompt) for prompt in needing[:3]) + (", ..." if len(needing) > 3 else "")
+    if missing:
+        print(f"{len(needing)} prompt(s) are not in the embedding bank ({shown}): downloading the text encoder "
+              f"{encoder.name_or_path} first, about {missing / 1e9:.1f} GB, once. Prompts from the bank need no "
+              "download (voxtell-core predict --list-embeddings).", file=sys.stderr)
+
+
 def embed_once(predictor: Any, cases: Sequence[Case]) -> Callable[[Case], Any]:
     """Embed every distinct prompt of the batch once; returns a case's embedding rows."""
     unique = list(dict.fromkeys(prompt for case in cases for prompt in case.prompts))
+    announce_text_encoder(predictor, unique)
     table = predictor.embed(unique)
     row = {prompt: index for index, prompt in enumerate(unique)}
     return lambda case: table[[row[prompt] for prompt in case.prompts]]
