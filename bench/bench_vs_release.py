@@ -1,16 +1,25 @@
 """Benchmark: VoxTellCore vs the released voxtell 0.1.2, same volume, same weights, one run.
 
     .venv/bin/python bench/bench_vs_release.py [--size released|light] [--shape 200 200 120]
+        [--prompts 1 4] [--devices cpu cuda]
 
-Each (implementation, prompt count) runs in its own process so that peak memory is its
-own. Prints a table with time, peak RSS, ratios ours/release and per-prompt mask Dice.
+Each (device, implementation, prompt count) runs in its own process so that peak memory is
+its own. In that process the first call (model load included) segments the first N prompts;
+then, as a user typing the next prompt, a second call on the same volume segments a new
+prompt ("2nd": the release recomputes everything, VoxTellCore reuses the kept encoder
+features); then VoxTellCore's first call is repeated and must give identical masks. Both
+run as their command lines do (``predict_from_files`` / ``voxtell-core predict``'s batch
+engine), files in and out. Prints time, peak RSS (and on CUDA windows/s, peak GPU memory
+and the achieved TFLOP/s of the counted FLOPs), ratios and per-prompt mask Dice to the release.
 Not part of CI: with the released sizes one 192^3 window takes about a minute on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -22,27 +31,59 @@ import nibabel as nib
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PROMPTS = ["liver", "left kidney", "spleen", "aorta"]
+PROMPTS = ["liver", "left kidney", "spleen", "aorta", "pancreas"]
+NEXT_PROMPT = "gallbladder"  # the second call's new prompt
+ENCODER_TFLOP, DECODER_TFLOP = 3.30, 1.7  # counted per 192^3 window (released sizes): encoder, per prompt
 
 
-def worker(impl: str, model: str, bank: str, image: str, out: str, n_prompts: int) -> None:
+def worker(impl: str, device: str, model: str, bank: str, image: str, out: str, n_prompts: int) -> None:
     import torch
 
-    prompts = PROMPTS[:n_prompts]
+    prompts, out = PROMPTS[:n_prompts], Path(out)
+    cuda = device == "cuda"
     if impl == "release":
         from voxtell.inference.predictor import VoxTellPredictor
 
-        predictor = VoxTellPredictor(model_dir=model, device=torch.device("cpu"), embedding_bank=bank)
         start = time.perf_counter()
-        predictor.predict_from_files([image], out, prompts)
+        predictor = VoxTellPredictor(model_dir=model, device=torch.device(device), embedding_bank=bank)
+
+        def run(names: list[str], folder: str) -> None:
+            predictor.predict_from_files([image], out / folder, names)
     else:
+        import VoxTellCore.commands.predict as command
         from VoxTellCore.cli import main
 
+        made, make = [], command.make_predictor
+        command.make_predictor = lambda args: made[0] if made else made.append(make(args)) or made[0]
         start = time.perf_counter()
-        assert main(["predict", "-i", image, "-o", out, "-p", *prompts, "-m", model, "--embeddings", bank, "--device", "cpu"]) == 0
-    seconds = time.perf_counter() - start
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"seconds": seconds, "peak_gib": peak_gib}))
+
+        def run(names: list[str], folder: str) -> None:
+            args = ["predict", "-i", image, "-o", str(out / folder), "-p", *names, "-m", model, "--embeddings", bank]
+            assert main([*args, "--device", device]) == 0
+
+    def timed(names: list[str], folder: str, since: float | None = None) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        begin = time.perf_counter() if since is None else since
+        run(names, folder)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - begin
+
+    result = {"seconds": timed(prompts, "first", since=start)}
+    if cuda:
+        result["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    result["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["second_seconds"] = timed([NEXT_PROMPT], "second")
+    if impl == "ours":
+        timed(prompts, "again")  # the same prompt list: 1 and several prompts take different decoder paths
+        result["again_identical"] = all(np.array_equal(read_mask(out / "first", p), read_mask(out / "again", p))
+                                        for p in prompts)
+    print(json.dumps(result))
+
+
+def read_mask(folder: Path, prompt: str) -> np.ndarray:
+    return np.asarray(nib.load(folder / f"bench_case_{prompt.replace(' ', '_')}.nii.gz").dataobj) > 0
 
 
 def make_inputs(work: Path, size: str, shape: tuple[int, int, int]) -> tuple[Path, Path, Path]:
@@ -56,13 +97,17 @@ def make_inputs(work: Path, size: str, shape: tuple[int, int, int]) -> tuple[Pat
     model = work / f"model_{size}"
     if not (model / "plans.json").is_file():
         make_model_folder(model, config, seed=0)
-    bank = make_bank(work / "bank.npz", PROMPTS, config.text_embedding_dim)
+    bank = make_bank(work / "bank.npz", [*PROMPTS, NEXT_PROMPT], config.text_embedding_dim)
     rng = np.random.default_rng(0)
-    volume = (gaussian_filter(rng.standard_normal(shape), 6) * 400 + 50).astype(np.float32)
+    volume = (gaussian_filter(rng.standard_normal(shape, dtype=np.float32), 6) * 400 + 50).astype(np.float32)
     image = work / "bench_case.nii.gz"
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.diag([0.8, 0.8, 1.5, 1.0])
     nib.save(nib.Nifti1Image(volume[::-1, ::-1].copy(), lps), image)
     return model, bank, image
+
+
+def window_count(shape: tuple[int, ...], patch: int = 192) -> int:
+    return math.prod(math.ceil((max(n, patch) - patch) / (patch // 2)) + 1 for n in shape)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,49 +116,107 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> None:
+    import torch
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["released", "light"], default="released",
                         help="released: ResEnc-L as published; light: one block per encoder stage")
     parser.add_argument("--shape", type=int, nargs=3, default=[200, 200, 120])
-    parser.add_argument("--prompts", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--prompts", type=int, nargs="+", default=[1, 4], choices=range(1, len(PROMPTS) + 1))
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
+                        default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        impl, model, bank, image, out, n = args.worker
-        return worker(impl, model, bank, image, out, int(n))
+        impl, device, model, bank, image, out, n = args.worker
+        return worker(impl, device, model, bank, image, out, int(n))
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="voxtell_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     model, bank, image = make_inputs(work, args.size, tuple(args.shape))
-    results = {}
-    for n in args.prompts:
-        for impl in ("release", "ours"):
-            out = work / f"{impl}_{n}"
-            cmd = [sys.executable, __file__, "--worker", impl, str(model), str(bank), str(image), str(out), str(n)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[impl, n] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"  {impl:8s} {n} prompt(s): {results[impl, n]['seconds']:.1f} s", file=sys.stderr)
+    windows = window_count(tuple(args.shape))
+    impls = ["release", "ours"]
+    if importlib.util.find_spec("voxtell") is None:
+        print("The released voxtell package is not installed: VoxTellCore only.", file=sys.stderr)
+        impls.remove("release")
+    for device in args.devices:
+        results = {}
+        for n in args.prompts:
+            for impl in impls:
+                out = work / f"{device}_{impl}_{n}"
+                cmd = [sys.executable, __file__, "--worker", impl, device, str(model), str(bank), str(image), str(out), str(n)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode:
+                    sys.exit(f"{impl} on {device} with {n} prompt(s) failed:\n{proc.stderr[-3000:]}")
+                results[impl, n] = json.loads(proc.stdout.strip().splitlines()[-1])
+                print(f"  {device} {impl:8s} {n} prompt(s): {results[impl, n]['seconds']:.1f} s", file=sys.stderr)
+        print_table(args, device, windows, work, results)
 
-    print(f"\nVoxTellCore vs voxtell 0.1.2 — {args.size} sizes, volume {tuple(args.shape)}, CPU, one run")
-    print(f"{'prompts':>7} | {'release s':>9} | {'ours s':>7} | {'time ours/rel':>13} | {'rel GiB':>7} | "
-          f"{'ours GiB':>8} | {'mem ours/rel':>12} | min Dice")
+
+def print_table(args: argparse.Namespace, device: str, windows: int, work: Path, results: dict) -> None:
+    """One row per prompt count; release columns show "-" when the release did not run."""
+    def value(impl: str, n: int, key: str) -> float | None:
+        return results.get((impl, n), {}).get(key)
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b
+
+    def tflops(impl: str, n: int) -> float | None:
+        seconds = value(impl, n, "seconds")
+        return None if seconds is None else windows * (ENCODER_TFLOP + DECODER_TFLOP * n) / seconds
+
+    columns = [
+        ("rel s", 6, ".1f", lambda n: value("release", n, "seconds")),
+        ("ours s", 6, ".1f", lambda n: value("ours", n, "seconds")),
+        ("ours/rel", 8, ".2f", lambda n: ratio(value("ours", n, "seconds"), value("release", n, "seconds"))),
+        ("rel 2nd", 7, ".1f", lambda n: value("release", n, "second_seconds")),
+        ("ours 2nd", 8, ".1f", lambda n: value("ours", n, "second_seconds")),
+        ("ours 2nd/1st", 12, ".2f", lambda n: ratio(value("ours", n, "second_seconds"), value("ours", n, "seconds"))),
+        ("2nd ours/rel", 12, ".2f",
+         lambda n: ratio(value("ours", n, "second_seconds"), value("release", n, "second_seconds"))),
+        ("rel GiB", 7, ".2f", lambda n: value("release", n, "peak_gib")),
+        ("ours GiB", 8, ".2f", lambda n: value("ours", n, "peak_gib")),
+        ("mem o/r", 7, ".2f", lambda n: ratio(value("ours", n, "peak_gib"), value("release", n, "peak_gib"))),
+    ]
+    if device == "cuda":
+        columns += [
+            ("rel GPU GiB", 11, ".2f", lambda n: value("release", n, "gpu_peak_gib")),
+            ("ours GPU GiB", 12, ".2f", lambda n: value("ours", n, "gpu_peak_gib")),
+            ("rel win/s", 9, ".2f", lambda n: ratio(windows, value("release", n, "seconds"))),
+            ("ours win/s", 10, ".2f", lambda n: ratio(windows, value("ours", n, "seconds"))),
+        ]
+        if args.size == "released":
+            columns += [("rel TFLOP/s", 11, ".1f", lambda n: tflops("release", n)),
+                        ("ours TFLOP/s", 12, ".1f", lambda n: tflops("ours", n))]
+    columns += [("min Dice", 8, ".4f", lambda n: min_dice(work, device, n)),
+                ("again identical", 15, "", lambda n: value("ours", n, "again_identical"))]
+
+    print(f"\nVoxTellCore vs voxtell 0.1.2 — {args.size} sizes, volume {tuple(args.shape)} ({windows} window(s)), "
+          f"{device}, one run.\ns: first call, model load included; 2nd: then a new prompt on the same volume; "
+          f"again identical: ours repeats the first prompt and gets the same mask")
+    print(" | ".join([f"{'prompts':>7}"] + [f"{name:>{width}}" for name, width, _, _ in columns]))
     for n in args.prompts:
-        rel, our = results["release", n], results["ours", n]
-        dices = []
-        for prompt in PROMPTS[:n]:
-            name = f"bench_case_{prompt.replace(' ', '_')}.nii.gz"
-            a = np.asarray(nib.load(work / f"release_{n}" / name).dataobj) > 0
-            b = np.asarray(nib.load(work / f"ours_{n}" / name).dataobj) > 0
-            dices.append(dice(a, b))
-        print(f"{n:>7} | {rel['seconds']:9.1f} | {our['seconds']:7.1f} | {our['seconds'] / rel['seconds']:13.2f} | "
-              f"{rel['peak_gib']:7.2f} | {our['peak_gib']:8.2f} | {our['peak_gib'] / rel['peak_gib']:12.2f} | {min(dices):.4f}")
+        cells = [f"{n:>7}"]
+        for _, width, spec, get in columns:
+            v = get(n)
+            cells.append(f"{'-' if v is None else format(v, spec):>{width}}")
+        print(" | ".join(cells))
     if 1 in args.prompts and len(args.prompts) > 1:
         n = max(args.prompts)
         for impl in ("release", "ours"):
-            ratio = results[impl, n]["seconds"] / (n * results[impl, 1]["seconds"])
-            print(f"{impl}: one call with {n} prompts takes {ratio:.2f}x the time of {n} one-prompt calls")
+            if (impl, n) in results and (impl, 1) in results:
+                times = results[impl, n]["seconds"] / (n * results[impl, 1]["seconds"])
+                print(f"{impl}: one call with {n} prompts takes {times:.2f}x the time of {n} one-prompt calls")
 
+
+def min_dice(work: Path, device: str, n: int) -> float | None:
+    """The lowest per-prompt Dice between ours and the release (first call's prompts and the 2nd prompt)."""
+    release, ours = work / f"{device}_release_{n}", work / f"{device}_ours_{n}"
+    if not release.is_dir():
+        return None
+    pairs = [("first", p) for p in PROMPTS[:n]] + [("second", NEXT_PROMPT)]
+    return min(dice(read_mask(release / call, p), read_mask(ours / call, p)) for call, p in pairs)
 
 if __name__ == "__main__":
     main()

@@ -341,6 +341,15 @@ def test_prompts_outside_the_bank_announce_the_encoder_download_or_refuse_withou
     assert not (tmp_path / "refused").exists()
 
 
+def test_batch_runs_keep_no_encoder_features(tmp_path):
+    """Every prompt of a case runs in one call, so predict keeps no features for a next prompt
+    (they would hold up to half the free memory for nothing); the Python API keeps them."""
+    from VoxTellCore.inference.predictor import VoxTellPredictor
+
+    assert predict.make_predictor(parse("-m", "demo", "--device", "cpu"))._features.budget_bytes == 0
+    assert VoxTellPredictor(model="demo", device="cpu")._features.budget_bytes is None
+
+
 def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
     vectors = predictor.embed(prompts).numpy().astype(np.float16)
     np.savez(path, labels=np.array(prompts, dtype=str), embeddings=vectors)

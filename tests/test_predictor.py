@@ -125,11 +125,11 @@ def test_cuda_out_of_memory_falls_back_to_host_blending_then_cpu(predictor, monk
     attempts = []
     real = predictor._run_windows
 
-    def flaky(image, embeddings, windows, compute, results, progress, cancel):
+    def flaky(image, embeddings, windows, compute, results, progress, cancel, volume_key):
         attempts.append((compute.type, results.type))
         if len(attempts) < 3:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(image, embeddings, windows, torch.device("cpu"), torch.device("cpu"), progress, cancel)
+        return real(image, embeddings, windows, torch.device("cpu"), torch.device("cpu"), progress, cancel, volume_key)
 
     monkeypatch.setattr(predictor, "_run_windows", flaky)
     monkeypatch.setattr(predictor, "device", torch.device("cuda"))

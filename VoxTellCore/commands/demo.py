@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from VoxTellCore.phantoms.evaluation import phantom_prompts
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
-    predictor = VoxTellPredictor(model=args.model, device=args.device)
+    predictor = VoxTellPredictor(model=args.model, device=args.device, feature_cache_bytes=0)
     print(f"Model: {predictor.description}", file=sys.stderr)
     # Phantoms at the size the model was trained on (the demo model's sits in its voxtell_model.json).
     shape = predictor.info.get("phantom_shape")

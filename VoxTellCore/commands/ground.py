@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     model = None
     if findings:
         predictor = VoxTellPredictor(model=args.model, device=args.device, text_encoder=args.text_encoder,
-                                     embedding_bank=args.embeddings)
+                                     embedding_bank=args.embeddings, feature_cache_bytes=0)
         model = ModelInfo(predictor.description, str(predictor.model_dir), predictor.is_demo)
         print(f"Model: {predictor.description}", file=sys.stderr)
         with quiet_weight_loading():  # one progress bar: the text encoder's own loading bar is not shown

@@ -90,7 +90,8 @@ def make_predictor(args: argparse.Namespace) -> Any:
 
     device = f"cuda:{args.gpu}" if args.device == "cuda" and args.gpu else args.device
     return VoxTellPredictor(model=args.model, device=device, text_encoder=args.text_encoder,
-                            embedding_bank=args.embeddings, use_model_bank=not args.no_precomputed, step=args.step)
+                            embedding_bank=args.embeddings, use_model_bank=not args.no_precomputed, step=args.step,
+                            feature_cache_bytes=0)  # every prompt of a case runs in one call: nothing to reuse
 
 
 def run(args: argparse.Namespace) -> int:

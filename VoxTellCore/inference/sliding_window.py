@@ -90,7 +90,13 @@ FEATURE_CACHE_FRACTION = 0.5
 def free_memory_bytes(device: torch.device) -> int:
     """Free GPU memory on CUDA, else the host's available memory (0 when unknown)."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        free, total = torch.cuda.mem_get_info(device)
+        allocated = torch.cuda.memory_allocated(device)
+        available = free + torch.cuda.memory_reserved(device) - allocated
+        fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # torch >= 2.5
+        if fraction is not None:  # set_per_process_memory_fraction caps this process below the free memory
+            available = min(available, int(fraction(device) * total) - allocated)
+        return max(int(available), 0)
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
