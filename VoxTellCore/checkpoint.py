@@ -69,7 +69,7 @@ def read_state_dict(model_dir: Path) -> dict[str, torch.Tensor]:
             f"data ({str(exc).splitlines()[0]}). Such a file can run arbitrary code, so VoxTell does not "
             "load it. Use a checkpoint from a trusted source, or export its weights to safetensors."
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # damaged bytes make the unpickler fail in any way (KeyError, EOFError, ...)
         raise _unreadable(checkpoint_path, exc) from exc
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise ModelError(f"{checkpoint_path} has no 'network_weights' entry: it is not a VoxTell checkpoint.")

@@ -82,6 +82,17 @@ def test_broken_model_folders_raise_a_clear_error(folder, tmp_path, damage, mess
         load_model(broken(folder, tmp_path, damage))
 
 
+@pytest.mark.parametrize("seed", [0, 17, 54, 62])
+def test_any_random_bytes_are_a_corrupt_checkpoint(folder, tmp_path, seed):
+    """Damaged bytes make torch's unpickler fail in many ways: with these seeds UnpicklingError,
+    IndexError, UnicodeDecodeError and KeyError. Each is a corrupt file, never a traceback."""
+    import numpy as np
+
+    damage = lambda d: (d / CHECKPOINT_FILE).write_bytes(np.random.default_rng(seed).bytes(5000))  # noqa: E731
+    with pytest.raises(ModelError, match="is corrupt or truncated"):
+        load_model(broken(folder, tmp_path, damage))
+
+
 def test_cli_reports_a_malicious_checkpoint_without_traceback_or_output(folder, tmp_path, capsys):
     model = broken(folder, tmp_path, lambda d: torch.save({"network_weights": Payload()}, d / CHECKPOINT_FILE))
     image = tmp_path / "ct.nii.gz"
