@@ -19,9 +19,9 @@ from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
 from VoxTellCore.progress import CancelCheck, Progress, is_cancelled
+from VoxTellCore.text.encoder import DEFAULT_TEXT_ENCODER
 
 
-DEFAULT_TEXT_ENCODER = "Qwen/Qwen3-Embedding-4B"
 DEVICES = ("auto", "cuda", "cuda:N", "mps", "cpu")
 
 
