@@ -13,7 +13,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Hashable, Union
 
 import torch
 
@@ -59,7 +59,9 @@ def read_state_dict(model_dir: Path) -> dict[str, torch.Tensor]:
             "The download may be incomplete: download the model folder again."
         )
     try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        # mmap: the weights are read from the page cache as used, not copied into memory first.
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True,
+                                mmap=zipfile.is_zipfile(checkpoint_path))
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(checkpoint_path):
             # torch.save writes zip archives: anything else is a damaged file, not a dangerous one.
@@ -103,12 +105,14 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
         config = VoxTellConfig.from_plans(read_plans(model_dir))
     except ValueError as exc:
         raise ModelError(f"{model_dir / PLANS_FILE}: {exc}") from exc
-    model = VoxTellModel(config)
+    with torch.device("meta"):  # no random initialisation of 440 M weights that are replaced at once
+        model = VoxTellModel(config)
     state = read_state_dict(model_dir)
-    own = model.state_dict()
+    own = model.state_dict(keep_vars=True)
     expected = set(own)
-    # safetensors stores each tensor once: restore the keys that alias it in the module tree.
-    for group in alias_groups(own):
+    # safetensors stores each tensor once: restore the keys that alias it in the module tree
+    # (grouped by object: the meta tensors have no data to compare).
+    for group in _grouped(own, id):
         present = [k for k in group if k in state]
         for key in group:
             if key not in state and present:
@@ -121,12 +125,12 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
             f"(e.g. {unexpected[:3]}). The plans.json and fold_0 checkpoint come from different models."
         )
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise ModelError(
             f"The weights in {model_dir} have the wrong shapes for its plans.json: {str(exc).splitlines()[-1].strip()}"
         ) from exc
-    return model.eval().to(device)
+    return model.float().eval().to(device)  # assign keeps the file's dtype; the release copies into fp32
 
 
 def alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
@@ -136,9 +140,13 @@ def alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
     ``decoder.encoder.*``) and every conv block's tensors twice (``conv``/``norm`` and
     ``all_modules.0``/``all_modules.1``).
     """
-    groups: dict[tuple, list[str]] = {}
+    return _grouped(state, lambda tensor: (tensor.data_ptr(), tensor.shape, tensor.stride()))
+
+
+def _grouped(state: dict[str, torch.Tensor], identity: Callable[[torch.Tensor], Hashable]) -> list[list[str]]:
+    groups: dict[Hashable, list[str]] = {}
     for key, tensor in state.items():
-        groups.setdefault((tensor.data_ptr(), tensor.shape, tensor.stride()), []).append(key)
+        groups.setdefault(identity(tensor), []).append(key)
     canonical = lambda k: (k.startswith("decoder.encoder."), "all_modules" in k, k)  # noqa: E731
     return [sorted(keys, key=canonical) for keys in groups.values() if len(keys) > 1]
 

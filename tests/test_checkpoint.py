@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import hashlib
 import shutil
 
 import pytest
@@ -147,3 +148,39 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
         save_model_folder(model, tmp_path / "out")
     leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert leftovers == ["plans.json"]  # the checkpoint never appears half-written
+
+
+def test_loading_never_writes_to_the_checkpoint_file(folder):
+    """The weights are memory-mapped: changing the loaded network must not change the file."""
+    path = folder / CHECKPOINT_FILE
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = load_model(folder)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    del model
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert torch.equal(forward(load_model(folder)), forward(load_model(folder)))
+
+
+def test_a_half_precision_checkpoint_loads_as_fp32(folder, tmp_path):
+    copy = tmp_path / "half"
+    shutil.copytree(folder, copy)
+    checkpoint = torch.load(copy / CHECKPOINT_FILE, weights_only=True)
+    checkpoint["network_weights"] = {k: v.half() for k, v in checkpoint["network_weights"].items()}
+    torch.save(checkpoint, copy / CHECKPOINT_FILE)
+    model = load_model(copy)
+    assert {p.dtype for p in model.state_dict().values()} == {torch.float32}
+    rounded = VoxTellModel(TINY)
+    rounded.load_state_dict(checkpoint["network_weights"])  # the release's copy into fp32 parameters
+    assert torch.equal(forward(model), forward(rounded.eval()))
+
+
+def test_dropping_the_unused_prompt_decoder_weights_keeps_the_output(folder):
+    model = load_model(folder)
+    before, expected = sum(p.numel() for p in model.parameters()), forward(model)
+    layer = model.transformer_decoder.layers[0]
+    unused = sum(p.numel() for m in (layer.self_attn, layer.norm1) for p in m.parameters())
+    assert model.drop_unused_weights() is model
+    assert sum(p.numel() for p in model.parameters()) == before - TINY.prompt_decoder_layers * unused > 0
+    assert torch.equal(forward(model), expected)

@@ -77,6 +77,13 @@ class VoxTellModel(nn.Module):
         scales = [torch.cat(outputs, dim=1) for outputs in zip(*per_prompt)]
         return scales if self.deep_supervision else scales[0]
 
+    def drop_unused_weights(self) -> VoxTellModel:
+        """Frees the prompt decoder's never-used self-attention and norm1 (~100 M weights) for
+        inference; returns self. Do it after loading: the state dict no longer has those keys."""
+        for layer in self.transformer_decoder.layers:
+            layer.drop_unused_weights()
+        return self
+
     def initialize_weights(self) -> None:
         """nnU-Net's initialisation (He for convolutions, zero last norm before a residual add)."""
         self.apply(InitWeights_He(1e-2))

@@ -29,6 +29,11 @@ class PromptDecoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
 
+    def drop_unused_weights(self) -> None:
+        """Frees ``self_attn`` and ``norm1`` (after a strict load; the state dict then lacks them)."""
+        self.self_attn = None
+        self.norm1 = None
+
     def forward(self, queries: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor) -> torch.Tensor:
         """``queries`` (N, B, dim), ``memory`` and ``memory_pos`` (T, B|1, dim), sequence first."""
         attended, _ = self.multihead_attn(
