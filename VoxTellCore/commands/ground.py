@@ -19,6 +19,7 @@ from pathlib import Path
 
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
+from VoxTellCore.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from VoxTellCore.io.naming import safe_prompt_name
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import extract_findings
@@ -39,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--embeddings", help="precomputed text-embedding bank (.npz)")
     parser.add_argument("--text-encoder", help="Hugging Face id or local folder of the text encoder")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                        help="network arithmetic (see voxtell-core predict --help)")
     parser.add_argument("--include-prior", action="store_true", help="also ground references to prior studies")
     return parser
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     model = None
     if findings:
         predictor = VoxTellPredictor(model=args.model, device=args.device, text_encoder=args.text_encoder,
-                                     embedding_bank=args.embeddings, feature_cache_bytes=0)
+                                     embedding_bank=args.embeddings, precision=args.precision, feature_cache_bytes=0)
         model = ModelInfo(predictor.description, str(predictor.model_dir), predictor.is_demo)
         print(f"Model: {predictor.description}", file=sys.stderr)
         with quiet_weight_loading():  # one progress bar: the text encoder's own loading bar is not shown

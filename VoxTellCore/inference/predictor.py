@@ -14,6 +14,7 @@ import torch
 
 from VoxTellCore.checkpoint import load_model, read_model_info
 from VoxTellCore.errors import Cancelled, InputError
+from VoxTellCore.inference.precision import DEFAULT_PRECISION, autocast, check_precision, resolve_precision
 from VoxTellCore.inference.sliding_window import DEFAULT_STEP, FeatureCache, LogitAccumulator, Window, sliding_windows
 from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
@@ -73,6 +74,8 @@ class VoxTellPredictor:
     sliding window's step as a fraction of the patch (the release's 0.5; others change the masks).
     ``feature_cache_bytes``: memory that the last volume's per-window encoder features may
     keep for the next prompt (None: half of the free host memory, or GPU memory on CUDA; 0: off).
+    ``precision``: ``auto`` (as the release: fp16 autocast on CUDA, else fp32), ``fp32``,
+    ``fp16`` or ``bf16`` (faster on CPUs with native bf16; see ``VoxTellCore.inference.precision``).
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class VoxTellPredictor:
         use_model_bank: bool = True,
         step: float = DEFAULT_STEP,
         feature_cache_bytes: int | None = None,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         from VoxTellCore.text.embedder import PromptEmbedder
 
@@ -93,9 +97,11 @@ class VoxTellPredictor:
             raise InputError(f"Window step {step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
         self.step = step
         self.device = resolve_device(device)
+        self.precision = check_precision(precision)
+        resolve_precision(self.precision, self.device)  # fp16 on a CPU is refused before the model loads
         self.model_dir = resolve_model_dir(model)
         self.info = read_model_info(self.model_dir)
-        self.network = load_model(self.model_dir, "cpu").to(self.device)
+        self.network = load_model(self.model_dir, "cpu").drop_unused_weights().to(self.device)
         self.patch_size = tuple(self.network.config.patch_size)
         self.is_demo = self.model_dir.resolve() == DEMO_MODEL_DIR.resolve()
         official = self.model_dir.name == OFFICIAL_MODEL and not self.info
@@ -242,17 +248,17 @@ class VoxTellPredictor:
         volume_key: tuple | None = None,
     ) -> torch.Tensor:
         network = self.network.to(compute)
+        dtype = self.compute_dtype(compute)
         if volume_key is not None:
-            self._features.use((volume_key, _model_key(network), compute), compute)
+            self._features.use((volume_key, _model_key(network), compute, dtype), compute)
         text = embeddings.to(compute, torch.float32)[None]
         n_prompts = text.shape[1]
         blend = LogitAccumulator(n_prompts, tuple(image.shape[1:]), self.patch_size, results)
-        autocast = torch.autocast("cuda", dtype=torch.float16, enabled=compute.type == "cuda")
         for done, window in enumerate(windows):
             if is_cancelled(cancel):
                 raise Cancelled("Inference cancelled.")
             skips = self._features.get(window) if volume_key is not None else None
-            with autocast:
+            with autocast(compute, dtype):
                 if skips is None:
                     skips = network.encode(image[(slice(None), *window)][None].to(compute))
                     if volume_key is not None:
@@ -271,6 +277,12 @@ class VoxTellPredictor:
             if progress is not None:
                 progress(done + 1, len(windows))
         return blend.result()
+
+
+    def compute_dtype(self, compute: torch.device) -> torch.dtype:
+        """The dtype the network runs in on ``compute`` (a GPU's fp16 falls back to the CPU's auto)."""
+        precision = "auto" if self.precision == "fp16" and compute.type == "cpu" else self.precision
+        return resolve_precision(precision, compute)
 
 
 def roi_to_network_box(volume: Volume, roi_ras: Sequence[float]) -> tuple[slice, slice, slice]:

@@ -1,0 +1,108 @@
+"""The network's arithmetic: fp32 by default on the CPU (the release's masks), bf16 on request."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model_fixtures import TINY, make_bank, make_model_folder
+from VoxTellCore.cli import main as cli_main
+from VoxTellCore.errors import InputError
+from VoxTellCore.inference import precision
+from VoxTellCore.inference.predictor import VoxTellPredictor
+from VoxTellCore.io import Volume
+
+PROMPTS = ["liver", "spleen"]
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("precision")
+    return make_model_folder(root / "model", TINY, seed=5), make_bank(root / "bank.npz", PROMPTS, TINY.text_embedding_dim)
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    def set_native(value: bool) -> None:
+        precision.native_cpu_bf16.cache_clear()
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": value, "amx_bf16": False})
+
+    yield set_native
+    precision.native_cpu_bf16.cache_clear()
+
+
+def volume() -> Volume:
+    rng = np.random.default_rng(1)
+    return Volume((rng.standard_normal((40, 70, 60)) * 50 + 100).astype(np.float32), np.diag([-1.0, -1.0, 2.0, 1.0]))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_is_the_releases_arithmetic_on_every_machine(native_bf16, native):
+    native_bf16(native)
+    assert precision.resolve_precision("auto", CPU) == torch.float32
+    assert precision.resolve_precision("auto", CUDA) == torch.float16
+    assert precision.resolve_precision("auto", torch.device("mps")) == torch.float32
+    assert precision.resolve_precision("BF16", CUDA) == torch.bfloat16
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(native_bf16, monkeypatch):
+    native_bf16(True)
+    assert precision.native_cpu_bf16()
+    native_bf16(False)
+    assert not precision.native_cpu_bf16()
+    precision.native_cpu_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})  # AMX without AVX512-BF16
+    assert precision.native_cpu_bf16()
+
+
+def test_emulated_bf16_warns_that_it_is_slower(native_bf16):
+    native_bf16(False)
+    with pytest.warns(RuntimeWarning, match="emulated"):
+        assert precision.resolve_precision("bf16", CPU) == torch.bfloat16
+
+
+def test_unknown_or_cpu_fp16_precision_is_refused_before_the_model_loads(files, tmp_path):
+    model, bank = files
+    with pytest.raises(InputError, match="fp16 runs on a GPU only"):
+        VoxTellPredictor(model=model, device="cpu", embedding_bank=bank, precision="fp16")
+    with pytest.raises(InputError, match="Unknown precision 'half'"):
+        VoxTellPredictor(model=tmp_path / "missing", device="cpu", precision="half")
+    out = tmp_path / "out"
+    code = cli_main(["predict", "-i", str(tmp_path / "missing.nii.gz"), "-o", str(out), "-p", "liver",
+                     "-m", str(model), "--device", "cpu", "--precision", "fp16"])
+    assert code == 2 and not out.exists()
+
+
+def run_dtypes(predictor: VoxTellPredictor, monkeypatch) -> list[torch.dtype]:
+    seen, encode = [], predictor.network.encode
+    monkeypatch.setattr(predictor.network, "encode", lambda image: seen.append(encode(image)[0].dtype) or encode(image))
+    return seen
+
+
+def test_bf16_runs_the_network_in_bf16_and_fp32_does_not(files, monkeypatch):
+    model, bank = files
+    fp32 = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank)
+    bf16 = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank, precision="bf16")
+    seen32, seen16 = run_dtypes(fp32, monkeypatch), run_dtypes(bf16, monkeypatch)
+    image = volume()
+    exact, fast = fp32.predict_volume(image, PROMPTS), bf16.predict_volume(image, PROMPTS)
+    assert set(seen32) == {torch.float32} and set(seen16) == {torch.bfloat16}
+    for p in range(len(PROMPTS)):
+        agree = (exact[p] == fast[p]).mean()
+        assert 0.9 < agree < 1.0 or np.array_equal(exact[p], fast[p]), agree  # close, computed differently
+
+
+def test_kept_features_are_dropped_when_the_precision_changes(files):
+    """bf16 features must not feed an fp32 decoder: the fp32 masks equal a fresh fp32 predictor's."""
+    model, bank = files
+    predictor = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank, precision="bf16")
+    image = volume()
+    fast = predictor.predict_volume(image, ["liver"])
+    predictor.precision = "fp32"
+    exact = predictor.predict_volume(image, ["spleen"])
+    fresh = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank, precision="fp32")
+    np.testing.assert_array_equal(exact, fresh.predict_volume(image, ["spleen"]))
+    assert all(f.dtype == torch.float32 for window in predictor._features._features.values() for f in window)
+    assert fast.any()
