@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from model_fixtures import TINY, make_bank, make_model_folder
+from model_fixtures import RELEASE_COMPATIBLE, TINY, make_bank, make_model_folder, random_model
 from VoxTellCore.cli import main as cli_main
 from VoxTellCore.errors import InputError
 from VoxTellCore.inference import precision
 from VoxTellCore.inference.predictor import VoxTellPredictor
 from VoxTellCore.io import Volume
+from VoxTellCore.model.network import GroupwiseInstanceNorm3d
 
 PROMPTS = ["liver", "spleen"]
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -75,9 +76,16 @@ def test_unknown_or_cpu_fp16_precision_is_refused_before_the_model_loads(files, 
     assert code == 2 and not out.exists()
 
 
-def run_dtypes(predictor: VoxTellPredictor, monkeypatch) -> list[torch.dtype]:
+def run_dtypes(predictor: VoxTellPredictor, monkeypatch) -> list[tuple[torch.dtype, bool]]:
+    """(dtype, channels-last) of the encoder's first skip, per window."""
     seen, encode = [], predictor.network.encode
-    monkeypatch.setattr(predictor.network, "encode", lambda image: seen.append(encode(image)[0].dtype) or encode(image))
+
+    def recording(image):
+        skips = encode(image)
+        seen.append((skips[0].dtype, skips[0].is_contiguous(memory_format=torch.channels_last_3d)))
+        return skips
+
+    monkeypatch.setattr(predictor.network, "encode", recording)
     return seen
 
 
@@ -88,7 +96,7 @@ def test_bf16_runs_the_network_in_bf16_and_fp32_does_not(files, monkeypatch):
     seen32, seen16 = run_dtypes(fp32, monkeypatch), run_dtypes(bf16, monkeypatch)
     image = volume()
     exact, fast = fp32.predict_volume(image, PROMPTS), bf16.predict_volume(image, PROMPTS)
-    assert set(seen32) == {torch.float32} and set(seen16) == {torch.bfloat16}
+    assert set(seen32) == {(torch.float32, False)} and set(seen16) == {(torch.bfloat16, True)}
     for p in range(len(PROMPTS)):
         agree = (exact[p] == fast[p]).mean()
         assert 0.9 < agree < 1.0 or np.array_equal(exact[p], fast[p]), agree  # close, computed differently
@@ -106,3 +114,30 @@ def test_kept_features_are_dropped_when_the_precision_changes(files):
     np.testing.assert_array_equal(exact, fresh.predict_volume(image, ["spleen"]))
     assert all(f.dtype == torch.float32 for window in predictor._features._features.values() for f in window)
     assert fast.any()
+
+
+def test_channels_last_runs_the_same_network_and_switches_back_exactly():
+    model = random_model(TINY, seed=3).eval()
+    torch.manual_seed(0)
+    image, text = torch.randn(1, 1, 64, 64, 64), torch.randn(1, 2, TINY.text_embedding_dim)
+    keys = list(model.state_dict())
+    with torch.inference_mode():
+        expected = model(image, text)
+        model.set_channels_last(True)
+        fast = model(image, text)
+        model.set_channels_last(False)
+        again = model(image, text)
+    torch.testing.assert_close(fast, expected, atol=1e-4, rtol=1e-4)
+    assert torch.equal(again, expected)
+    assert list(model.state_dict()) == keys
+    assert not any(isinstance(m, GroupwiseInstanceNorm3d) for m in model.modules())
+
+
+def test_channels_last_keeps_the_released_widths_features_channels_last():
+    """With InstanceNorm3d every stage would come back contiguous (oneDNN picks the layout per
+    convolution; at 64^3 the three largest stages are channels-last, at 192^3 five of six)."""
+    model = random_model(RELEASE_COMPATIBLE, seed=3).eval()
+    model.set_channels_last(True)
+    with torch.inference_mode():
+        skips = model.encode(torch.randn(1, 1, 64, 64, 64))
+    assert all(s.is_contiguous(memory_format=torch.channels_last_3d) and not s.is_contiguous() for s in skips[:3])

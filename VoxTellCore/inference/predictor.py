@@ -249,6 +249,11 @@ class VoxTellPredictor:
     ) -> torch.Tensor:
         network = self.network.to(compute)
         dtype = self.compute_dtype(compute)
+        network.set_channels_last(compute.type == "cpu" and dtype == torch.bfloat16)
+        if compute.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # as the release: every window has the same shape
+        if compute != image.device and results == compute:
+            image = image.to(compute)  # one upload (a CT is a few hundred MB); windows are slices on the GPU
         if volume_key is not None:
             self._features.use((volume_key, _model_key(network), compute, dtype), compute)
         text = embeddings.to(compute, torch.float32)[None]

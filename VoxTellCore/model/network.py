@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
 from dynamic_network_architectures.initialization.weight_init import InitWeights_He, init_last_bn_before_add_to_0
 from torch import nn
@@ -11,6 +12,15 @@ from VoxTellCore.model.config import VoxTellConfig
 from VoxTellCore.model.image_decoder import VoxTellDecoder
 from VoxTellCore.model.positional import sinusoidal_encoding_3d
 from VoxTellCore.model.prompt_decoder import PromptDecoder
+
+
+class GroupwiseInstanceNorm3d(nn.InstanceNorm3d):
+    """An affine InstanceNorm3d computed as GroupNorm with one channel per group: the same
+    normalisation, but PyTorch's CPU kernel keeps channels-last tensors channels-last, where
+    InstanceNorm makes them contiguous (and the next convolution converts them back)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -25,6 +35,7 @@ class VoxTellModel(nn.Module):
         config.validate()
         self.config = config
         self.deep_supervision = deep_supervision
+        self.channels_last = False
         self.encoder = ResidualEncoder(**config.encoder_kwargs())
         self.decoder = VoxTellDecoder(self.encoder, config.n_conv_per_stage_decoder, config.fusion_channels)
         channels = config.features_per_stage
@@ -44,6 +55,8 @@ class VoxTellModel(nn.Module):
 
     def encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Encoder skips for a (B, 1, *patch) image; shared by every prompt."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last_3d)
         return self.encoder(image)
 
     def mask_embeddings(self, skips: list[torch.Tensor], text_embeddings: torch.Tensor) -> list[torch.Tensor]:
@@ -76,6 +89,19 @@ class VoxTellModel(nn.Module):
         per_prompt = [self.decode_prompt(skips, embeddings, n, shared) for n in range(n_prompts)]
         scales = [torch.cat(outputs, dim=1) for outputs in zip(*per_prompt)]
         return scales if self.deep_supervision else scales[0]
+
+    def set_channels_last(self, enabled: bool) -> None:
+        """Runs the network in channels-last 3D layout (with ``GroupwiseInstanceNorm3d``) or in
+        the default one. Same weights and arithmetic; measured on an AVX512-BF16 CPU, bf16
+        channels-last decodes a prompt ~20 % faster, while fp32 results move by more than the
+        release-parity tolerance, so the predictor uses it for bf16 on the CPU only."""
+        if enabled == self.channels_last:
+            return
+        self.to(memory_format=torch.channels_last_3d if enabled else torch.contiguous_format)
+        for module in self.modules():
+            if isinstance(module, nn.InstanceNorm3d) and module.affine and not module.track_running_stats:
+                module.__class__ = GroupwiseInstanceNorm3d if enabled else nn.InstanceNorm3d
+        self.channels_last = enabled
 
     def drop_unused_weights(self) -> VoxTellModel:
         """Frees the prompt decoder's never-used self-attention and norm1 (~100 M weights) for
