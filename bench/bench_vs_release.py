@@ -56,8 +56,9 @@ def worker(impl: str, device: str, model: str, bank: str, image: str, out: str, 
         import VoxTellCore.commands.predict as command
         from VoxTellCore.cli import main
 
+        # One predictor for all calls, keeping encoder features as the Slicer module's does.
         made, make = [], command.make_predictor
-        command.make_predictor = lambda args: made[0] if made else made.append(make(args)) or made[0]
+        command.make_predictor = lambda args: made[0] if made else made.append(make(args, None)) or made[0]
         start = time.perf_counter()
 
         def run(names: list[str], folder: str) -> None:

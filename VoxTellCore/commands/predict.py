@@ -89,14 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
 
 
-def make_predictor(args: argparse.Namespace) -> Any:
-    """The predictor for ``args`` (tests replace this factory with a fake)."""
+def make_predictor(args: argparse.Namespace, feature_cache_bytes: Optional[int] = 0) -> Any:
+    """The predictor for ``args`` (tests replace this factory with a fake). Every prompt of a case
+    runs in one call, so by default no encoder features are kept (see ``VoxTellPredictor``)."""
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     device = f"cuda:{args.gpu}" if args.device == "cuda" and args.gpu else args.device
     return VoxTellPredictor(model=args.model, device=device, text_encoder=args.text_encoder,
                             embedding_bank=args.embeddings, use_model_bank=not args.no_precomputed, step=args.step,
-                            precision=args.precision, feature_cache_bytes=0)  # every prompt of a case runs in one call: nothing to reuse
+                            precision=args.precision, feature_cache_bytes=feature_cache_bytes)
 
 
 def run(args: argparse.Namespace) -> int:
