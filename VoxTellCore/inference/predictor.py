@@ -283,7 +283,6 @@ class VoxTellPredictor:
                 progress(done + 1, len(windows))
         return blend.result()
 
-
     def compute_dtype(self, compute: torch.device) -> torch.dtype:
         """The dtype the network runs in on ``compute`` (a GPU's fp16 falls back to the CPU's auto)."""
         precision = "auto" if self.precision == "fp16" and compute.type == "cpu" else self.precision

@@ -92,9 +92,10 @@ class VoxTellModel(nn.Module):
 
     def set_channels_last(self, enabled: bool) -> None:
         """Runs the network in channels-last 3D layout (with ``GroupwiseInstanceNorm3d``) or in
-        the default one. Same weights and arithmetic; measured on an AVX512-BF16 CPU, bf16
-        channels-last decodes a prompt ~20 % faster, while fp32 results move by more than the
-        release-parity tolerance, so the predictor uses it for bf16 on the CPU only."""
+        the default one. Same weights and operations, but oneDNN picks other convolution
+        kernels, so the rounding differs: in fp32 by more than the release-parity tolerance
+        (on random weights), in bf16 by far less than bf16 itself, where it decodes a prompt
+        ~20 % faster. So the predictor uses it for bf16 on the CPU only (bench/README.md)."""
         if enabled == self.channels_last:
             return
         self.to(memory_format=torch.channels_last_3d if enabled else torch.contiguous_format)
