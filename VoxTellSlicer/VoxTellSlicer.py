@@ -117,6 +117,7 @@ class VoxTellSlicerParameterNode:
     prompts: str = ""
     report: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda:N", "mps" (devices.deviceChoices)
+    precision: str = "auto"  # "auto" (the release's arithmetic) or "bf16"
     modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
     modelFolder: str = ""
 
@@ -160,6 +161,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.promptsTextEdit.connect("textChanged()", self.onPromptsEdited)
         self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChanged)
+        self.ui.bf16CheckBox.connect("toggled(bool)", self.onBf16Toggled)
         self.ui.modelSourceComboBox.connect("currentIndexChanged(int)", self.onModelSourceChanged)
         self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", self.onModelFolderChanged)
         self.ui.runButton.connect("clicked(bool)", self.onRunButton)
@@ -238,6 +240,9 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.currentIndex = max(comboBox.findData(value), 0)
             comboBox.blockSignals(wasBlocked)
+        wasBlocked = self.ui.bf16CheckBox.blockSignals(True)
+        self.ui.bf16CheckBox.checked = node.precision == "bf16"
+        self.ui.bf16CheckBox.blockSignals(wasBlocked)
         if self.ui.modelFolderPathLineEdit.currentPath != node.modelFolder:
             self.ui.modelFolderPathLineEdit.currentPath = node.modelFolder
         self.ui.modelFolderPathLineEdit.visible = node.modelSource == "folder"
@@ -283,6 +288,10 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.device = self.ui.deviceComboBox.itemData(index)
         self.updateDeviceWarning()
 
+    def onBf16Toggled(self, checked: bool) -> None:
+        if self._parameterNode:
+            self._parameterNode.precision = "bf16" if checked else "auto"
+
     def onModelSourceChanged(self, index: int) -> None:
         if self._parameterNode:
             self._parameterNode.modelSource = self.ui.modelSourceComboBox.itemData(index)
@@ -292,8 +301,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.modelFolder = path
 
     def populateDevices(self) -> None:
-        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees."""
-        from VoxTellSlicerLib.devices import deviceChoices
+        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees; and
+        bf16 arithmetic where the CPU computes it natively (elsewhere it is emulated: slower)."""
+        from VoxTellSlicerLib.devices import deviceChoices, nativeCpuBf16
+
+        self.ui.bf16CheckBox.visible = nativeCpuBf16()
 
         wasBlocked = self.ui.deviceComboBox.blockSignals(True)
         self.ui.deviceComboBox.clear()

@@ -141,3 +141,15 @@ def test_channels_last_keeps_the_released_widths_features_channels_last():
     with torch.inference_mode():
         skips = model.encode(torch.randn(1, 1, 64, 64, 64))
     assert all(s.is_contiguous(memory_format=torch.channels_last_3d) and not s.is_contiguous() for s in skips[:3])
+
+
+def test_a_precision_set_later_is_checked_like_the_constructors(files):
+    model, bank = files
+    predictor = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank)
+    predictor.precision = "BF16"
+    assert predictor.precision == "bf16"
+    with pytest.raises(InputError, match="fp16 runs on a GPU only"):
+        predictor.precision = "fp16"
+    with pytest.raises(InputError, match="Unknown precision"):
+        predictor.precision = "int8"
+    assert predictor.precision == "bf16"

@@ -97,8 +97,7 @@ class VoxTellPredictor:
             raise InputError(f"Window step {step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
         self.step = step
         self.device = resolve_device(device)
-        self.precision = check_precision(precision)
-        resolve_precision(self.precision, self.device)  # fp16 on a CPU is refused before the model loads
+        self.precision = precision  # checked here: fp16 on a CPU is refused before the model loads
         self.model_dir = resolve_model_dir(model)
         self.info = read_model_info(self.model_dir)
         self.network = load_model(self.model_dir, "cpu").drop_unused_weights().to(self.device)
@@ -282,6 +281,17 @@ class VoxTellPredictor:
             if progress is not None:
                 progress(done + 1, len(windows))
         return blend.result()
+
+    @property
+    def precision(self) -> str:
+        """``auto``, ``fp32``, ``bf16`` or ``fp16``; may change between calls (the kept features follow)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        value = check_precision(value)
+        resolve_precision(value, self.device)
+        self._precision = value
 
     def compute_dtype(self, compute: torch.device) -> torch.dtype:
         """The dtype the network runs in on ``compute`` (a GPU's fp16 falls back to the CPU's auto)."""

@@ -104,3 +104,13 @@ def _memoryWarning(index: int, name: str, memory: float) -> Optional[str]:
         f"GPU {index} ({name}) has {memory:.1f} GB of memory; VoxTell needs about {MIN_GPU_MEMORY_GB:.0f} GB. "
         "If it runs out, VoxTell retries on the CPU (much slower). Choose CPU to skip the GPU."
     )
+
+
+def nativeCpuBf16() -> bool:
+    """True when this CPU computes bf16 natively (then the module offers bf16 arithmetic)."""
+    try:
+        from VoxTellCore.inference.precision import native_cpu_bf16
+
+        return native_cpu_bf16()
+    except Exception:  # no or a broken torch: the option is simply not offered
+        return False

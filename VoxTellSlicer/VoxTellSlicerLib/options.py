@@ -22,12 +22,14 @@ class RunOptions:
     """``model``: ``"official"`` (VoxTell v1.1, downloaded once), ``"demo"`` or a model folder.
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. ``embeddingBank``:
     a bank ``.npz`` of precomputed prompt embeddings. ``roiNode``: a markups ROI node; only
-    voxels inside it are segmented."""
+    voxels inside it are segmented. ``precision``: ``"auto"`` (the release's arithmetic) or
+    ``"bf16"`` (faster on CPUs with native bf16; see ``VoxTellCore.inference.precision``)."""
 
     model: str = OFFICIAL_MODEL
     device: str = "auto"
     embeddingBank: Optional[str] = None
     roiNode: Any = None
+    precision: str = "auto"
 
     def withRoi(self, roiNode) -> RunOptions:
         return dataclasses.replace(self, roiNode=roiNode)
@@ -44,7 +46,8 @@ class RunOptions:
         source = parameterNode.GetParameter("modelSource") or OFFICIAL_MODEL
         model = parameterNode.GetParameter("modelFolder") if source == "folder" else source
         return cls(model=model or OFFICIAL_MODEL, device=parameterNode.GetParameter("device") or "auto",
-                   roiNode=parameterNode.GetNodeReference("roi"))
+                   roiNode=parameterNode.GetNodeReference("roi"),
+                   precision=parameterNode.GetParameter("precision") or "auto")
 
 
 def moduleParameterNode(scene):

@@ -1,0 +1,45 @@
+"""The module's bf16 option: read from the parameter node, applied to the shared predictor per run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from slicer_fixtures import add_volume, lps_ijk_to_ras, phantom
+
+
+def test_precision_is_read_from_the_module_parameter_node(slicer_scene):
+    from VoxTellSlicerLib.options import MODULE_NAME, RunOptions, moduleParameterNode
+
+    scene = slicer_scene.scene
+    node = scene.CreateNodeByClass("vtkMRMLScriptedModuleNode")
+    node.SetSingletonTag(MODULE_NAME)
+    node.SetModuleName(MODULE_NAME)
+    scene.AddNode(node)
+    assert RunOptions.fromParameterNode(moduleParameterNode(scene)).precision == "auto"
+    node.SetParameter("precision", "bf16")
+    assert RunOptions.fromParameterNode(moduleParameterNode(scene)).precision == "bf16"
+
+
+def test_each_run_uses_its_options_precision_on_the_shared_predictor(slicer_scene, logic, options, predictor_factory,
+                                                                     monkeypatch):
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    predictor = predictor_factory(options.model, options.device, options.embeddingBank)
+    dtypes, encode = [], predictor.network.encode
+    monkeypatch.setattr(predictor.network, "encode", lambda image: dtypes.append(encode(image)[0].dtype) or encode(image))
+
+    def masks(run_options):
+        segmentation = logic.segment(volume_node, ["liver"], options=run_options)
+        segment_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("liver")
+        import slicer
+
+        return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, volume_node).copy()
+
+    fast = masks(dataclasses.replace(options, precision="bf16"))
+    assert predictor.precision == "bf16" and set(dtypes) == {torch.bfloat16}
+    dtypes.clear()
+    exact = masks(options)
+    assert predictor.precision == "auto" and set(dtypes) == {torch.float32}  # bf16 features were not reused
+    assert fast.any() and exact.any()
+    assert (fast == exact).mean() > 0.9
