@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from VoxTellCore.errors import InputError
+from VoxTellCore.evaluation.rexgroundingct import case_id, find_mask
 from Training.data.cache import RawCase
 from Training.data.readers import read_network_channels, read_network_image
 from Training.data.targets import Target
@@ -32,7 +33,7 @@ class ReXGroundingCTDataset:
         entries = json.loads(description.read_text(encoding="utf-8")).get(split)
         if not isinstance(entries, list):
             raise InputError(f"Dataset {name}: dataset.json has no '{split}' list. Set 'split' to train, val or test.")
-        self.entries = {_case_id(e["name"]): e for e in entries}
+        self.entries = {case_id(e["name"]): e for e in entries}
         # Only the training split is annotated partially (up to three instances per finding).
         self.partial = split == "train" if partial is None else partial
 
@@ -54,11 +55,7 @@ class ReXGroundingCTDataset:
                        partial=self.partial)
 
     def _find(self, folder: Path, name: str) -> Path:
-        for candidate in (folder / self.split / name, folder / name):
-            if candidate.is_file():
-                return candidate
-        raise InputError(f"Dataset {self.name}: {name} is in neither {folder / self.split} nor {folder}.")
-
-
-def _case_id(name: str) -> str:
-    return name[: -len(".nii.gz")] if name.endswith(".nii.gz") else Path(name).stem
+        found = find_mask(folder, name, self.split)
+        if found is None:
+            raise InputError(f"Dataset {self.name}: {name} is in neither {folder / self.split} nor {folder}.")
+        return found

@@ -30,7 +30,12 @@ class ScanFindings:
 
     @property
     def case(self) -> str:
-        return self.name[: -len(".nii.gz")] if self.name.endswith(".nii.gz") else Path(self.name).stem
+        return case_id(self.name)
+
+
+def case_id(name: str) -> str:
+    """The case of a scan's file name: the name without ``.nii.gz`` (or its one suffix)."""
+    return name[: -len(".nii.gz")] if name.endswith(".nii.gz") else Path(name).stem
 
 
 def load_dataset_json(path: str | Path, split: str | None = None) -> list[ScanFindings]:
