@@ -40,8 +40,9 @@ def volume() -> Volume:
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_auto_is_the_releases_arithmetic_on_every_machine(native_bf16, native):
+def test_auto_is_the_releases_arithmetic_on_every_machine(native_bf16, native, monkeypatch):
     native_bf16(native)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
     assert precision.resolve_precision("auto", CPU) == torch.float32
     assert precision.resolve_precision("auto", CUDA) == torch.float16
     assert precision.resolve_precision("auto", torch.device("mps")) == torch.float32
@@ -62,6 +63,13 @@ def test_emulated_bf16_warns_that_it_is_slower(native_bf16):
     native_bf16(False)
     with pytest.warns(RuntimeWarning, match="emulated"):
         assert precision.resolve_precision("bf16", CPU) == torch.bfloat16
+
+
+def test_bf16_on_a_gpu_without_bf16_is_refused_naming_the_choices(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)  # e.g. a T4 or V100
+    with pytest.raises(InputError, match="this GPU has no bf16.*--precision auto"):
+        precision.resolve_precision("bf16", CUDA)
+    assert precision.resolve_precision("auto", CUDA) == torch.float16
 
 
 def test_unknown_or_cpu_fp16_precision_is_refused_before_the_model_loads(files, tmp_path):

@@ -37,6 +37,9 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
         return torch.float16 if device.type == "cuda" else torch.float32
     if key == "fp16" and device.type == "cpu":
         raise InputError("Precision fp16 runs on a GPU only; on the CPU use bf16, fp32 or auto.")
+    if key == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise InputError("Precision bf16: this GPU has no bf16 (NVIDIA GPUs before Ampere); use --precision auto "
+                         "(fp16, as the release) or fp32.")
     if key == "bf16" and device.type == "cpu" and not native_cpu_bf16():
         warnings.warn("Precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and "
                       "slower than fp32. Use --precision auto.", RuntimeWarning, stacklevel=2)

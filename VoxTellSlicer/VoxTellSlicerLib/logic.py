@@ -390,7 +390,7 @@ class VoxTellLogic:
             def compute():
                 model, bank = self.resolveModel(options, progress, stop, log)
                 predictor = self.predictor(model, options.device, bank)
-                predictor.precision = options.precision  # kept encoder features are keyed by it
+                predictor.precision = options.precisionOn(predictor.device.type)  # kept features are keyed by it
                 if log is not None:
                     log("Segmenting...")
                 return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)

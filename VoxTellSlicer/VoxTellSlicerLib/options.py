@@ -23,7 +23,8 @@ class RunOptions:
     ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. ``embeddingBank``:
     a bank ``.npz`` of precomputed prompt embeddings. ``roiNode``: a markups ROI node; only
     voxels inside it are segmented. ``precision``: ``"auto"`` (the release's arithmetic) or
-    ``"bf16"`` (faster on CPUs with native bf16; see ``VoxTellCore.inference.precision``)."""
+    ``"bf16"`` (faster on CPUs with native bf16; see ``VoxTellCore.inference.precision``), a
+    CPU option: see ``precisionOn``."""
 
     model: str = OFFICIAL_MODEL
     device: str = "auto"
@@ -33,6 +34,14 @@ class RunOptions:
 
     def withRoi(self, roiNode) -> RunOptions:
         return dataclasses.replace(self, roiNode=roiNode)
+
+    def precisionOn(self, deviceType: str) -> str:
+        """The precision a run on a ``deviceType`` ("cpu", "cuda", "mps") device uses.
+
+        The module offers bf16 for CPUs that compute it natively; a GPU keeps the release's
+        fp16 autocast (GPUs before Ampere have no bf16, and autocast refuses it there).
+        """
+        return self.precision if deviceType == "cpu" else "auto"
 
     @classmethod
     def fromParameterNode(cls, parameterNode) -> RunOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import torch
 import pytest
 from slicer_fixtures import add_volume, lps_ijk_to_ras, oblique_ijk_to_ras, phantom
 
@@ -390,6 +391,8 @@ def test_inference_goes_through_the_compute_runner_and_mrml_stays_on_the_caller(
     calls = []
 
     class Predictor:
+        device = torch.device("cpu")
+
         def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
             calls.append(threading.current_thread().name)
             return np.ones((len(prompts), *volume.array.shape), np.uint8)

@@ -43,3 +43,23 @@ def test_each_run_uses_its_options_precision_on_the_shared_predictor(slicer_scen
     assert predictor.precision == "auto" and set(dtypes) == {torch.float32}  # bf16 features were not reused
     assert fast.any() and exact.any()
     assert (fast == exact).mean() > 0.9
+
+
+def test_bf16_is_a_cpu_option_a_gpu_run_keeps_the_release_arithmetic(slicer_scene, logic, options, predictor_factory,
+                                                                    monkeypatch):
+    # The box is shown for a CPU with native bf16; the same workstation's GPU may predate bf16
+    # (autocast refuses it there), so a GPU run uses "auto" whatever the box says.
+    volume_node = add_volume(phantom(), lps_ijk_to_ras())
+    predictor = predictor_factory(options.model, options.device, options.embeddingBank)
+    seen = []
+
+    def predict_volume(volume, prompts, **kwargs):
+        seen.append(predictor.precision)
+        return np.zeros((len(prompts),) + volume.array.shape, dtype=np.uint8)
+
+    monkeypatch.setattr(predictor, "predict_volume", predict_volume)
+    monkeypatch.setattr(predictor, "device", torch.device("cuda"))
+    logic.segment(volume_node, ["liver"], options=dataclasses.replace(options, precision="bf16"))
+    monkeypatch.setattr(predictor, "device", torch.device("cpu"))
+    logic.segment(volume_node, ["liver"], options=dataclasses.replace(options, precision="bf16"))
+    assert seen == ["auto", "bf16"]

@@ -11,6 +11,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 import pytest
 from slicer_fixtures import add_volume, lps_ijk_to_ras
 
@@ -20,6 +21,8 @@ from VoxTellCore.progress import raise_if_cancelled
 
 class SlowPredictor:
     """Works until ``release`` is set, checking the cancel like the real sliding window."""
+
+    device = torch.device("cpu")
 
     def __init__(self) -> None:
         self.release = threading.Event()

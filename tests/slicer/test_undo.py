@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 import pytest
 from slicer_fixtures import add_volume, lps_ijk_to_ras
 
@@ -15,6 +16,8 @@ CT_SHAPE = (300, 512, 512)
 
 class BoxPredictor:
     """Masks supplied directly (no model): prompt n covers a slab of its own."""
+
+    device = torch.device("cpu")
 
     def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
         masks = np.zeros((len(prompts), *volume.array.shape), np.uint8)
