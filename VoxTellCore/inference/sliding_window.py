@@ -15,11 +15,14 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
+from VoxTellCore.memory import free_memory_bytes
+
 Window = tuple[slice, ...]
 
 #: The window step as a fraction of the patch: the release's 0.5 (half-patch overlap).
 #: Other values are an option (``--step``) and change the masks.
 DEFAULT_STEP = 0.5
+
 
 
 def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = DEFAULT_STEP) -> list[list[int]]:
@@ -85,31 +88,6 @@ class LogitAccumulator:
 
 #: Share of the free host (or, on CUDA, GPU) memory that kept encoder features may fill by default.
 FEATURE_CACHE_FRACTION = 0.5
-
-
-def free_memory_bytes(device: torch.device) -> int:
-    """Free GPU memory on CUDA, else the host's available memory (0 when unknown)."""
-    if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
-        allocated = torch.cuda.memory_allocated(device)
-        available = free + torch.cuda.memory_reserved(device) - allocated
-        fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # torch >= 2.5
-        if fraction is not None:  # set_per_process_memory_fraction caps this process below the free memory
-            available = min(available, int(fraction(device) * total) - allocated)
-        return max(int(available), 0)
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        return 0
 
 
 class FeatureCache:

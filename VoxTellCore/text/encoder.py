@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 
 from VoxTellCore.errors import ModelError
+from VoxTellCore.memory import available_memory_bytes
 from VoxTellCore.progress import CancelCheck, Progress
 
 DEFAULT_TEXT_ENCODER = "Qwen/Qwen3-Embedding-4B"
@@ -175,23 +176,6 @@ def _on_cuda(device: str | torch.device) -> bool:
     if str(device) == "auto":  # as the predictor resolves it
         return torch.cuda.is_available()
     return torch.device(device).type == "cuda"
-
-
-def available_memory_bytes() -> Optional[int]:
-    """Memory the system can still give this process (psutil, else /proc/meminfo); None when unknown."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def check_text_encoder_memory(name: str, device: str | torch.device) -> None:
