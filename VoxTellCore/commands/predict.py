@@ -17,7 +17,7 @@ from VoxTellCore.commands import window_progress
 from VoxTellCore.errors import InputError
 from VoxTellCore.inference.batch import BatchRequest, cases_from_jobs, find_cases, run_batch
 from VoxTellCore.inference.precision import DEFAULT_PRECISION, PRECISIONS
-from VoxTellCore.inference.sliding_window import DEFAULT_STEP
+from VoxTellCore.inference.sliding_window import DEFAULT_STEP, check_step
 
 EPILOG = """\
 Inputs (-i): image files (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd), folders of such files,
@@ -121,8 +121,7 @@ def batch_request(args: argparse.Namespace) -> BatchRequest:
         cases = find_cases(args.input or [], args.prompts, args.series)
     if not args.output:
         raise InputError("No output folder given: pass -o OUTPUT_FOLDER.")
-    if not 0 < args.step <= 1:
-        raise InputError(f"--step {args.step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
+    check_step(args.step, "--step")
     return BatchRequest(cases=cases, output=Path(args.output), format=args.format, save_combined=args.save_combined,
                         no_overwrite=args.no_overwrite, roi=parse_roi(args.roi), parts=args.parts, part=args.part)
 

@@ -15,7 +15,14 @@ import torch
 from VoxTellCore.checkpoint import load_model, read_model_info
 from VoxTellCore.errors import Cancelled, InputError
 from VoxTellCore.inference.precision import DEFAULT_PRECISION, autocast, check_precision, resolve_precision
-from VoxTellCore.inference.sliding_window import DEFAULT_STEP, FeatureCache, LogitAccumulator, Window, sliding_windows
+from VoxTellCore.inference.sliding_window import (
+    DEFAULT_STEP,
+    FeatureCache,
+    LogitAccumulator,
+    Window,
+    check_step,
+    sliding_windows,
+)
 from VoxTellCore.io import Volume
 from VoxTellCore.models import DEMO_MODEL_DIR, OFFICIAL_MODEL, download_official_bank, resolve_model_dir
 from VoxTellCore.preprocessing import insert_crop, pad_to_patch, preprocess
@@ -93,9 +100,7 @@ class VoxTellPredictor:
     ) -> None:
         from VoxTellCore.text.embedder import PromptEmbedder
 
-        if not 0 < step <= 1:
-            raise InputError(f"Window step {step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
-        self.step = step
+        self.step = check_step(step)
         self.device = resolve_device(device)
         self.precision = precision  # checked here: fp16 on a CPU is refused before the model loads
         self.model_dir = resolve_model_dir(model)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
+from VoxTellCore.errors import InputError
 from VoxTellCore.memory import free_memory_bytes
 
 Window = tuple[slice, ...]
@@ -23,6 +24,12 @@ Window = tuple[slice, ...]
 #: Other values are an option (``--step``) and change the masks.
 DEFAULT_STEP = 0.5
 
+
+def check_step(step: float, name: str = "Window step") -> float:
+    """``step`` when it is a fraction of the patch in (0, 1], else an InputError that starts with ``name``."""
+    if not 0 < step <= 1:
+        raise InputError(f"{name} {step}: give a fraction of the patch size in (0, 1]; the release uses 0.5.")
+    return step
 
 
 def compute_steps(image_size: tuple[int, ...], patch_size: tuple[int, ...], step_fraction: float = DEFAULT_STEP) -> list[list[int]]:
