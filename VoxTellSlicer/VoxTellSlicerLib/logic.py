@@ -349,7 +349,6 @@ class VoxTellLogic:
             requests.append(SegmentRequest(finding.text, SegmentStyle(name, categoryColor(finding.category)), tags))
         return requests
 
-
     def segmentRequests(
         self,
         volumeNode,
@@ -527,7 +526,6 @@ class VoxTellLogic:
             self._terminologyLogic = terminologies.logic() if terminologies is not None else None
         return self._terminologyLogic
 
-
     # ------------------------------------------------------------------ model and caches
     def resolveModel(self, options: RunOptions, progress: Optional[Progress] = None, cancel: CancelCheck = None,
                      log: Optional[Log] = None) -> Tuple[str, Optional[str]]:
@@ -566,7 +564,6 @@ class VoxTellLogic:
             self._volume = Volume(volumeArray(volumeNode).astype(np.float32, copy=False), ijkToRas)
             self._volumeKey = key
         return self._volume
-
 
     # ------------------------------------------------------------------ writing segments
     def applyMasks(self, volumeNode, masks: np.ndarray, requests: Sequence[SegmentRequest], segmentationNode=None):
@@ -634,7 +631,6 @@ class VoxTellLogic:
         slicer.vtkMRMLSliceNode.JumpAllSlices(segmentationNode.GetScene(), *center,
                                              slicer.vtkMRMLSliceNode.CenteredJumpSlice)
         return tuple(center)
-
 
     def _writeSegment(self, segmentationNode, request: SegmentRequest, labelmap, backup: RunBackup) -> str:
         import slicer
