@@ -39,7 +39,7 @@ if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT
 
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
-from VoxTellSlicerLib.worker import ProgressState, runInWorker, setupDependenciesInWorker  # noqa: E402
+from VoxTellSlicerLib.worker import ProgressState, RunInProgress, runInWorker, setupDependenciesInWorker  # noqa: E402
 
 DEMO_DESCRIPTION = "demo model (synthetic training data, not for clinical images)"
 MODEL_SOURCES = [
@@ -389,7 +389,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.setStatus(_("Setup failed at: {step}").format(step=error.step))
             slicer.util.errorDisplay(str(error), windowTitle=_("VoxTell setup"))
         except VoxTellError as error:
-            self.setStatus(_("Not run.") if "already running" in str(error) else _("Failed."))
+            self.setStatus(_("Not run.") if isinstance(error, RunInProgress) else _("Failed."))
             slicer.util.errorDisplay(str(error), windowTitle="VoxTell")
         except Exception as error:
             import traceback
