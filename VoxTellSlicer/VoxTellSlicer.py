@@ -37,11 +37,11 @@ _CHECKOUT_ROOT = os.path.dirname(MODULE_DIR)
 if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT not in sys.path:
     sys.path.append(_CHECKOUT_ROOT)
 
+from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
 from VoxTellSlicerLib.worker import ProgressState, RunInProgress, runInWorker, setupDependenciesInWorker  # noqa: E402
 
-DEMO_DESCRIPTION = "demo model (synthetic training data, not for clinical images)"
 MODEL_SOURCES = [
     ("official", "Official VoxTell v1.1 (downloaded once)"),
     ("folder", "Local model folder"),

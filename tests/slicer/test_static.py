@@ -163,7 +163,16 @@ def test_segment_editor_effect_defines_the_class_slicer_instantiates():
 
 
 def test_help_text_names_the_demo_model_caveat():
-    assert "demo model (synthetic training data, not for clinical images)" in MODULE_FILE.read_text()
+    from VoxTellCore.models import DEMO_DESCRIPTION
+
+    assert DEMO_DESCRIPTION == "demo model (synthetic training data, not for clinical images)"
+    tree = ast.parse(MODULE_FILE.read_text())
+    imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    assert ("VoxTellCore.models", "DEMO_DESCRIPTION") in imported  # the core's caveat, not a copy
+    help_text = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                     and ast.unparse(node.targets[0]) == "self.parent.helpText")
+    assert "demo=DEMO_DESCRIPTION" in ast.unparse(help_text.value) and "{demo}" in ast.unparse(help_text.value)
 
 
 # --- the extension's metadata, as the Extensions Index validator reads it ----------------------
