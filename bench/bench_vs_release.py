@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import resource
 import subprocess
 import sys
@@ -87,7 +86,9 @@ def worker(impl: str, device: str, model: str, bank: str, image: str, out: str, 
 
 
 def read_mask(folder: Path, prompt: str) -> np.ndarray:
-    return np.asarray(nib.load(folder / f"bench_case_{prompt.replace(' ', '_')}.nii.gz").dataobj) > 0
+    from VoxTellCore.io.naming import prompt_output_name
+
+    return np.asarray(nib.load(folder / prompt_output_name("bench_case", prompt, ".nii.gz")).dataobj) > 0
 
 
 def make_inputs(work: Path, size: str, shape: tuple[int, int, int]) -> tuple[Path, Path, Path]:
@@ -111,12 +112,10 @@ def make_inputs(work: Path, size: str, shape: tuple[int, int, int]) -> tuple[Pat
 
 
 def window_count(shape: tuple[int, ...], patch: int = 192) -> int:
-    return math.prod(math.ceil((max(n, patch) - patch) / (patch // 2)) + 1 for n in shape)
+    """Windows of the release's sliding window over ``shape`` (padded to at least one patch)."""
+    from VoxTellCore.inference.sliding_window import sliding_windows
 
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+    return len(sliding_windows(tuple(max(n, patch) for n in shape), (patch,) * len(shape)))
 
 
 def main() -> None:
@@ -229,6 +228,8 @@ def min_dice(work: Path, device: str, impl: str, n: int) -> float | None:
     if not release.is_dir():
         return None
     pairs = [("first", p) for p in PROMPTS[:n]] + [("second", NEXT_PROMPT)]
+    from VoxTellCore.evaluation.metrics import dice
+
     return min(dice(read_mask(release / call, p), read_mask(ours / call, p)) for call, p in pairs)
 
 if __name__ == "__main__":
