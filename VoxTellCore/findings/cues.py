@@ -30,10 +30,14 @@ ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "c
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
                        r"ruled out", r"nor\b", r"(?:interval )?resolution of", r"resolved\b", r"cleared\b",
-                       r"clearing of")
+                       r"clearing of", r"(?:interval )?removal of")
 NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
-                      r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b")
+                      r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
+                      # normal by a criterion, or a device taken out: not a finding to segment
+                      r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
+                      r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria",
+                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b")
 # Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
 # negations of X. They are masked before negation is looked for.
 STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
@@ -59,10 +63,10 @@ NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", 
 # reported; only a prior-study statement about something no longer there is left out.
 PRIOR_REFERENCE = _any(
     r"stable\b", r"unchanged\b", r"new\b", r"now (?:measur|also)", r"previously", r"progress", r"resolution",
-    r"(?:increas|decreas|enlarg|improv|worsen)(?:ed|ing)\b", r"interval\b", r"no (?:significant |interval )*change",
+    r"(?:increas|decreas|improv|worsen)(?:ed|ing)\b", r"enlarging\b", r"interval\b", r"no (?:significant |interval )*change",
     r"compared (?:to|with)", r"in comparison (?:to|with)", r"since (?:the )?(?:prior|previous|last)",
     r"(?:prior|previous|earlier|last) (?:exam|examination|study|studies|ct|scan|imaging)", r"no longer",
-    r"(?:has|have) resolved", r"resolved\b", r"cleared\b")
+    r"(?:has|have) resolved", r"resolved\b", r"cleared\b", r"removed\b", r"removal\b")
 # "since the prior exam", "compared to prior", "from prior": said by "stable"/"new" already, dropped from the text.
 PRIOR_COMPARISON = re.compile(
     r",?\s*\b(?:since|from|compared (?:to|with)|relative to|(?:when |in )?compared (?:to|with)|in comparison (?:to|with))"
@@ -145,3 +149,28 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially)\b", re.IGNORECASE)
+
+# Kinds of finding that a report names with different words: an impression's diagnosis ("Prostatomegaly",
+# "Right adrenal adenoma", "Acute appendicitis") restates the finding described with others ("Enlarged prostate",
+# "Right adrenal nodule", "The appendix is dilated") when both are in the same abdominal or pelvic structure.
+FINDING_KINDS = {
+    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodul", r"cysts?\b", r"cystic\b", r"observations?\b",
+                   r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
+                   r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"hcc\b", r"fibroids?\b",
+                   r"polyps?\b"),
+    "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b"),
+    "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
+    "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
+    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)"),
+    "aneurysm": _any(r"aneurysm"),
+    "stenosis": _any(r"stenos", r"narrowing"),
+    "thrombus": _any(r"thromb"),
+    "varices": _any(r"varic"),
+    "ascites": _any(r"ascites", r"free fluid"),
+    "collection": _any(r"collections?\b", r"abscess"),
+    "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
+    "cirrhosis": _any(r"cirrho"),
+    "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
+    "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
+    "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
+}

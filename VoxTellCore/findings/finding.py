@@ -36,6 +36,12 @@ class Finding:
         return asdict(self)
 
 
+def reported(findings: list[Finding], negated: bool = False, prior: bool = False) -> list[Finding]:
+    """The findings a user asked for: positive ones, plus negated ones (`negated`), plus those about something
+    no longer there (`prior`: a resolved or removed finding of a prior study)."""
+    return [f for f in findings if not f.negated or negated or (prior and f.prior_reference)]
+
+
 @runtime_checkable
 class Extractor(Protocol):
     """Anything that turns report text into findings (rules today, an LLM later)."""

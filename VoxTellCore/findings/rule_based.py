@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.categories import categorize, lung_category
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, region_of, structures_in
+from VoxTellCore.findings.categories import categorize, head_phrase, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 from VoxTellCore.findings.sentences import report_sections, split_sentences
@@ -130,6 +131,7 @@ def place_words(text: str) -> set[str]:
     """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
+    places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
@@ -140,12 +142,34 @@ _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now"
 
 
 def sizes(text: str) -> set[str]:
-    return {m.group(0) for m in MEASUREMENT.finditer(text)}
+    """Each measured value with its unit: "5.6 x 5.4 cm" -> {"5.6 cm", "5.4 cm"}."""
+    return {f"{value} {m['unit'][0].lower()}m" for m in MEASUREMENT.finditer(normalise_measurements(text))
+            for value in re.findall(r"\d+(?:\.\d+)?", m["numbers"])}
+
+
+def kinds(text: str) -> set[str]:
+    head = head_phrase(text)
+    return {kind for kind, pattern in cues.FINDING_KINDS.items() if pattern.search(head)}
+
+
+def same_kind(finding: str, other: str) -> bool:
+    """The same head noun, or, in an abdominal or pelvic structure, the same kind of finding in other words."""
+    if head_key(finding) == head_key(other):
+        return True
+    abdominal = region_of(other) == ABDOMEN_PELVIS and region_of(finding) != CHEST
+    return abdominal and bool(kinds(finding) & kinds(other))
+
+
+def same_structure(finding: str, other: str) -> bool:
+    """`finding` names no structure, or one that `other` names too ("pericardial" is not "pleural")."""
+    named = {s.name for s in structures_in(finding)}
+    return not named or bool(named & {s.name for s in structures_in(other)})
 
 
 def restates(finding: Finding, other: Finding) -> bool:
-    """Whether `finding` says nothing `other` does not: same finding noun, no place or size of its own."""
-    return (finding.negated == other.negated and head_key(finding.text) == head_key(other.text)
+    """Whether `finding` says nothing `other` does not: same finding, no structure, place or size of its own."""
+    return (finding.negated == other.negated and same_kind(finding.text, other.text)
+            and same_structure(finding.text, other.text)
             and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
 
 

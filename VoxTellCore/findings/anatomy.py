@@ -1,0 +1,96 @@
+"""The structures a finding can be in, as data: name for a prompt, words that name it, body region.
+
+Used to carry an organ header ("Spleen:", "Kidneys:") into the prompt of every finding
+under it, to tell a restatement of a finding from another finding of the same kind in
+another organ, and to pick the chest or the abdominal/pelvic category table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CHEST = "chest"
+ABDOMEN_PELVIS = "abdomen/pelvis"
+
+
+@dataclass(frozen=True)
+class Structure:
+    name: str  # as written into a prompt: "kidney" -> "in the right kidney"
+    words: str  # regular expression of the words that name it (case-insensitive, from a word start)
+    region: str | None  # CHEST, ABDOMEN_PELVIS, or None where the words alone do not say
+    paired: bool = False  # takes the side its sentence states
+
+
+# More specific structures first: "portal vein" before "liver", "gallbladder" before "bladder".
+STRUCTURES: tuple[Structure, ...] = (
+    Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
+    Structure("pericardium", r"pericard", CHEST),
+    Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:right|left) (?:upper|middle|lower) lobe|"
+                      r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
+    Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
+    Structure("mediastinum", r"mediastin|hil(?:um|ar)\b|subcarinal|paratracheal|thymus", CHEST),
+    Structure("esophagus", r"o?esophag", None),
+    Structure("thyroid gland", r"thyroid", CHEST),
+    Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
+    Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
+              ABDOMEN_PELVIS),
+    Structure("aorta", r"aort", None),
+    Structure("vessel", r"arter(?:y|ies|ial)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
+              None),
+    Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
+    Structure("biliary tree", r"biliar|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
+              ABDOMEN_PELVIS),
+    Structure("liver", r"liver|hepat|couinaud|caudate", ABDOMEN_PELVIS),
+    Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
+    Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
+    Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
+    Structure("kidney", r"kidneys?\b|renal|nephr|perinephric|perirenal|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
+              ABDOMEN_PELVIS, paired=True),
+    Structure("ureter", r"ureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
+    Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
+    Structure("prostate", r"prostat|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
+    Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
+    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fundal|fundus|fibroids?",
+              ABDOMEN_PELVIS),
+    Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
+    Structure("stomach", r"stomach|gastric|gastro|hiatal", ABDOMEN_PELVIS),
+    Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
+                       r"append|diverticul|mesenter|pericolonic|anastomo", ABDOMEN_PELVIS),
+    Structure("peritoneal cavity", r"peritone|ascites|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
+                                   r"perisplenic|pelvis\b|pelvic (?:free )?fluid|omentum|omental", ABDOMEN_PELVIS),
+    Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
+    Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
+    Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
+    Structure("bone", r"bones?\b|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
+                      r"pubic|ischi|ribs?\b|sternum|\b[CTLS]\d{1,2}\b", None),
+)
+
+_COMPILED = tuple((structure, re.compile(rf"\b(?:{structure.words})", re.IGNORECASE)) for structure in STRUCTURES)
+SIDE = re.compile(r"\b(right|left|bilateral|both)\b", re.IGNORECASE)
+# "Observation 1:", "Lesion 2:": a heading that goes on describing the organ of the heading before it.
+CONTINUING_HEADING = re.compile(r"^(?:observation|lesion|nodule|mass|finding|target lesion)s?\s*#?\s*\w{0,3}$",
+                                re.IGNORECASE)
+
+
+def structures_in(text: str) -> list[Structure]:
+    """The structures `text` names, in the order of `STRUCTURES`."""
+    return [structure for structure, pattern in _COMPILED if pattern.search(text)]
+
+
+def names_structure(text: str) -> bool:
+    return bool(structures_in(text))
+
+
+def heading_structure(heading: str) -> tuple[Structure, str] | None:
+    """The structure an organ heading names and the side it states: "Right kidney" -> (kidney, "right")."""
+    found = structures_in(heading)
+    if not found or len({s.name for s in found}) > 1 and found[0].name == "vessel":
+        return None
+    side = SIDE.search(heading)
+    return found[0], side.group(1).lower() if side and found[0].paired else ""
+
+
+def region_of(text: str) -> str | None:
+    """The body region of the first structure of known region that `text` names."""
+    return next((structure.region for structure in structures_in(text) if structure.region), None)
