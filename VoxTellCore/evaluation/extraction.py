@@ -12,8 +12,8 @@ Matching. A predicted positive finding is *compatible* with a gold finding when 
 contains the gold head (at a word start, hyphens read as spaces), contains the gold size
 when one is given (or no measurement at all: a restatement without it), and names no other side (left/right) or lobe level (upper/middle/lower)
 than the gold location without also naming the gold's. Compatible pairs are matched one to
-one, greedily, pairs that keep the whole gold location first, then the size, then more
-location words. Then:
+one, greedily: pairs with a required gold finding first, then those that keep the whole gold
+location, then the size, then more location words. Then:
 
 - recall: matched required gold findings / required gold findings;
 - precision: predictions compatible with some gold finding / predictions (a second copy of
@@ -137,7 +137,7 @@ def score_report(report: str, predicted: Sequence[Predicted], gold: dict) -> Rep
             if compatible(finding, prediction.text):
                 kept, words = location_score(finding.get("location", ""), prediction.text)
                 sized = has_size(finding.get("size", ""), prediction.text)
-                pairs.append(((kept, sized, words), -p, -g, p, g))
+                pairs.append(((not finding.get("optional"), kept, sized, words), -p, -g, p, g))
     used_p, used_g = set(), set()
     for _, _, _, p, g in sorted(pairs, reverse=True):
         if p in used_p or g in used_g:

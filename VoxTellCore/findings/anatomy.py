@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 CHEST = "chest"
+# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted").
+VERTEBRA = r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat))"
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 
@@ -30,31 +32,31 @@ STRUCTURES: tuple[Structure, ...] = (
                       r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
     Structure("mediastinum", r"mediastin|hil(?:um|ar)\b|subcarinal|paratracheal|thymus", CHEST),
-    Structure("esophagus", r"o?esophag", None),
+    Structure("esophagus", r"o?esophag|hiatal", None),
     Structure("thyroid gland", r"thyroid", CHEST),
     Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort", None),
-    Structure("vessel", r"arter(?:y|ies|ial)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
+    Structure("vessel", r"arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
               None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
-    Structure("liver", r"liver|hepat|couinaud|caudate", ABDOMEN_PELVIS),
+    Structure("liver", r"liver|hepat", ABDOMEN_PELVIS),
     Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
     Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
     Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
-    Structure("kidney", r"kidneys?\b|renal|nephr|perinephric|perirenal|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
+    Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
               ABDOMEN_PELVIS, paired=True),
-    Structure("ureter", r"ureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
+    Structure("ureter", r"ureter|hydroureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
-    Structure("prostate", r"prostat|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
+    Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
     Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fundal|fundus|fibroids?",
               ABDOMEN_PELVIS),
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
-    Structure("stomach", r"stomach|gastric|gastro|hiatal", ABDOMEN_PELVIS),
+    Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"append|diverticul|mesenter|pericolonic|anastomo", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|ascites|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
@@ -63,12 +65,16 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
     Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
     Structure("bone", r"bones?\b|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
-                      r"pubic|ischi|ribs?\b|sternum|\b[CTLS]\d{1,2}\b", None),
+                      r"pubic|ischi|ribs?\b|sternum|musculoskeletal|" + VERTEBRA, None),
 )
 
 _COMPILED = tuple((structure, re.compile(rf"\b(?:{structure.words})", re.IGNORECASE)) for structure in STRUCTURES)
 SIDE = re.compile(r"\b(right|left|bilateral|both)\b", re.IGNORECASE)
 # "Observation 1:", "Lesion 2:": a heading that goes on describing the organ of the heading before it.
+# Parts of an organ ("segment 7", "lower pole", "pancreatic tail"): a finding placed in one gets "of the <organ>".
+SUBPART_WORDS = (r"segments? [1-8][ab]?(?:[/-][1-8][ab]?)?|(?:caudate )?lobes?|poles?|body|tail|head|neck|"
+                 r"uncinate process|fundus|dome|interpolar region|zones?|wall|base|apex|cortex|isthmus|gland")
+SUBPART = re.compile(rf"\b(?:{SUBPART_WORDS})\b", re.IGNORECASE)
 CONTINUING_HEADING = re.compile(r"^(?:observation|lesion|nodule|mass|finding|target lesion)s?\s*#?\s*\w{0,3}$",
                                 re.IGNORECASE)
 
@@ -82,13 +88,30 @@ def names_structure(text: str) -> bool:
     return bool(structures_in(text))
 
 
-def heading_structure(heading: str) -> tuple[Structure, str] | None:
-    """The structure an organ heading names and the side it states: "Right kidney" -> (kidney, "right")."""
-    found = structures_in(heading)
-    if not found or len({s.name for s in found}) > 1 and found[0].name == "vessel":
+@dataclass(frozen=True)
+class Organ:
+    """The structure of an organ heading and the words that name it in a prompt: "right kidney"."""
+
+    structure: Structure
+    phrase: str
+
+
+def heading_organ(heading: str) -> Organ | None:
+    """The organ of a heading: "Liver/biliary" -> liver, "Right kidney" -> right kidney, "Transition zone" ->
+    prostate transition zone; None for a heading that names no single organ ("Vessels", "Other")."""
+    heading = " ".join(heading.lower().split())
+    found = [(pattern.search(heading).start(), structure) for structure, pattern in _COMPILED if pattern.search(heading)]
+    if not found:
         return None
-    side = SIDE.search(heading)
-    return found[0], side.group(1).lower() if side and found[0].paired else ""
+    structure = min(found, key=lambda item: item[0])[1]
+    if structure.name in ("vessel", "lymph node") and not re.fullmatch(r"lymph nodes?", heading):
+        return None  # one vessel among many, a node station: no single structure to name
+    side = SIDE.match(heading)
+    if side and structure.paired:
+        return Organ(structure, f"{side.group(1)} {structure.name}")
+    if SUBPART.search(heading) and structure.name not in heading:
+        return Organ(structure, f"{structure.name} {heading}")  # "transition zone" -> "prostate transition zone"
+    return Organ(structure, structure.name)
 
 
 def region_of(text: str) -> str | None:

@@ -14,17 +14,23 @@ def _any(*patterns: str) -> re.Pattern:
 # Nouns that name a finding: the category keywords plus findings outside the lungs.
 FINDING_NOUN = _any(
     *(keyword for category in CATEGORIES for keyword in category.keywords),
-    "thickening", "calcification", "hernia", "plaque", "stones?", "calcul", "aneurysm", "cardiomegal",
+    "thickening", "calcification", "hernia", "plaque", r"\w*stones?\b", "calcul", "aneurysm", "cardiomegal",
     "lymphadenopath", "adenopath", r"lymph nodes?", "fracture", "collection", "goit", "stent", "catheter",
     "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
     # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
     r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
     "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
+    # abdomen and pelvis
+    "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
+    r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
+    "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", "listhesis",
+    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
+                         "distend", r"smaller\b", "edematous", "cirrhotic",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
@@ -89,17 +95,20 @@ CROSS_REFERENCE = _any(r"as (?:described |noted |seen |detailed )?above", r"see 
 # Finding nouns named by their kind ("nasogastric tube", "chest tube"): the word before belongs to the head.
 DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|stent)s?$", re.IGNORECASE)
 # Where the noun phrase of a finding ends and its location or measurement begins.
-PREPOSITION = re.compile(r"\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
+PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
                          r"without|and|but)\s|,|;", re.IGNORECASE)
 
 # Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:consistent with|suggestive of|compatible with|"
-    r"suspicious for|concerning for|worrisome for|suggesting|representing|"
-    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|"
-    r"differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$"
-    # "..., likely atelectasis": an interpretation after a comma; "Likely atelectasis" alone stays a finding
-    r"|,\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b.*$", re.IGNORECASE)
+    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
+    r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
+    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|"
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$",
+    re.IGNORECASE)
+# "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
+# the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
+HEDGED_ASIDE = re.compile(r",\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b[^,;]*",
+                          re.IGNORECASE)
 
 # Anatomy words: a negated or normal statement must name some anatomy to stand on its own.
 ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronch", "trache", "parenchym",

@@ -14,11 +14,11 @@ class Finding:
     """One observation from a radiology report.
 
     text: the finding as a short phrase, with its location and normalised measurements.
-    category: one of the 14 ReXGroundingCT lung/pleura categories, or "other".
+    category: one of the 14 ReXGroundingCT lung/pleura categories, one of the 12 abdominal/pelvic ones, or "other".
     focal: whether the category is a focal one (nodules, consolidation, ...) rather than diffuse.
     negated: a negative or normal statement ("No pleural effusion", "heart size is normal").
     source_sentence: the report sentence the finding came from.
-    organ_system: "lung/pleura" or "other".
+    organ_system: "lung/pleura", "abdomen/pelvis" or "other".
     prior_reference: the finding is compared with a prior study ("stable", "new", "now measures 9 mm").
     uncertain: the report hedges it ("possible 3 mm nodule", "cannot exclude pneumonia", "pneumonia?").
     """

@@ -20,11 +20,12 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, region_of, structures_in
-from VoxTellCore.findings.categories import categorize, head_phrase, lung_category
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, Organ, region_of, structures_in
+from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
-from VoxTellCore.findings.sentences import report_sections, split_sentences
+from VoxTellCore.findings.organs import report_region, split_enumeration, with_organ
+from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
 @dataclass
@@ -49,29 +50,41 @@ class RuleBasedExtractor:
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         text = strip_image_references(expand_abbreviations(text))
-        for sentence in split_sentences(report_sections(text)):
-            for finding in self.sentence_findings(sentence):
+        sentences = headed_sentences(report_sections(text))
+        region = report_region(sentences)
+        for sentence, organ in sentences:
+            for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
                 merge_finding(findings, finding)
         return findings
 
-    def sentence_findings(self, sentence: str) -> list[Finding]:
+    def sentence_findings(self, sentence: str, organ: Organ | None = None, region: str | None = None) -> list[Finding]:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            statement = cues.INTERPRETATION_TAIL.sub("", statement).strip()
+            tails = [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement))
+                     if m]
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # "..., likely a cyst": uncertain
+            statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
-            for finding in self.statement_findings(statement, sentence):
-                if finding.uncertain and place and not finding.negated and not has_place(finding.text):
-                    finding = replace(finding, text=f"{finding.text} {place}")
-                findings.append(finding)
+            parts = split_enumeration(statement)
+            for part in parts:
+                part_findings = self.statement_findings(part, sentence, organ, region)
+                for number, finding in enumerate(part_findings):
+                    if finding.uncertain and place and not finding.negated and not has_place(finding.text):
+                        finding = replace(finding, text=f"{finding.text} {place}")
+                    if hedged_tail and not finding.negated and (len(parts) > 1 or number == len(part_findings) - 1):
+                        finding = replace(finding, uncertain=True)
+                    findings.append(finding)
             place = location_of(statement) or place
         return findings
 
-    def statement_findings(self, statement: str, sentence: str) -> list[Finding]:
-        clauses = split_clauses(front_location_last(statement))
+    def statement_findings(self, statement: str, sentence: str, organ: Organ | None = None,
+                           region: str | None = None) -> list[Finding]:
+        region = organ.structure.region if organ and organ.structure.region else region
+        clauses = split_clauses(front_location_last(statement), abdominal=is_abdominal(statement, region))
         about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
@@ -91,7 +104,9 @@ class RuleBasedExtractor:
                 continue
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
-            category, focal, organ_system = categorize(text)
+            elif not negated:
+                text = with_organ(text, organ)
+            category, focal, organ_system = categorize(text, region)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
                 organ_system=organ_system, uncertain=uncertain and not negated,
@@ -132,7 +147,8 @@ def place_words(text: str) -> set[str]:
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+)", text.lower()):
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
+                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
     return places
@@ -216,7 +232,11 @@ def stands_alone(text: str) -> bool:
     return bool(cues.FINDING_NOUN.search(text) or (has_own_cue(text) and cues.ANATOMY.search(text)))
 
 
-def glued_to_previous(previous: Clause, clause: Clause) -> bool:
+# Abdominal details that a "with" adds to the finding before it ("dilated appendix with wall thickening").
+_DETAIL_CATEGORIES = {"Diffuse Organ Change", "Other Abdominal/Pelvic Finding"}
+
+
+def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False) -> bool:
     if not stands_alone(clause.text) or cues.PREPOSITION_START.match(clause.text.strip()):
         return True
     if cues.ADJECTIVE_END.search(previous.text.rstrip()):
@@ -226,18 +246,22 @@ def glued_to_previous(previous: Clause, clause: Clause) -> bool:
         if has_own_cue(clause.text):
             return False  # "patent, with no obstructing lesion"
         before, after = lung_category(previous.text), lung_category(clause.text)
+        if abdominal and (before is None or after is None):
+            # "obstructing calculus with hydronephrosis" is two findings, "aneurysm with mural thrombus" one
+            before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
+            return after_kind in _DETAIL_CATEGORIES or before_kind == after_kind
         return before is None or after is None or before == after
     return False
 
 
-def split_clauses(sentence: str) -> list[Clause]:
+def split_clauses(sentence: str, abdominal: bool = False) -> list[Clause]:
     """Cut a sentence into clauses and glue fragments that name no finding back to a neighbour."""
     pieces = cues.CLAUSE_SEPARATOR.split(sentence)
     raw = [Clause(pieces[0], "")] + [Clause(text, separator)
                                      for separator, text in zip(pieces[1::2], pieces[2::2])]
     groups: list[Clause] = []
     for clause in raw:
-        if groups and glued_to_previous(groups[-1], clause):
+        if groups and glued_to_previous(groups[-1], clause, abdominal):
             groups[-1].text += clause.separator + clause.text
         else:
             groups.append(Clause(clause.text, clause.separator))
@@ -322,6 +346,10 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
 
 # ---------------------------------------------------------------- tidying
 _CONNECTOR = re.compile(r"^(?:and|but|while|whereas|however|also|or|with|except(?: for)?)\b,?\s*", re.IGNORECASE)
+# "Unremarkable aside from a 1.2 cm lesion": the lead-in is not part of the finding.
+_NORMAL_EXCEPT = re.compile(r"^(?:otherwise )?(?:unremarkable|normal|clear)(?: in size)?,? (?:aside|apart) from\s+|"
+                            r"^(?:otherwise )?(?:unremarkable|normal|clear)(?: in size)?,? (?:except for|other than)\s+",
+                            re.IGNORECASE)
 _THERE_IS = re.compile(r"^there (?:is|are|was|were)\s+(?:also\s+)?", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:a|an)\s+(?!few\b)", re.IGNORECASE)
 _IN_WHICH = re.compile(r"\b(?:in which|where)\s+(.+?)\s+(?:is|are|was|were)\s+(?:seen|noted|observed|detected)\b",
@@ -334,7 +362,7 @@ def tidy(text: str) -> str:
     """A clause as a short finding phrase: "There is a 3mm nodule ..." -> "3 mm nodule ..."."""
     text = " ".join(cues.PRIOR_COMPARISON.sub("", text).split()).strip(" ,;:.")
     text = _CONNECTOR.sub("", text)
-    text = _THERE_IS.sub("", text)
+    text = _THERE_IS.sub("", _NORMAL_EXCEPT.sub("", text))
     text = cues.LEADING_HEDGE.sub("", text)
     text = cues.TRAILING_HEDGE.sub("", text)
     text = _ARTICLE.sub("", text)

@@ -1,0 +1,84 @@
+"""A finding's prompt names its structure: the organ of its heading goes into its text.
+
+Under "Spleen:", "Mildly enlarged, measuring 14.5 cm" becomes "Mildly enlarged spleen,
+measuring 14.5 cm"; under "Liver:", "2.3 cm observation in segment 7" becomes "2.3 cm
+observation in segment 7 of the liver"; under "Kidneys:", "4 mm stone in the right lower
+pole" takes the side of its sentence: "... of the right kidney". "Two lesions, 2.4 cm in
+segment 8 and 1.1 cm in segment 5" is two findings, one per lesion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from VoxTellCore.findings.anatomy import SIDE, SUBPART_WORDS, Organ, region_of, structures_in
+from VoxTellCore.findings.categories import head_phrase
+from VoxTellCore.findings.measurements import MEASUREMENT
+
+# "in segment 7", "at the lower pole", "in the body and tail": a part of the organ that "of the <organ>" completes.
+_PART_PHRASE = re.compile(r"\b(?:in|at|of|within|involving|along|near) (?:the )?(?:[\w/-]+ ){0,3}?"
+                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?\w+)?", re.IGNORECASE)
+# A head that is only adjectives ("Enlarged", "Mildly enlarged", "Atrophic"): the organ is its noun.
+_ADJECTIVES_ONLY = re.compile(
+    r"^(?:(?:mild|mildly|moderate|moderately|severe|severely|marked|markedly|diffuse|diffusely|slight|slightly|"
+    r"minimal|minimally|massive|massively|very|acute|chronic|heterogeneously|diffusely)\s+)*"
+    r"\w+(?:ed|ic|al|ous|ar|ive|ent)$", re.IGNORECASE)
+_GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
+# Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
+_INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|observation|focus|foci|fluid|"
+                     r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
+_NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
+                              r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
+_PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
+
+
+def with_organ(text: str, organ: Organ | None) -> str:
+    """`text` naming the heading's organ, unless it names a structure of its own."""
+    head = head_phrase(text)
+    if organ is None or structures_in(head):
+        return text  # "free fluid in the right paracolic gutter" under "Bowel:" names its own place
+    phrase = organ.phrase
+    side = SIDE.search(text)
+    if organ.structure.paired and phrase == organ.structure.name and side and side.group(1).lower() in ("right", "left"):
+        phrase = f"{side.group(1).lower()} {phrase}"
+    if _GENERIC_ORGAN.match(text):  # "The gland is enlarged" under "Prostate:"
+        return _GENERIC_ORGAN.sub(f"The {phrase}", text, count=1)
+    part = _PART_PHRASE.search(head)
+    if part:
+        return f"{text[:part.end()]} of the {phrase}{text[part.end():]}"
+    end = _NOUN_PHRASE_END.search(text)
+    noun_phrase, rest = (text[:end.start()], text[end.start():]) if end else (text, "")
+    if _ADJECTIVES_ONLY.match(noun_phrase.strip()):
+        return f"{noun_phrase} {phrase}{rest}"
+    preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
+    return f"{noun_phrase} {preposition} the {phrase}{rest}"
+
+
+# "Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in segment 5": one finding per listed lesion.
+_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s),?\s+(?P<items>.+)$", re.IGNORECASE)
+_ITEM = re.compile(rf"(?P<size>{MEASUREMENT.pattern})\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?)"
+                   r"(?=\s*,|\s+and\s+|$)", re.IGNORECASE)
+
+
+def split_enumeration(statement: str) -> list[str]:
+    """The statements of a counted list of sized, placed findings, or [statement]."""
+    match = _ENUMERATED.match(statement)
+    items = list(_ITEM.finditer(match["items"])) if match else []
+    if len(items) < 2:
+        return [statement]
+    noun = match["head"].split(maxsplit=1)[1]
+    for plural, singular in _PLURAL_ENDINGS:
+        if noun.endswith(plural):
+            noun = noun[: len(noun) - len(plural)] + singular
+            break
+    return [f"{item['size']} {noun} {item['place']}" for item in items]
+
+
+def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:
+    """The body region most of a report's sentences are about (for findings that name no structure)."""
+    regions = Counter(organ.structure.region if organ and organ.structure.region else region_of(sentence)
+                      for sentence, organ in sentences)
+    regions.pop(None, None)
+    return regions.most_common(1)[0][0] if regions else None
+
