@@ -42,7 +42,7 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
                       # normal by a criterion, or a device taken out: not a finding to segment
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
-                      r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria",
+                      r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
                       r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b")
 # Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
 # negations of X. They are masked before negation is looked for.
@@ -143,7 +143,8 @@ LOCATION_WORDS = {"right": "right", "left": "left", "both": "both", "bilateral":
                   "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment"}
 
 # Where one sentence splits into several findings; the separator is kept to rejoin fragments.
-CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|,\s+)",
+CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|"
+                              r"\s+to the level of\s+|,\s+)",
                               re.IGNORECASE)
 # A clause that starts like this introduces a new (positive) finding, so a preceding "no" does not carry over.
 NEW_POSITIVE_CLAUSE = re.compile(

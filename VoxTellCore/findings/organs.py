@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from VoxTellCore.findings import cues
 from VoxTellCore.findings.anatomy import SIDE, SUBPART_WORDS, Organ, region_of, structures_in
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
@@ -34,8 +35,8 @@ _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci
 
 
 def with_organ(text: str, organ: Organ | None) -> str:
-    """`text` naming the heading's organ, unless it names a structure of its own."""
-    head = head_phrase(text)
+    """`text` naming the heading's organ, unless its head (up to the first comma) names a structure of its own."""
+    head = text.split(",", 1)[0]
     if organ is None or structures_in(head):
         return text  # "free fluid in the right paracolic gutter" under "Bowel:" names its own place
     phrase = organ.phrase
@@ -47,12 +48,20 @@ def with_organ(text: str, organ: Organ | None) -> str:
     part = _PART_PHRASE.search(head)
     if part:
         return f"{text[:part.end()]} of the {phrase}{text[part.end():]}"
-    end = _NOUN_PHRASE_END.search(text)
-    noun_phrase, rest = (text[:end.start()], text[end.start():]) if end else (text, "")
+    end = noun_phrase_end(text)
+    noun_phrase, rest = text[:end], text[end:]
     if _ADJECTIVES_ONLY.match(noun_phrase.strip()):
         return f"{noun_phrase} {phrase}{rest}"
     preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
     return f"{noun_phrase} {preposition} the {phrase}{rest}"
+
+
+def noun_phrase_end(text: str) -> int:
+    """Where the noun phrase that starts `text` ends; never after an adjective ("intramural | and subserosal")."""
+    for end in _NOUN_PHRASE_END.finditer(text):
+        if not (end.group(0).strip().lower() == "and" and cues.ADJECTIVE_END.search(text[:end.start()])):
+            return end.start()
+    return len(text)
 
 
 # "Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in segment 5": one finding per listed lesion.

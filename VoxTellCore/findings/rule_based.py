@@ -84,7 +84,8 @@ class RuleBasedExtractor:
     def statement_findings(self, statement: str, sentence: str, organ: Organ | None = None,
                            region: str | None = None) -> list[Finding]:
         region = organ.structure.region if organ and organ.structure.region else region
-        clauses = split_clauses(front_location_last(statement), abdominal=is_abdominal(statement, region))
+        abdominal = is_abdominal(statement, region)
+        clauses = split_clauses(front_location_last(statement), abdominal=abdominal)
         about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
@@ -99,6 +100,8 @@ class RuleBasedExtractor:
             hedge_carry = uncertain
             if cues.NOT_AN_OBSERVATION.search(clause.text) or not (negated or names_finding(clause.text)):
                 continue
+            if abdominal:
+                clause.text = with_shared_side(clauses, index)
             text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
@@ -241,7 +244,11 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
         return True
     if cues.ADJECTIVE_END.search(previous.text.rstrip()):
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
-    if clause.separator.strip(" ,").lower() == "with":
+    separator = clause.separator.strip(" ,").lower()
+    if abdominal and separator == "and" and " with " in previous.text:
+        # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
+        return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
+    if separator == "with":
         # "consolidation with air bronchograms" is one finding, "mass with traction bronchiectasis" two.
         if has_own_cue(clause.text):
             return False  # "patent, with no obstructing lesion"
@@ -342,6 +349,18 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
         if location:
             return f"{text} {location}"
     return text
+
+
+_LEADING_SIDE = re.compile(r"^(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?(right|left|bilateral)\b", re.IGNORECASE)
+
+
+def with_shared_side(clauses: list[Clause], index: int) -> str:
+    """"Moderate left hydronephrosis and hydroureter": the hydroureter is on the left too."""
+    text = clauses[index].text
+    if index == 0 or cues.SIDE.search(text) or clauses[index].separator.strip(" ,").lower() != "and":
+        return text
+    side = _LEADING_SIDE.match(tidy(clauses[index - 1].text))
+    return f"{side.group(1)} {text}" if side else text
 
 
 # ---------------------------------------------------------------- tidying
