@@ -239,7 +239,8 @@ def test_cli_prints_json_lines(tmp_path, capsys):
     assert run_cli(str(report)) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == [e[0] for e in EXPECTED if not e[3]]
-    assert all(set(r) == {"text", "category", "focal", "negated", "uncertain", "prior_reference", "source_sentence"}
+    assert all(set(r) == {"text", "category", "focal", "negated", "uncertain", "prior_reference", "structure",
+                        "source_sentence"}
                for r in records)
     assert records[1]["category"] == "Atelectasis/Consolidation" and records[1]["focal"] is True
 

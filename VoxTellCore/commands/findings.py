@@ -9,7 +9,7 @@ from pathlib import Path
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import extract_findings, reported
 
-JSON_KEYS = ("text", "category", "focal", "negated", "uncertain", "prior_reference", "source_sentence")
+JSON_KEYS = ("text", "category", "focal", "negated", "uncertain", "prior_reference", "structure", "source_sentence")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

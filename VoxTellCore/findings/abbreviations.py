@@ -28,9 +28,9 @@ _ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=le
 # "NG tube", "OG tube", "ET tube"; a lone capital R or L as a side ("L effusion", "R: small effusion"), never "L1".
 _TUBE = re.compile(r"\b(NG|OG|ET)(?= tube)")
 _SIDE_LETTER = re.compile(r"(?<![\w/.-])([RL])(?![\w/.'-])")
-# "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)".
+# "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)"; not "images. 2.3 cm".
 IMAGE_REFERENCE = re.compile(
-    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:image|images|img|im|slice)\.?\s*#?\s*\d+"
+    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:images?|img\.?|im\.?|slice)\s*#?\s*\d+"
     r"(?:\s*(?:-|to)\s*\d+)?\)?|\s*\(\s*(?:series|se)\.?\s*\d+\s*\)", re.IGNORECASE)
 
 

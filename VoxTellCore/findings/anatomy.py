@@ -24,8 +24,10 @@ class Structure:
     paired: bool = False  # takes the side its sentence states
 
 
-# More specific structures first: "portal vein" before "liver", "gallbladder" before "bladder".
+# More specific structures first: "ileocolic lymph node" is a node, "portal vein" not the liver, "gallbladder" not the
+# bladder.
 STRUCTURES: tuple[Structure, ...] = (
+    Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
     Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
     Structure("pericardium", r"pericard", CHEST),
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:right|left) (?:upper|middle|lower) lobe|"
@@ -63,7 +65,6 @@ STRUCTURES: tuple[Structure, ...] = (
                                    r"perisplenic|pelvis\b|pelvic (?:free )?fluid|omentum|omental", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
-    Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
     Structure("bone", r"bones?\b|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|musculoskeletal|" + VERTEBRA, None),
 )
@@ -94,6 +95,17 @@ class Organ:
 
     structure: Structure
     phrase: str
+
+
+def structure_of(text: str) -> str | None:
+    """The structure a finding is in, as a prompt would name it: "Moderate left hydronephrosis" -> "left kidney"."""
+    found = structures_in(text)
+    if not found:
+        return None
+    side = SIDE.search(text)
+    if found[0].paired and side and side.group(1).lower() in ("right", "left"):
+        return f"{side.group(1).lower()} {found[0].name}"
+    return found[0].name
 
 
 def heading_organ(heading: str) -> Organ | None:

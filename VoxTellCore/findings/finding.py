@@ -21,6 +21,8 @@ class Finding:
     organ_system: "lung/pleura", "abdomen/pelvis" or "other".
     prior_reference: the finding is compared with a prior study ("stable", "new", "now measures 9 mm").
     uncertain: the report hedges it ("possible 3 mm nodule", "cannot exclude pneumonia", "pneumonia?").
+    structure: the organ, vessel, bone or cavity the text names ("liver", "left kidney"), or None; its
+        terminology entry is `VoxTellCore.terminology.segment_info(structure)`.
     """
 
     text: str
@@ -31,6 +33,7 @@ class Finding:
     organ_system: str
     prior_reference: bool = False
     uncertain: bool = False
+    structure: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

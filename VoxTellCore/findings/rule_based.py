@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, Organ, region_of, structures_in
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, Organ, region_of, structure_of, structures_in
 from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
@@ -113,7 +113,8 @@ class RuleBasedExtractor:
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
                 organ_system=organ_system, uncertain=uncertain and not negated,
-                prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text))))
+                prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text)),
+                structure=structure_of(text)))
         return findings
 
 
