@@ -61,6 +61,13 @@ def test_one_finding_per_structure_each_with_its_side():
                      "6 mm obstructing calculus at the left ureterovesical junction"]
 
 
+def test_an_organ_change_with_another_kind_of_change_is_two_findings_in_the_same_organ():
+    assert positives("The liver is enlarged at 19 cm with diffuse fatty infiltration. The appendix is dilated to "
+                     "11 mm with wall thickening and surrounding fat stranding.") == [
+        "The liver is enlarged at 19 cm", "Diffuse fatty infiltration of the liver",
+        "The appendix is dilated to 11 mm with wall thickening and surrounding fat stranding"]  # details stay
+
+
 def test_a_counted_list_of_lesions_is_one_finding_per_lesion():
     found = [f for f in extract_findings("Liver: Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in "
                                          "segment 5, suspicious for metastases.") if not f.negated]

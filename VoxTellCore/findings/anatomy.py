@@ -108,6 +108,12 @@ def structure_of(text: str) -> str | None:
     return found[0].name
 
 
+def organ_named_in(text: str) -> Organ | None:
+    """The first organ a statement names, for its findings that name none."""
+    found = [s for s in structures_in(text) if s.region == ABDOMEN_PELVIS]
+    return Organ(found[0], found[0].name) if found else None
+
+
 def heading_organ(heading: str) -> Organ | None:
     """The organ of a heading: "Liver/biliary" -> liver, "Right kidney" -> right kidney, "Transition zone" ->
     prostate transition zone; None for a heading that names no single organ ("Vessels", "Other")."""

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, Organ, region_of, structure_of, structures_in
+from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, Organ, organ_named_in, region_of, structure_of,
+                                          structures_in)
 from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
@@ -108,7 +109,7 @@ class RuleBasedExtractor:
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
-                text = with_organ(text, organ)
+                text = with_organ(text, organ or detail_organ(clauses, index, abdominal))
             category, focal, organ_system = categorize(text, region)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
@@ -238,6 +239,7 @@ def stands_alone(text: str) -> bool:
 
 # Abdominal details that a "with" adds to the finding before it ("dilated appendix with wall thickening").
 _DETAIL_CATEGORIES = {"Diffuse Organ Change", "Other Abdominal/Pelvic Finding"}
+_ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
 def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False) -> bool:
@@ -257,7 +259,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
         if abdominal and (before is None or after is None):
             # "obstructing calculus with hydronephrosis" is two findings, "aneurysm with mural thrombus" one
             before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
-            return after_kind in _DETAIL_CATEGORIES or before_kind == after_kind
+            if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
+                return not (before_kind == _ENLARGEMENT and after_kind == "Diffuse Organ Change")
+            return before_kind == after_kind
         return before is None or after is None or before == after
     return False
 
@@ -273,7 +277,9 @@ def split_clauses(sentence: str, abdominal: bool = False) -> list[Clause]:
             groups[-1].text += clause.separator + clause.text
         else:
             groups.append(Clause(clause.text, clause.separator))
-    if len(groups) > 1 and not stands_alone(groups[0].text):  # a leading fragment: "Trachea and ..."
+    # a leading fragment: "Trachea and ..."; in the abdomen "The liver is enlarged" is a finding of its own
+    leading_is_finding = names_finding if abdominal else stands_alone
+    if len(groups) > 1 and not leading_is_finding(groups[0].text):
         first = groups.pop(0)
         groups[0] = Clause(first.text + groups[0].separator + groups[0].text, first.separator)
     return groups
@@ -350,6 +356,13 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
         if location:
             return f"{text} {location}"
     return text
+
+
+def detail_organ(clauses: list[Clause], index: int, abdominal: bool) -> Organ | None:
+    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" is in the same organ."""
+    if not abdominal or index == 0 or clauses[index].separator.strip(" ,").lower() != "with":
+        return None
+    return organ_named_in(clauses[index - 1].text)
 
 
 _LEADING_SIDE = re.compile(r"^(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?(right|left|bilateral)\b", re.IGNORECASE)
