@@ -169,3 +169,14 @@ def test_each_finding_names_its_structure(sentence, structure):
 def test_abdominal_vocabulary_maps_to_terminology_entries(prompt, meaning):
     info = segment_info(prompt)
     assert info.terminology is not None and info.terminology.type.meaning.lower() == meaning.lower()
+
+
+def test_a_sided_heading_gives_its_side_and_a_fronted_place_goes_last():
+    report = """Findings:
+Right kidney: Perinephric stranding.
+Lesion 1: Right anterior transition zone at the apex, 1.6 cm T2 hypointense lesion.
+Lymph nodes: Conglomerate retroperitoneal lymphadenopathy, the largest mass measuring 6.1 x 4.2 cm.
+"""
+    assert positives(report) == [
+        "Right perinephric stranding", "1.6 cm T2 hypointense lesion in the right anterior transition zone at the apex",
+        "Conglomerate retroperitoneal lymphadenopathy, the largest mass measuring 6.1 x 4.2 cm"]

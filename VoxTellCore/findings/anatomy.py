@@ -80,6 +80,10 @@ CONTINUING_HEADING = re.compile(r"^(?:observation|lesion|nodule|mass|finding|tar
                                 re.IGNORECASE)
 
 
+def structure_pattern(structure: Structure) -> re.Pattern:
+    return next(pattern for candidate, pattern in _COMPILED if candidate == structure)
+
+
 def structures_in(text: str) -> list[Structure]:
     """The structures `text` names, in the order of `STRUCTURES`."""
     return [structure for structure, pattern in _COMPILED if pattern.search(text)]

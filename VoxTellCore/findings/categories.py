@@ -59,6 +59,8 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 OTHER_ABDOMINAL = "Other Abdominal/Pelvic Finding"
+# A filling defect in a duct is a stone (in a vessel it is a thrombus).
+DUCT_FILLING_DEFECT = r"filling defects? (?:in|within) (?:the )?(?:[\w-]+ ){0,3}(?:duct|ureter)"
 # Abdominal and pelvic findings, in priority order (a stone in a duct is a calculus, an aneurysm's thrombus vascular).
 ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Postsurgical/Device", True, (r"\w+ectomy", r"stents?\b", "catheter", r"drains?\b", r"tubes?\b",
@@ -66,13 +68,14 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Lymph Node", True, (r"lymph", r"\w*adenopath", r"nodes?\b")),
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
                                 "recanali", r"\w*vascular calcif")),
-    Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif")),
+    Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
+                                DUCT_FILLING_DEFECT)),
     Category("Duct/Collecting System Dilatation", False, (
         r"hydro\w*(?:nephros|ureter|salpinx)", "pelviectasis", "caliectasis", r"duct\w* dilat",
         r"(?:biliar|bile duct|ductal|duct)\w*(?: \w+){0,3} (?:dilat|ectasi)", r"dilat\w*(?: \w+){0,3} (?:duct|biliar)")),
     Category("Fluid Collection/Ascites", True, ("ascites", r"fluid", "collection", "abscess", r"h(?:a)?ematoma",
                                                "biloma", "seroma", "urinoma", "hemoperitoneum")),
-    Category("Osseous", True, ("fracture", "listhesis", r"compression deformit", "marrow", "osseous", r"bones?\b",
+    Category("Osseous", True, ("fracture", r"\w*listhesis", r"compression deformit", "marrow", "osseous", r"bones?\b",
                                "vertebra", VERTEBRA, "sacr", "degenerat", "sclerotic", "lytic", "schmorl")),
     Category("Bowel/Mesentery", True, (r"append", r"bowel", r"colon", "colitis", "sigmoid", r"diverticul(?:osis|itis|a\b)",
                                        "hernia", "obstruct", "ileus", "volvulus", "intussuscep", "pneumatosis",

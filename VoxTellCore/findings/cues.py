@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -24,7 +24,8 @@ FINDING_NOUN = _any(
     # abdomen and pelvis
     "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
-    "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", "listhesis",
+    "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
+    "hypointensit", "hyperintensit",
     "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -158,17 +159,20 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
-                               r"mostly|most pronounced|worst|especially)\b", re.IGNORECASE)
+                               r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)
+# "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
+BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
+                                   re.IGNORECASE)
 
 # Kinds of finding that a report names with different words: an impression's diagnosis ("Prostatomegaly",
 # "Right adrenal adenoma", "Acute appendicitis") restates the finding described with others ("Enlarged prostate",
 # "Right adrenal nodule", "The appendix is dilated") when both are in the same abdominal or pelvic structure.
 FINDING_KINDS = {
-    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodul", r"cysts?\b", r"cystic\b", r"observations?\b",
+    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b",
                    r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
                    r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"hcc\b", r"fibroids?\b",
                    r"polyps?\b"),
-    "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b"),
+    "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
     "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
     "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)"),

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 
 from VoxTellCore.findings import cues
-from VoxTellCore.findings.anatomy import SIDE, SUBPART_WORDS, Organ, region_of, structures_in
+from VoxTellCore.findings.anatomy import SIDE, SUBPART_WORDS, Organ, region_of, structure_pattern, structures_in
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
 
@@ -37,7 +37,12 @@ _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci
 def with_organ(text: str, organ: Organ | None) -> str:
     """`text` naming the heading's organ, unless its head (up to the first comma) names a structure of its own."""
     head = text.split(",", 1)[0]
-    if organ is None or structures_in(head):
+    if organ is None:
+        return text
+    named = structures_in(head)
+    if organ.structure in named:
+        return with_heading_side(text, organ)
+    if named:
         return text  # "free fluid in the right paracolic gutter" under "Bowel:" names its own place
     phrase = organ.phrase
     side = SIDE.search(text)
@@ -54,6 +59,16 @@ def with_organ(text: str, organ: Organ | None) -> str:
         return f"{noun_phrase} {phrase}{rest}"
     preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
     return f"{noun_phrase} {preposition} the {phrase}{rest}"
+
+
+def with_heading_side(text: str, organ: Organ) -> str:
+    """Under "Right kidney:", "Perinephric stranding" -> "Right perinephric stranding": the heading's side."""
+    side = SIDE.match(organ.phrase)
+    if not side or SIDE.search(text):
+        return text
+    start = structure_pattern(organ.structure).search(text).start()
+    side_word = side.group(1).lower() if start else side.group(1).capitalize()
+    return f"{text[:start]}{side_word} {text[start].lower()}{text[start + 1:]}"
 
 
 def noun_phrase_end(text: str) -> int:

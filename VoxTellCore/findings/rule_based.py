@@ -86,7 +86,7 @@ class RuleBasedExtractor:
                            region: str | None = None) -> list[Finding]:
         region = organ.structure.region if organ and organ.structure.region else region
         abdominal = is_abdominal(statement, region)
-        clauses = split_clauses(front_location_last(statement), abdominal=abdominal)
+        clauses = split_clauses(front_location_last(statement, abdominal), abdominal=abdominal)
         about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
@@ -215,13 +215,19 @@ def split_statements(sentence: str) -> list[str]:
     return statements
 
 
-def front_location_last(sentence: str) -> str:
-    """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"."""
+def front_location_last(sentence: str, abdominal: bool = False) -> str:
+    """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"; "Right transition zone at
+    the apex, 1.6 cm lesion" -> "1.6 cm lesion in the right transition zone at the apex"."""
     match = cues.FRONTED_LOCATION.match(sentence)
-    if not match:
-        return sentence
-    location = match["location"]
-    return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    if match:
+        location = match["location"]
+        return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    match = abdominal and cues.BARE_FRONTED_LOCATION.match(sentence)
+    if match and structures_in(match["location"]) and not names_finding(match["location"]) \
+            and names_finding(match["rest"]):
+        location = match["location"]
+        return f"{match['rest']} in the {location[0].lower()}{location[1:]}"
+    return sentence
 
 
 def names_finding(text: str) -> bool:
@@ -360,9 +366,12 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
 
 def detail_organ(clauses: list[Clause], index: int, abdominal: bool) -> Organ | None:
     """"The liver is enlarged with diffuse fatty infiltration": what follows "with" is in the same organ."""
-    if not abdominal or index == 0 or clauses[index].separator.strip(" ,").lower() != "with":
+    if not abdominal or index == 0:
         return None
-    return organ_named_in(clauses[index - 1].text)
+    separator = clauses[index].separator.strip(" ,").lower()
+    if separator == "with" or (separator == "and" and " with " in clauses[index - 1].text):
+        return organ_named_in(clauses[index - 1].text)  # "... with fat stranding and multiple diverticula" too
+    return None
 
 
 _LEADING_SIDE = re.compile(r"^(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?(right|left|bilateral)\b", re.IGNORECASE)
