@@ -180,3 +180,19 @@ Lymph nodes: Conglomerate retroperitoneal lymphadenopathy, the largest mass meas
     assert positives(report) == [
         "Right perinephric stranding", "1.6 cm T2 hypointense lesion in the right anterior transition zone at the apex",
         "Conglomerate retroperitoneal lymphadenopathy, the largest mass measuring 6.1 x 4.2 cm"]
+
+
+def test_side_and_part_sub_headings_narrow_the_organ_heading():
+    report = """FINDINGS:
+KIDNEYS:
+Left: 3.4 cm solid enhancing mass arising from the interpolar region.
+Right: 1.5 cm cyst at the upper pole.
+LIVER:
+1. Segment 2: 2.8 cm lesion with peripheral nodular enhancement.
+Pancreatic remnant: Atrophic with a dilated pancreatic duct measuring 6 mm.
+"""
+    assert positives(report) == [
+        "3.4 cm solid enhancing mass arising from the interpolar region of the left kidney",
+        "1.5 cm cyst at the upper pole of the right kidney",
+        "2.8 cm lesion in segment 2 of the liver with peripheral nodular enhancement",
+        "Atrophic pancreas", "Dilated pancreatic duct measuring 6 mm"]

@@ -19,7 +19,7 @@ from VoxTellCore.findings import extract_findings
 REPORTS = Path(__file__).parent / "data" / "reports"
 
 
-ABDOMINAL_SETS = ["abdomen_dev", "abdomen_heldout"]
+ABDOMINAL_SETS = ["abdomen_dev", "abdomen_heldout", "abdomen_heldout2"]
 
 
 @pytest.mark.parametrize("name", ["dev", "heldout", "heldout2", *ABDOMINAL_SETS])

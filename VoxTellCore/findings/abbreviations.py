@@ -20,7 +20,8 @@ _WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-
           "cbd": "common bile duct", "sma": "superior mesenteric artery", "smv": "superior mesenteric vein",
           "ipmn": "intraductal papillary mucinous neoplasm", "ipmns": "intraductal papillary mucinous neoplasms",
           "bph": "benign prostatic hyperplasia", "rlq": "right lower quadrant", "llq": "left lower quadrant",
-          "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma"}
+          "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma",
+          "fnh": "focal nodular hyperplasia"}
 # LI-RADS and PI-RADS categories as written in full: "LR-5" -> "LI-RADS 5".
 _RADS = re.compile(r"\bLR-?(\d|M|TIV)\b")
 _ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=len, reverse=True)) + r")\b",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 CHEST = "chest"
 # A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted").
-VERTEBRA = r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat))"
+VERTEBRA = r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark))"
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 
@@ -43,9 +43,9 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("vessel", r"arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
               None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
-    Structure("biliary tree", r"biliar|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
+    Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
-    Structure("liver", r"liver|hepat", ABDOMEN_PELVIS),
+    Structure("liver", r"liver|hepat(?!obiliary phase)", ABDOMEN_PELVIS),
     Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
     Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
     Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
@@ -55,17 +55,20 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
     Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
-    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fundal|fundus|fibroids?",
+    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?",
               ABDOMEN_PELVIS),
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
-                       r"append|diverticul|mesenter|pericolonic|anastomo", ABDOMEN_PELVIS),
-    Structure("peritoneal cavity", r"peritone|ascites|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
+                       r"append|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
+    Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
+                                   r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|pelvis\b|pelvic (?:free )?fluid|omentum|omental", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
-    Structure("bone", r"bones?\b|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
+    Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
+    Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
+    Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|musculoskeletal|" + VERTEBRA, None),
 )
 
@@ -99,6 +102,7 @@ class Organ:
 
     structure: Structure
     phrase: str
+    part: str = ""  # "segment 2" under a "Segment 2:" heading
 
 
 def structure_of(text: str) -> str | None:
@@ -116,6 +120,19 @@ def organ_named_in(text: str) -> Organ | None:
     """The first organ a statement names, for its findings that name none."""
     found = [s for s in structures_in(text) if s.region == ABDOMEN_PELVIS]
     return Organ(found[0], found[0].name) if found else None
+
+
+def sub_heading_organ(heading: str, organ: Organ | None) -> Organ | None:
+    """Under an organ heading, "Left:" or "Segment 2:" narrows it: left kidney, segment 2 of the liver."""
+    heading = " ".join(heading.lower().split())
+    if organ is None:
+        return None
+    side = SIDE.fullmatch(heading)
+    if side and organ.structure.paired:
+        return Organ(organ.structure, f"{side.group(1)} {organ.structure.name}")
+    if SUBPART.fullmatch(heading):
+        return Organ(organ.structure, organ.phrase, heading)
+    return organ if CONTINUING_HEADING.match(heading) else None
 
 
 def heading_organ(heading: str) -> Organ | None:

@@ -67,7 +67,7 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
                                              "post-?surgical", "post-?operative", "anastomo", "prosthe", r"clips?\b")),
     Category("Lymph Node", True, (r"lymph", r"\w*adenopath", r"nodes?\b")),
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
-                                "recanali", r"\w*vascular calcif")),
+                                "recanali", r"\w*vascular calcif", r"aort\w* ectasia")),
     Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
                                 DUCT_FILLING_DEFECT)),
     Category("Duct/Collecting System Dilatation", False, (

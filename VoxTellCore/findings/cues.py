@@ -25,7 +25,8 @@ FINDING_NOUN = _any(
     "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
-    "hypointensit", "hyperintensit",
+    "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
+    "pneumobilia",
     "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -51,6 +52,7 @@ STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |inte
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
+             r"concerning for", r"worrisome for",
              r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
              r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"versus\b", r"vs\.?")
@@ -103,7 +105,7 @@ PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|
 INTERPRETATION_TAIL = re.compile(
     r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
-    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|"
+    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
     r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$",
     re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
@@ -171,7 +173,7 @@ FINDING_KINDS = {
     "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b",
                    r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
                    r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"hcc\b", r"fibroids?\b",
-                   r"polyps?\b"),
+                   r"polyps?\b", r"focal nodular hyperplasia"),
     "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
     "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),

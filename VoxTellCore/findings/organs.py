@@ -55,6 +55,8 @@ def with_organ(text: str, organ: Organ | None) -> str:
         return f"{text[:part.end()]} of the {phrase}{text[part.end():]}"
     end = noun_phrase_end(text)
     noun_phrase, rest = text[:end], text[end:]
+    if organ.part:  # under "Segment 2:"
+        return f"{noun_phrase} in {organ.part} of the {phrase}{rest}"
     if _ADJECTIVES_ONLY.match(noun_phrase.strip()):
         return f"{noun_phrase} {phrase}{rest}"
     preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
@@ -85,18 +87,33 @@ _ITEM = re.compile(rf"(?P<size>{MEASUREMENT.pattern})\s+(?P<place>(?:in|at|withi
                    r"(?=\s*,|\s+and\s+|$)", re.IGNORECASE)
 
 
+_SIZE = r"\d+(?:\.\d+)?\s*(?:mm|cm)"
+# "Two lesions in segments 4 and 7 measuring 1.2 cm and 0.9 cm": places and sizes listed side by side.
+_PAIRED = re.compile(rf"^(?P<head>(?:two|2)\s+[\w -]*?s)\s+in\s+(?:the\s+)?segments\s+(?P<a>\w+)\s+and\s+(?P<b>\w+),?"
+                     rf"\s+measuring\s+(?P<size_a>{_SIZE})\s+and\s+(?P<size_b>{_SIZE})(?P<rest>.*)$",
+                     re.IGNORECASE)
+
+
 def split_enumeration(statement: str) -> list[str]:
     """The statements of a counted list of sized, placed findings, or [statement]."""
+    paired = _PAIRED.match(statement)
+    if paired:
+        noun = _singular(paired["head"].split(maxsplit=1)[1])
+        return [f"{paired[size]} {noun} in segment {paired[place]}{paired['rest']}"
+                for place, size in (("a", "size_a"), ("b", "size_b"))]
     match = _ENUMERATED.match(statement)
     items = list(_ITEM.finditer(match["items"])) if match else []
     if len(items) < 2:
         return [statement]
-    noun = match["head"].split(maxsplit=1)[1]
+    noun = _singular(match["head"].split(maxsplit=1)[1])
+    return [f"{item['size']} {noun} {item['place']}" for item in items]
+
+
+def _singular(noun: str) -> str:
     for plural, singular in _PLURAL_ENDINGS:
         if noun.endswith(plural):
-            noun = noun[: len(noun) - len(plural)] + singular
-            break
-    return [f"{item['size']} {noun} {item['place']}" for item in items]
+            return noun[: len(noun) - len(plural)] + singular
+    return noun
 
 
 def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:

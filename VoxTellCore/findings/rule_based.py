@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, Organ, organ_named_in, region_of, structure_of,
-                                          structures_in)
+from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, organ_named_in, region_of,
+                                          structure_of, structures_in)
 from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
@@ -152,6 +152,7 @@ def place_words(text: str) -> set[str]:
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
+    places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
     for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
                              r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
@@ -249,11 +250,13 @@ _ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
 def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False) -> bool:
-    if not stands_alone(clause.text) or cues.PREPOSITION_START.match(clause.text.strip()):
+    # in the abdomen "a dilated pancreatic duct" (a changed structure) is a finding of its own
+    changed_structure = abdominal and bool(cues.ABNORMAL_MODIFIER.search(clause.text) and structures_in(clause.text))
+    if not (stands_alone(clause.text) or changed_structure) or cues.PREPOSITION_START.match(clause.text.strip()):
         return True
-    if cues.ADJECTIVE_END.search(previous.text.rstrip()):
-        return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
     separator = clause.separator.strip(" ,").lower()
+    if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
+        return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
@@ -262,7 +265,7 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
         if has_own_cue(clause.text):
             return False  # "patent, with no obstructing lesion"
         before, after = lung_category(previous.text), lung_category(clause.text)
-        if abdominal and (before is None or after is None):
+        if abdominal:
             # "obstructing calculus with hydronephrosis" is two findings, "aneurysm with mural thrombus" one
             before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
             if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
@@ -365,12 +368,12 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
 
 
 def detail_organ(clauses: list[Clause], index: int, abdominal: bool) -> Organ | None:
-    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" is in the same organ."""
+    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the same organ."""
     if not abdominal or index == 0:
         return None
     separator = clauses[index].separator.strip(" ,").lower()
-    if separator == "with" or (separator == "and" and " with " in clauses[index - 1].text):
-        return organ_named_in(clauses[index - 1].text)  # "... with fat stranding and multiple diverticula" too
+    if separator in ("with", "and"):  # "... with fat stranding and multiple diverticula", "hepatic X and Y"
+        return organ_named_in(clauses[index - 1].text)
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.anatomy import CHEST, CONTINUING_HEADING, Organ, heading_organ
+from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_heading_organ
 
 FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
@@ -27,7 +27,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:", "Right upper lobe:") start
 # a new sentence and are not part of it; one that names a place is kept as the location of its sentences.
 _SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
-_LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):\s+")
+_LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):(?:\s+|$)")  # "KIDNEYS:" alone too
 _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
                     re.IGNORECASE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
@@ -120,8 +120,8 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
 
 
 def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
-    """The organ of a new heading; "Observation 1:" goes on with the organ before it."""
-    return heading_organ(heading) or (organ if CONTINUING_HEADING.match(heading.strip()) else None)
+    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:" go on with the organ before it."""
+    return heading_organ(heading) or sub_heading_organ(heading, organ)
 
 
 def _lung_heading_location(heading: str, organ: Organ | None) -> str | None:
