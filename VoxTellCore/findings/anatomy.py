@@ -30,7 +30,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
     Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
     Structure("pericardium", r"pericard", CHEST),
-    Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:right|left) (?:upper|middle|lower) lobe|"
+    Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
                       r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
     Structure("mediastinum", r"mediastin|hil(?:um|ar)\b|subcarinal|paratracheal|thymus", CHEST),
@@ -69,7 +69,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
     Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
-                      r"pubic|ischi|ribs?\b|sternum|musculoskeletal|" + VERTEBRA, None),
+                      r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
 )
 
 _COMPILED = tuple((structure, re.compile(rf"\b(?:{structure.words})", re.IGNORECASE)) for structure in STRUCTURES)
