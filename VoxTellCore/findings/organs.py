@@ -13,7 +13,8 @@ import re
 from collections import Counter
 
 from VoxTellCore.findings import cues
-from VoxTellCore.findings.anatomy import SIDE, SUBPART_WORDS, Organ, region_of, structure_pattern, structures_in
+from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, organ_named_in, region_of, structure_pattern,
+                                          structures_in)
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
 
@@ -23,7 +24,7 @@ _PART_PHRASE = re.compile(r"\b(?:in|at|of|within|involving|along|near) (?:the )?
 # A head that is only adjectives ("Enlarged", "Mildly enlarged", "Atrophic"): the organ is its noun.
 _ADJECTIVES_ONLY = re.compile(
     r"^(?:(?:mild|mildly|moderate|moderately|severe|severely|marked|markedly|diffuse|diffusely|slight|slightly|"
-    r"minimal|minimally|massive|massively|very|acute|chronic|heterogeneously|diffusely)\s+)*"
+    r"minimal|minimally|massive|massively|very|acute|chronic|heterogeneously)\s+)*"
     r"\w+(?:ed|ic|al|ous|ar|ive|ent)$", re.IGNORECASE)
 _GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
 # Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
@@ -114,6 +115,25 @@ def _singular(noun: str) -> str:
         if noun.endswith(plural):
             return noun[: len(noun) - len(plural)] + singular
     return noun
+
+
+def organ_before(separator: str, previous: str) -> Organ | None:
+    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the organ before."""
+    if separator.strip(" ,").lower() in ("with", "and"):  # also "... with fat stranding and multiple diverticula"
+        return organ_named_in(previous)
+    return None
+
+
+_LEADING_SIDE = re.compile(r"^(?:there (?:is|are) )?(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?"
+                           r"(right|left|bilateral)\b", re.IGNORECASE)
+
+
+def with_shared_side(text: str, separator: str, previous: str) -> str:
+    """"Moderate left hydronephrosis and hydroureter": the hydroureter is on the left too."""
+    if SIDE.search(text) or separator.strip(" ,").lower() != "and":
+        return text
+    side = _LEADING_SIDE.match(previous.strip())
+    return f"{side.group(1)} {text}" if side else text
 
 
 def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:

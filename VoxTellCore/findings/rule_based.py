@@ -10,7 +10,9 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept.
+repeating the findings) is merged into it, the more specific text kept. In the abdomen and
+pelvis, the organ of a heading goes into each finding's text and lists are cut into one
+finding per structure (organs.py).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, organ_named_in, region_of,
-                                          structure_of, structures_in)
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, region_of, structure_of, structures_in
 from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
-from VoxTellCore.findings.organs import report_region, split_enumeration, with_organ
+from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
+                                         with_shared_side)
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
@@ -101,15 +103,17 @@ class RuleBasedExtractor:
             hedge_carry = uncertain
             if cues.NOT_AN_OBSERVATION.search(clause.text) or not (negated or names_finding(clause.text)):
                 continue
-            if abdominal:
-                clause.text = with_shared_side(clauses, index)
+            previous = clauses[index - 1] if index else None
+            if abdominal and previous:
+                clause.text = with_shared_side(clause.text, clause.separator, previous.text)
             text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
-                text = with_organ(text, organ or detail_organ(clauses, index, abdominal))
+                before = organ_before(clause.separator, previous.text) if abdominal and previous else None
+                text = with_organ(text, organ or before)
             category, focal, organ_system = categorize(text, region)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
@@ -365,28 +369,6 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
         if location:
             return f"{text} {location}"
     return text
-
-
-def detail_organ(clauses: list[Clause], index: int, abdominal: bool) -> Organ | None:
-    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the same organ."""
-    if not abdominal or index == 0:
-        return None
-    separator = clauses[index].separator.strip(" ,").lower()
-    if separator in ("with", "and"):  # "... with fat stranding and multiple diverticula", "hepatic X and Y"
-        return organ_named_in(clauses[index - 1].text)
-    return None
-
-
-_LEADING_SIDE = re.compile(r"^(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?(right|left|bilateral)\b", re.IGNORECASE)
-
-
-def with_shared_side(clauses: list[Clause], index: int) -> str:
-    """"Moderate left hydronephrosis and hydroureter": the hydroureter is on the left too."""
-    text = clauses[index].text
-    if index == 0 or cues.SIDE.search(text) or clauses[index].separator.strip(" ,").lower() != "and":
-        return text
-    side = _LEADING_SIDE.match(tidy(clauses[index - 1].text))
-    return f"{side.group(1)} {text}" if side else text
 
 
 # ---------------------------------------------------------------- tidying
