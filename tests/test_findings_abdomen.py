@@ -54,6 +54,13 @@ Other: Esophageal and splenorenal varices. Trabeculated bladder wall. Left hydro
                                  "Esophageal and splenorenal varices", "Trabeculated bladder wall", "Left hydrosalpinx"]
 
 
+def test_free_fluid_in_the_same_sentence_as_another_finding_is_a_finding_of_its_own():
+    assert positives("Pelvis: 2 cm simple cyst in the left ovary and small amount of free fluid in the cul-de-sac. "
+                     "Bowel: The appendix is dilated to 12 mm with periappendiceal free fluid.") == [
+        "2 cm simple cyst in the left ovary", "Small amount of free fluid in the cul-de-sac",
+        "The appendix is dilated to 12 mm", "Periappendiceal free fluid"]
+
+
 def test_one_finding_per_structure_each_with_its_side():
     texts = positives("Moderate left hydronephrosis and hydroureter to the level of a 6 mm obstructing calculus "
                       "at the left UVJ.")
