@@ -208,7 +208,7 @@ def test_lung_categories(text, category):
 
 
 @pytest.mark.parametrize("text", [
-    "Hypodense lesion in the liver", "Coronary artery calcification", "Small hiatal hernia",
+    "Coronary artery calcification", "Small hiatal hernia",
     "Pericardial effusion", "Thyroid nodule of 8 mm", "Mediastinal lymph nodes up to 12 mm",
 ])
 def test_findings_outside_lung_and_pleura(text):
@@ -239,7 +239,9 @@ def test_cli_prints_json_lines(tmp_path, capsys):
     assert run_cli(str(report)) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == [e[0] for e in EXPECTED if not e[3]]
-    assert all(set(r) == {"text", "category", "focal", "negated", "uncertain", "source_sentence"} for r in records)
+    assert all(set(r) == {"text", "category", "focal", "negated", "uncertain", "prior_reference", "structure",
+                        "source_sentence"}
+               for r in records)
     assert records[1]["category"] == "Atelectasis/Consolidation" and records[1]["focal"] is True
 
     assert run_cli(str(report), "--all") == 0
@@ -287,7 +289,7 @@ def test_body_without_findings_header_is_read():
     ("Pneumonia?", "Pneumonia"),
     ("Likely atelectasis.", "Atelectasis"),
     ("Multifocal pneumonia is likely.", "Multifocal pneumonia"),
-    ("Left lower lobe opacity, likely atelectasis; cannot exclude early pneumonia.", "Early pneumonia in the left lower lobe"),
+    ("Left lower lobe opacity; cannot exclude early pneumonia.", "Early pneumonia in the left lower lobe"),
     ("A small pneumothorax at the right apex cannot be ruled out.", "Small pneumothorax at the right apex"),
 ])
 def test_hedged_findings_are_kept_with_the_uncertain_flag_and_location(report, text):
@@ -295,11 +297,13 @@ def test_hedged_findings_are_kept_with_the_uncertain_flag_and_location(report, t
     assert [(f.text, f.negated) for f in found] == [(text, False)]
 
 
-def test_interpretation_after_a_comma_is_not_a_finding_of_its_own():
+def test_interpretation_after_a_comma_is_not_a_finding_of_its_own_and_a_hedged_one_flags_it():
     found = extract_findings("1.2 cm hypodense lesion in liver segment 7, likely cyst. "
                              "Patchy opacity in the left lower lobe, likely atelectasis.")
     assert [(f.text, f.uncertain) for f in found] == [
-        ("1.2 cm hypodense lesion in liver segment 7", False), ("Patchy opacity in the left lower lobe", False)]
+        ("1.2 cm hypodense lesion in liver segment 7", True), ("Patchy opacity in the left lower lobe", True)]
+    found = extract_findings("Right adrenal nodule measuring 1.5 cm, consistent with an adenoma.")
+    assert [(f.text, f.uncertain) for f in found] == [("Right adrenal nodule measuring 1.5 cm", False)]
 
 
 @pytest.mark.parametrize("sentence, category", [
@@ -307,8 +311,8 @@ def test_interpretation_after_a_comma_is_not_a_finding_of_its_own():
     ("There is a moderate right hemothorax.", "Pleural Effusion/Thickening"),
     ("Filling defects in the right lower lobe segmental pulmonary arteries.", "other"),
     ("Endotracheal tube tip 3 cm above the carina.", "other"),
-    ("Nasogastric tube courses into the stomach.", "other"),
-    ("Cholelithiasis.", "other"),
+    ("Nasogastric tube courses into the stomach.", "Postsurgical/Device"),
+    ("Cholelithiasis.", "Calculus"),
 ])
 def test_findings_outside_the_keyword_tables_are_kept(sentence, category):
     found = extract_findings(sentence)
@@ -318,7 +322,7 @@ def test_findings_outside_the_keyword_tables_are_kept(sentence, category):
 @pytest.mark.parametrize("text, category", [
     ("Large left pneumothorax with mild rightward mediastinal shift", "Pneumothorax"),
     ("3 x 2 cm conglomerate mass with traction bronchiectasis", "Pulmonary Nodules/Masses"),
-    ("2.4 cm lesion in the right hepatic lobe", "other"),
+    ("2.4 cm lesion in the right hepatic lobe", "Focal Organ Lesion"),
     ("Thyroid nodule in the right lobe", "other"),
 ])
 def test_the_head_finding_decides_the_category(text, category):

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from VoxTellCore.errors import InputError
-from VoxTellCore.findings import extract_findings
+from VoxTellCore.findings import extract_findings, reported
 
-JSON_KEYS = ("text", "category", "focal", "negated", "uncertain", "source_sentence")
+JSON_KEYS = ("text", "category", "focal", "negated", "uncertain", "prior_reference", "structure", "source_sentence")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,8 +35,7 @@ def read_report(path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     findings = extract_findings(read_report(args.report), include_prior_references=args.include_prior)
-    for finding in findings:
-        if args.all or not finding.negated:
-            record = finding.to_dict()
-            print(json.dumps({key: record[key] for key in JSON_KEYS}, ensure_ascii=False))
+    for finding in reported(findings, negated=args.all, prior=args.include_prior):
+        record = finding.to_dict()
+        print(json.dumps({key: record[key] for key in JSON_KEYS}, ensure_ascii=False))
     return 0

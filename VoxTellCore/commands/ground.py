@@ -22,7 +22,7 @@ from VoxTellCore.commands import window_progress
 from VoxTellCore.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from VoxTellCore.io.naming import safe_prompt_name
 from VoxTellCore.errors import InputError
-from VoxTellCore.findings import extract_findings
+from VoxTellCore.findings import extract_findings, reported
 from VoxTellCore.findings.grounding import GroundedFinding, mask_statistics
 from VoxTellCore.io import read_volume, write_mask
 from VoxTellCore.models import DEMO_DESCRIPTION
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     report_path = Path(args.report)
     if not report_path.is_file():
         raise InputError(f"Report file {report_path} does not exist. Pass a text file with -r.")
-    findings = [f for f in extract_findings(report_path.read_text(encoding="utf-8"), args.include_prior) if not f.negated]
+    findings = reported(extract_findings(report_path.read_text(encoding="utf-8"), args.include_prior),
+                        prior=args.include_prior)
     volume = read_volume(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ Matching. A predicted positive finding is *compatible* with a gold finding when 
 contains the gold head (at a word start, hyphens read as spaces), contains the gold size
 when one is given (or no measurement at all: a restatement without it), and names no other side (left/right) or lobe level (upper/middle/lower)
 than the gold location without also naming the gold's. Compatible pairs are matched one to
-one, greedily, pairs that keep the whole gold location first, then the size, then more
-location words. Then:
+one, greedily: pairs with a required gold finding first, then those that keep the whole gold
+location, then the size, then more location words. Then:
 
 - recall: matched required gold findings / required gold findings;
 - precision: predictions compatible with some gold finding / predictions (a second copy of
@@ -24,7 +24,11 @@ location words. Then:
 - locations kept: matched gold findings with a location whose every location word (one
   alternative) is in the prediction / matched gold findings with a location;
 - sizes kept: the same for the gold size;
-- uncertain / category agreement: over the matched pairs.
+- uncertain / category agreement: over the matched pairs;
+- structures named: predictions whose text names the structure they are in (an organ, vessel, bone,
+  lymph node or cavity of `VoxTellCore.findings.anatomy`, or a word that implies one: "ascites",
+  "cholelithiasis") / predictions. A prompt without one ("Enlarged", "Diffuse signal loss") asks
+  the model to segment a word.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from VoxTellCore.errors import InputError
+from VoxTellCore.findings.anatomy import names_structure
 
 SIDES = ("left", "right")
 LEVELS = ("upper", "middle", "lower")
@@ -121,6 +126,7 @@ class ReportScore:
     uncertain_agree: int = 0
     category_agree: int = 0
     wrong_flags: list[str] = field(default_factory=list)
+    unnamed_structures: list[str] = field(default_factory=list)
 
 
 def compatible(gold: dict, text: str) -> bool:
@@ -137,7 +143,7 @@ def score_report(report: str, predicted: Sequence[Predicted], gold: dict) -> Rep
             if compatible(finding, prediction.text):
                 kept, words = location_score(finding.get("location", ""), prediction.text)
                 sized = has_size(finding.get("size", ""), prediction.text)
-                pairs.append(((kept, sized, words), -p, -g, p, g))
+                pairs.append(((not finding.get("optional"), kept, sized, words), -p, -g, p, g))
     used_p, used_g = set(), set()
     for _, _, _, p, g in sorted(pairs, reverse=True):
         if p in used_p or g in used_g:
@@ -174,6 +180,7 @@ def score_report(report: str, predicted: Sequence[Predicted], gold: dict) -> Rep
         else:
             score.false_positives.append(prediction.text)
     score.missed = [g["text"] for i, g in enumerate(positives) if i not in used_g and not g.get("optional")]
+    score.unnamed_structures = [p.text for p in predicted if not names_structure(p.text)]
     return score
 
 
@@ -190,6 +197,7 @@ class SetScore:
     sizes_kept: float
     uncertain_agreement: float
     category_agreement: float
+    structures_named: float
 
 
 def summarise(scores: Iterable[ReportScore]) -> SetScore:
@@ -206,7 +214,8 @@ def summarise(scores: Iterable[ReportScore]) -> SetScore:
         locations_kept=sum(s.location_kept for s in scores) / max(sum(s.location_checked for s in scores), 1),
         sizes_kept=sum(s.size_kept for s in scores) / max(sum(s.size_checked for s in scores), 1),
         uncertain_agreement=sum(s.uncertain_agree for s in scores) / max(pairs, 1),
-        category_agreement=sum(s.category_agree for s in scores) / max(pairs, 1))
+        category_agreement=sum(s.category_agree for s in scores) / max(pairs, 1),
+        structures_named=1 - sum(len(s.unnamed_structures) for s in scores) / max(predicted, 1))
 
 
 def _pair_count(score: ReportScore) -> int:
@@ -242,7 +251,7 @@ def format_summary(name: str, summary: SetScore) -> str:
             f"recall {summary.recall:.1%}, precision {summary.precision:.1%}, strict precision "
             f"{summary.strict_precision:.1%}, negation errors {summary.negation_errors}, locations kept "
             f"{summary.locations_kept:.1%}, sizes kept {summary.sizes_kept:.1%}, uncertain agreement {summary.uncertain_agreement:.1%}, "
-            f"category agreement {summary.category_agreement:.1%}")
+            f"category agreement {summary.category_agreement:.1%}, structures named {summary.structures_named:.1%}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in scores:
             problems = [("missed", s.missed), ("false positive", s.false_positives), ("duplicate", s.duplicates),
                         ("negation error", s.negation_errors), ("location lost", s.lost_locations),
-                        ("flags", s.wrong_flags)]
+                        ("flags", s.wrong_flags), ("no structure named", s.unnamed_structures)]
             for label, items in problems:
                 for item in items:
                     print(f"{s.report}: {label}: {item}")

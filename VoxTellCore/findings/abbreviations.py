@@ -14,21 +14,31 @@ _LOBES = {"rul": "right upper lobe", "rml": "right middle lobe", "rll": "right l
 _WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-glass opacities",
           "bilat": "bilateral", "nl": "normal", "abd": "abdomen", "ett": "endotracheal tube",
           "ngt": "nasogastric tube", "ogt": "orogastric tube", "svc": "superior vena cava", "ivc": "inferior vena cava",
-          "ln": "lymph node", "lns": "lymph nodes", "rt": "right", "lt": "left"}
+          "ln": "lymph node", "lns": "lymph nodes", "rt": "right", "lt": "left",
+          # abdomen and pelvis
+          "aaa": "abdominal aortic aneurysm", "uvj": "ureterovesical junction", "upj": "ureteropelvic junction",
+          "cbd": "common bile duct", "sma": "superior mesenteric artery", "smv": "superior mesenteric vein",
+          "ipmn": "intraductal papillary mucinous neoplasm", "ipmns": "intraductal papillary mucinous neoplasms",
+          "bph": "benign prostatic hyperplasia", "rlq": "right lower quadrant", "llq": "left lower quadrant",
+          "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma",
+          "fnh": "focal nodular hyperplasia"}
+# LI-RADS and PI-RADS categories as written in full: "LR-5" -> "LI-RADS 5".
+_RADS = re.compile(r"\bLR-?(\d|M|TIV)\b")
 _ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=len, reverse=True)) + r")\b",
                            re.IGNORECASE)
 # "NG tube", "OG tube", "ET tube"; a lone capital R or L as a side ("L effusion", "R: small effusion"), never "L1".
 _TUBE = re.compile(r"\b(NG|OG|ET)(?= tube)")
 _SIDE_LETTER = re.compile(r"(?<![\w/.-])([RL])(?![\w/.'-])")
-# "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)".
+# "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)"; not "images. 2.3 cm".
 IMAGE_REFERENCE = re.compile(
-    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:image|images|img|im|slice)\.?\s*#?\s*\d+"
+    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:images?|img\.?|im\.?|slice)\s*#?\s*\d+"
     r"(?:\s*(?:-|to)\s*\d+)?\)?|\s*\(\s*(?:series|se)\.?\s*\d+\s*\)", re.IGNORECASE)
 
 
 def expand_abbreviations(text: str) -> str:
     text = _TUBE.sub(lambda m: {"NG": "nasogastric", "OG": "orogastric", "ET": "endotracheal"}[m.group(1)], text)
     text = _ABBREVIATION.sub(lambda m: _LOBES.get(m.group(1).lower()) or _WORDS[m.group(1).lower()], text)
+    text = _RADS.sub(r"LI-RADS \1", text)
     return _SIDE_LETTER.sub(lambda m: "right" if m.group(1) == "R" else "left", text)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -14,32 +14,45 @@ def _any(*patterns: str) -> re.Pattern:
 # Nouns that name a finding: the category keywords plus findings outside the lungs.
 FINDING_NOUN = _any(
     *(keyword for category in CATEGORIES for keyword in category.keywords),
-    "thickening", "calcification", "hernia", "plaque", "stones?", "calcul", "aneurysm", "cardiomegal",
+    "thickening", "calcification", "hernia", "plaque", r"\w*stones?\b", "calcul", "aneurysm", "cardiomegal",
     "lymphadenopath", "adenopath", r"lymph nodes?", "fracture", "collection", "goit", "stent", "catheter",
     "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
     # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
     r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
     "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
+    # abdomen and pelvis
+    "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
+    r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
+    "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
+    "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
+    "pneumobilia",
+    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
+                         "distend", r"smaller\b", "edematous", "cirrhotic",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
                        r"ruled out", r"nor\b", r"(?:interval )?resolution of", r"resolved\b", r"cleared\b",
-                       r"clearing of")
+                       r"clearing of", r"(?:interval )?removal of")
 NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
-                      r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b")
+                      r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
+                      # normal by a criterion, or a device taken out: not a finding to segment
+                      r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
+                      r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
+                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b")
 # Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
 # negations of X. They are masked before negation is looked for.
 STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
+             r"concerning for", r"worrisome for",
              r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
              r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"versus\b", r"vs\.?")
@@ -59,10 +72,10 @@ NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", 
 # reported; only a prior-study statement about something no longer there is left out.
 PRIOR_REFERENCE = _any(
     r"stable\b", r"unchanged\b", r"new\b", r"now (?:measur|also)", r"previously", r"progress", r"resolution",
-    r"(?:increas|decreas|enlarg|improv|worsen)(?:ed|ing)\b", r"interval\b", r"no (?:significant |interval )*change",
+    r"(?:increas|decreas|improv|worsen)(?:ed|ing)\b", r"enlarging\b", r"interval\b", r"no (?:significant |interval )*change",
     r"compared (?:to|with)", r"in comparison (?:to|with)", r"since (?:the )?(?:prior|previous|last)",
     r"(?:prior|previous|earlier|last) (?:exam|examination|study|studies|ct|scan|imaging)", r"no longer",
-    r"(?:has|have) resolved", r"resolved\b", r"cleared\b")
+    r"(?:has|have) resolved", r"resolved\b", r"cleared\b", r"removed\b", r"removal\b")
 # "since the prior exam", "compared to prior", "from prior": said by "stable"/"new" already, dropped from the text.
 PRIOR_COMPARISON = re.compile(
     r",?\s*\b(?:since|from|compared (?:to|with)|relative to|(?:when |in )?compared (?:to|with)|in comparison (?:to|with))"
@@ -85,17 +98,20 @@ CROSS_REFERENCE = _any(r"as (?:described |noted |seen |detailed )?above", r"see 
 # Finding nouns named by their kind ("nasogastric tube", "chest tube"): the word before belongs to the head.
 DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|stent)s?$", re.IGNORECASE)
 # Where the noun phrase of a finding ends and its location or measurement begins.
-PREPOSITION = re.compile(r"\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
+PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
                          r"without|and|but)\s|,|;", re.IGNORECASE)
 
 # Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:consistent with|suggestive of|compatible with|"
-    r"suspicious for|concerning for|worrisome for|suggesting|representing|"
-    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|"
-    r"differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$"
-    # "..., likely atelectasis": an interpretation after a comma; "Likely atelectasis" alone stays a finding
-    r"|,\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b.*$", re.IGNORECASE)
+    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
+    r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
+    r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$",
+    re.IGNORECASE)
+# "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
+# the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
+HEDGED_ASIDE = re.compile(r",\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b[^,;]*",
+                          re.IGNORECASE)
 
 # Anatomy words: a negated or normal statement must name some anatomy to stand on its own.
 ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronch", "trache", "parenchym",
@@ -130,7 +146,8 @@ LOCATION_WORDS = {"right": "right", "left": "left", "both": "both", "bilateral":
                   "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment"}
 
 # Where one sentence splits into several findings; the separator is kept to rejoin fragments.
-CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|,\s+)",
+CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|"
+                              r"\s+to the level of\s+|,\s+)",
                               re.IGNORECASE)
 # A clause that starts like this introduces a new (positive) finding, so a preceding "no" does not carry over.
 NEW_POSITIVE_CLAUSE = re.compile(
@@ -144,4 +161,32 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
-                               r"mostly|most pronounced|worst|especially)\b", re.IGNORECASE)
+                               r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)
+# "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
+BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
+                                   re.IGNORECASE)
+
+# Kinds of finding that a report names with different words: an impression's diagnosis ("Prostatomegaly",
+# "Right adrenal adenoma", "Acute appendicitis") restates the finding described with others ("Enlarged prostate",
+# "Right adrenal nodule", "The appendix is dilated") when both are in the same abdominal or pelvic structure.
+FINDING_KINDS = {
+    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b",
+                   r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
+                   r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"hcc\b", r"fibroids?\b",
+                   r"polyps?\b", r"focal nodular hyperplasia"),
+    "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
+    "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
+    "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
+    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)"),
+    "aneurysm": _any(r"aneurysm"),
+    "stenosis": _any(r"stenos", r"narrowing"),
+    "thrombus": _any(r"thromb"),
+    "varices": _any(r"varic"),
+    "ascites": _any(r"ascites", r"free fluid"),
+    "collection": _any(r"collections?\b", r"abscess"),
+    "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
+    "cirrhosis": _any(r"cirrho"),
+    "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
+    "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
+    "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
+}

@@ -10,7 +10,9 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept.
+repeating the findings) is merged into it, the more specific text kept. In the abdomen and
+pelvis, the organ of a heading goes into each finding's text and lists are cut into one
+finding per structure (organs.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.categories import categorize, lung_category
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, region_of, structure_of, structures_in
+from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
-from VoxTellCore.findings.sentences import report_sections, split_sentences
+from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
+                                         with_shared_side)
+from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
 @dataclass
@@ -48,29 +53,42 @@ class RuleBasedExtractor:
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         text = strip_image_references(expand_abbreviations(text))
-        for sentence in split_sentences(report_sections(text)):
-            for finding in self.sentence_findings(sentence):
+        sentences = headed_sentences(report_sections(text))
+        region = report_region(sentences)
+        for sentence, organ in sentences:
+            for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
                 merge_finding(findings, finding)
         return findings
 
-    def sentence_findings(self, sentence: str) -> list[Finding]:
+    def sentence_findings(self, sentence: str, organ: Organ | None = None, region: str | None = None) -> list[Finding]:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            statement = cues.INTERPRETATION_TAIL.sub("", statement).strip()
+            tails = [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement))
+                     if m]
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # "..., likely a cyst": uncertain
+            statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
-            for finding in self.statement_findings(statement, sentence):
-                if finding.uncertain and place and not finding.negated and not has_place(finding.text):
-                    finding = replace(finding, text=f"{finding.text} {place}")
-                findings.append(finding)
+            parts = split_enumeration(statement)
+            for part in parts:
+                part_findings = self.statement_findings(part, sentence, organ, region)
+                for number, finding in enumerate(part_findings):
+                    if finding.uncertain and place and not finding.negated and not has_place(finding.text):
+                        finding = replace(finding, text=f"{finding.text} {place}")
+                    if hedged_tail and not finding.negated and (len(parts) > 1 or number == len(part_findings) - 1):
+                        finding = replace(finding, uncertain=True)
+                    findings.append(finding)
             place = location_of(statement) or place
         return findings
 
-    def statement_findings(self, statement: str, sentence: str) -> list[Finding]:
-        clauses = split_clauses(front_location_last(statement))
+    def statement_findings(self, statement: str, sentence: str, organ: Organ | None = None,
+                           region: str | None = None) -> list[Finding]:
+        region = organ.structure.region if organ and organ.structure.region else region
+        abdominal = is_abdominal(statement, region)
+        clauses = split_clauses(front_location_last(statement, abdominal), abdominal=abdominal)
         about_prior_study = bool(cues.PRIOR_REFERENCE.match(statement))  # "Compared to prior, ..." covers all
         findings = []
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
@@ -85,16 +103,23 @@ class RuleBasedExtractor:
             hedge_carry = uncertain
             if cues.NOT_AN_OBSERVATION.search(clause.text) or not (negated or names_finding(clause.text)):
                 continue
+            previous = clauses[index - 1] if index else None
+            if abdominal and previous:
+                clause.text = with_shared_side(clause.text, clause.separator, previous.text)
             text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
-            category, focal, organ_system = categorize(text)
+            elif not negated:
+                before = organ_before(clause.separator, previous.text) if abdominal and previous else None
+                text = with_organ(text, organ or before)
+            category, focal, organ_system = categorize(text, region)
             findings.append(Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
                 organ_system=organ_system, uncertain=uncertain and not negated,
-                prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text))))
+                prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text)),
+                structure=structure_of(text)))
         return findings
 
 
@@ -130,7 +155,10 @@ def place_words(text: str) -> set[str]:
     """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+)", text.lower()):
+    places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
+    places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
+                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
     return places
@@ -140,12 +168,34 @@ _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now"
 
 
 def sizes(text: str) -> set[str]:
-    return {m.group(0) for m in MEASUREMENT.finditer(text)}
+    """Each measured value with its unit: "5.6 x 5.4 cm" -> {"5.6 cm", "5.4 cm"}."""
+    return {f"{value} {m['unit'][0].lower()}m" for m in MEASUREMENT.finditer(normalise_measurements(text))
+            for value in re.findall(r"\d+(?:\.\d+)?", m["numbers"])}
+
+
+def kinds(text: str) -> set[str]:
+    head = head_phrase(text)
+    return {kind for kind, pattern in cues.FINDING_KINDS.items() if pattern.search(head)}
+
+
+def same_kind(finding: str, other: str) -> bool:
+    """The same head noun, or, in an abdominal or pelvic structure, the same kind of finding in other words."""
+    if head_key(finding) == head_key(other):
+        return True
+    abdominal = region_of(other) == ABDOMEN_PELVIS and region_of(finding) != CHEST
+    return abdominal and bool(kinds(finding) & kinds(other))
+
+
+def same_structure(finding: str, other: str) -> bool:
+    """`finding` names no structure, or one that `other` names too ("pericardial" is not "pleural")."""
+    named = {s.name for s in structures_in(finding)}
+    return not named or bool(named & {s.name for s in structures_in(other)})
 
 
 def restates(finding: Finding, other: Finding) -> bool:
-    """Whether `finding` says nothing `other` does not: same finding noun, no place or size of its own."""
-    return (finding.negated == other.negated and head_key(finding.text) == head_key(other.text)
+    """Whether `finding` says nothing `other` does not: same finding, no structure, place or size of its own."""
+    return (finding.negated == other.negated and same_kind(finding.text, other.text)
+            and same_structure(finding.text, other.text)
             and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
 
 
@@ -170,13 +220,19 @@ def split_statements(sentence: str) -> list[str]:
     return statements
 
 
-def front_location_last(sentence: str) -> str:
-    """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"."""
+def front_location_last(sentence: str, abdominal: bool = False) -> str:
+    """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"; "Right transition zone at
+    the apex, 1.6 cm lesion" -> "1.6 cm lesion in the right transition zone at the apex"."""
     match = cues.FRONTED_LOCATION.match(sentence)
-    if not match:
-        return sentence
-    location = match["location"]
-    return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    if match:
+        location = match["location"]
+        return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    match = abdominal and cues.BARE_FRONTED_LOCATION.match(sentence)
+    if match and structures_in(match["location"]) and not names_finding(match["location"]) \
+            and names_finding(match["rest"]):
+        location = match["location"]
+        return f"{match['rest']} in the {location[0].lower()}{location[1:]}"
+    return sentence
 
 
 def names_finding(text: str) -> bool:
@@ -192,32 +248,51 @@ def stands_alone(text: str) -> bool:
     return bool(cues.FINDING_NOUN.search(text) or (has_own_cue(text) and cues.ANATOMY.search(text)))
 
 
-def glued_to_previous(previous: Clause, clause: Clause) -> bool:
-    if not stands_alone(clause.text) or cues.PREPOSITION_START.match(clause.text.strip()):
+# Abdominal details that a "with" adds to the finding before it ("dilated appendix with wall thickening").
+_DETAIL_CATEGORIES = {"Diffuse Organ Change", "Other Abdominal/Pelvic Finding"}
+_ENLARGEMENT = "Organ Enlargement/Atrophy"
+
+
+def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False) -> bool:
+    # in the abdomen "a dilated pancreatic duct" (a changed structure) is a finding of its own
+    changed_structure = abdominal and bool(cues.ABNORMAL_MODIFIER.search(clause.text) and structures_in(clause.text))
+    if not (stands_alone(clause.text) or changed_structure) or cues.PREPOSITION_START.match(clause.text.strip()):
         return True
-    if cues.ADJECTIVE_END.search(previous.text.rstrip()):
+    separator = clause.separator.strip(" ,").lower()
+    if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
-    if clause.separator.strip(" ,").lower() == "with":
+    if abdominal and separator == "and" and " with " in previous.text:
+        # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
+        return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
+    if separator == "with":
         # "consolidation with air bronchograms" is one finding, "mass with traction bronchiectasis" two.
         if has_own_cue(clause.text):
             return False  # "patent, with no obstructing lesion"
         before, after = lung_category(previous.text), lung_category(clause.text)
+        if abdominal:
+            # "obstructing calculus with hydronephrosis" is two findings, "aneurysm with mural thrombus" one
+            before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
+            if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
+                return not (before_kind == _ENLARGEMENT and after_kind == "Diffuse Organ Change")
+            return before_kind == after_kind
         return before is None or after is None or before == after
     return False
 
 
-def split_clauses(sentence: str) -> list[Clause]:
+def split_clauses(sentence: str, abdominal: bool = False) -> list[Clause]:
     """Cut a sentence into clauses and glue fragments that name no finding back to a neighbour."""
     pieces = cues.CLAUSE_SEPARATOR.split(sentence)
     raw = [Clause(pieces[0], "")] + [Clause(text, separator)
                                      for separator, text in zip(pieces[1::2], pieces[2::2])]
     groups: list[Clause] = []
     for clause in raw:
-        if groups and glued_to_previous(groups[-1], clause):
+        if groups and glued_to_previous(groups[-1], clause, abdominal):
             groups[-1].text += clause.separator + clause.text
         else:
             groups.append(Clause(clause.text, clause.separator))
-    if len(groups) > 1 and not stands_alone(groups[0].text):  # a leading fragment: "Trachea and ..."
+    # a leading fragment: "Trachea and ..."; in the abdomen "The liver is enlarged" is a finding of its own
+    leading_is_finding = names_finding if abdominal else stands_alone
+    if len(groups) > 1 and not leading_is_finding(groups[0].text):
         first = groups.pop(0)
         groups[0] = Clause(first.text + groups[0].separator + groups[0].text, first.separator)
     return groups
@@ -298,6 +373,10 @@ def with_borrowed_location(clauses: list[Clause], index: int) -> str:
 
 # ---------------------------------------------------------------- tidying
 _CONNECTOR = re.compile(r"^(?:and|but|while|whereas|however|also|or|with|except(?: for)?)\b,?\s*", re.IGNORECASE)
+# "Unremarkable aside from a 1.2 cm lesion": the lead-in is not part of the finding.
+_NORMAL_EXCEPT = re.compile(r"^(?:otherwise )?(?:unremarkable|normal|clear)(?: in size)?,? (?:aside|apart) from\s+|"
+                            r"^(?:otherwise )?(?:unremarkable|normal|clear)(?: in size)?,? (?:except for|other than)\s+",
+                            re.IGNORECASE)
 _THERE_IS = re.compile(r"^there (?:is|are|was|were)\s+(?:also\s+)?", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:a|an)\s+(?!few\b)", re.IGNORECASE)
 _IN_WHICH = re.compile(r"\b(?:in which|where)\s+(.+?)\s+(?:is|are|was|were)\s+(?:seen|noted|observed|detected)\b",
@@ -310,7 +389,7 @@ def tidy(text: str) -> str:
     """A clause as a short finding phrase: "There is a 3mm nodule ..." -> "3 mm nodule ..."."""
     text = " ".join(cues.PRIOR_COMPARISON.sub("", text).split()).strip(" ,;:.")
     text = _CONNECTOR.sub("", text)
-    text = _THERE_IS.sub("", text)
+    text = _THERE_IS.sub("", _NORMAL_EXCEPT.sub("", text))
     text = cues.LEADING_HEDGE.sub("", text)
     text = cues.TRAILING_HEDGE.sub("", text)
     text = _ARTICLE.sub("", text)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_heading_organ
+
 FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
 OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
@@ -25,7 +27,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:", "Right upper lobe:") start
 # a new sentence and are not part of it; one that names a place is kept as the location of its sentences.
 _SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
-_LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):\s+")
+_LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):(?:\s+|$)")  # "KIDNEYS:" alone too
 _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
                     re.IGNORECASE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
@@ -76,32 +78,55 @@ def heading_location(heading: str) -> str | None:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a text block.
+    """Sentences of a text block (see `headed_sentences`)."""
+    return [sentence for sentence, _ in headed_sentences(text)]
+
+
+def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
+    """Sentences of a text block, each with the organ of the heading it stands under.
 
     Splits after . ! ? followed by white space (so "1.5 cm" stays whole) unless the
     word before is an abbreviation like "e.g.", and at blank lines, list items and organ
-    sub-headings. Other line breaks (hard-wrapped text) are joined. A sub-heading that
+    sub-headings. Other line breaks (hard-wrapped text) are joined. A lung sub-heading that
     names a place ("Right upper lobe:", "L base:" once expanded) is added to each of its
-    sentences that names no place of its own.
+    sentences that names no place of its own. An organ heading ("Spleen:", "Right kidney:")
+    is returned with each sentence under it, up to the next heading or blank line; a heading
+    such as "Observation 1:" keeps the organ of the heading before it.
     """
-    sentences = []
+    sentences: list[tuple[str, Organ | None]] = []
+    organ = None
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
         block = " ".join(_BULLET.sub("", block).split())
         heading = _LEADING_SUBHEADING.match(block)
         location = None
         if heading:
-            location = heading_location(heading["heading"])
+            organ = _organ_after(heading["heading"], organ)
+            location = _lung_heading_location(heading["heading"], organ)
             block = block[heading.end():]
+        else:
+            organ = None
         block = _BULLET.sub("", block)
         for sentence in _block_sentences(block):
             inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
             place = location
             if inline:
-                sentence, place = sentence[inline.end():], heading_location(inline["heading"]) or location
+                organ = _organ_after(inline["heading"], organ)
+                sentence = sentence[inline.end():]
+                place = _lung_heading_location(inline["heading"], organ) or location
             if place and not OWN_PLACE.search(sentence):
                 sentence = f"{sentence.rstrip(' .')} {place}."
-            sentences.append(sentence)
-    return [s.strip() for s in sentences if s.strip(" .;")]
+            sentences.append((sentence, organ))
+    return [(s.strip(), o) for s, o in sentences if s.strip(" .;")]
+
+
+def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
+    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:" go on with the organ before it."""
+    return heading_organ(heading) or sub_heading_organ(heading, organ)
+
+
+def _lung_heading_location(heading: str, organ: Organ | None) -> str | None:
+    """The place of a lung heading ("Right upper lobe:"); an organ heading's place is its organ."""
+    return heading_location(heading) if organ is None or organ.structure.region == CHEST else None
 
 
 def _block_sentences(block: str) -> list[str]:

@@ -1,0 +1,145 @@
+"""A finding's prompt names its structure: the organ of its heading goes into its text.
+
+Under "Spleen:", "Mildly enlarged, measuring 14.5 cm" becomes "Mildly enlarged spleen,
+measuring 14.5 cm"; under "Liver:", "2.3 cm observation in segment 7" becomes "2.3 cm
+observation in segment 7 of the liver"; under "Kidneys:", "4 mm stone in the right lower
+pole" takes the side of its sentence: "... of the right kidney". "Two lesions, 2.4 cm in
+segment 8 and 1.1 cm in segment 5" is two findings, one per lesion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from VoxTellCore.findings import cues
+from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, organ_named_in, region_of, structure_pattern,
+                                          structures_in)
+from VoxTellCore.findings.categories import head_phrase
+from VoxTellCore.findings.measurements import MEASUREMENT
+
+# "in segment 7", "at the lower pole", "in the body and tail": a part of the organ that "of the <organ>" completes.
+_PART_PHRASE = re.compile(r"\b(?:in|at|of|within|involving|along|near) (?:the )?(?:[\w/-]+ ){0,3}?"
+                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?\w+)?", re.IGNORECASE)
+# A head that is only adjectives ("Enlarged", "Mildly enlarged", "Atrophic"): the organ is its noun.
+_ADJECTIVES_ONLY = re.compile(
+    r"^(?:(?:mild|mildly|moderate|moderately|severe|severely|marked|markedly|diffuse|diffusely|slight|slightly|"
+    r"minimal|minimally|massive|massively|very|acute|chronic|heterogeneously)\s+)*"
+    r"\w+(?:ed|ic|al|ous|ar|ive|ent)$", re.IGNORECASE)
+_GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
+# Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
+_INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|observation|focus|foci|fluid|"
+                     r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
+_NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
+                              r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
+_PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
+
+
+def with_organ(text: str, organ: Organ | None) -> str:
+    """`text` naming the heading's organ, unless its head (up to the first comma) names a structure of its own."""
+    head = text.split(",", 1)[0]
+    if organ is None:
+        return text
+    named = structures_in(head)
+    if organ.structure in named:
+        return with_heading_side(text, organ)
+    if named:
+        return text  # "free fluid in the right paracolic gutter" under "Bowel:" names its own place
+    phrase = organ.phrase
+    side = SIDE.search(text)
+    if organ.structure.paired and phrase == organ.structure.name and side and side.group(1).lower() in ("right", "left"):
+        phrase = f"{side.group(1).lower()} {phrase}"
+    if _GENERIC_ORGAN.match(text):  # "The gland is enlarged" under "Prostate:"
+        return _GENERIC_ORGAN.sub(f"The {phrase}", text, count=1)
+    part = _PART_PHRASE.search(head)
+    if part:
+        return f"{text[:part.end()]} of the {phrase}{text[part.end():]}"
+    end = noun_phrase_end(text)
+    noun_phrase, rest = text[:end], text[end:]
+    if organ.part:  # under "Segment 2:"
+        return f"{noun_phrase} in {organ.part} of the {phrase}{rest}"
+    if _ADJECTIVES_ONLY.match(noun_phrase.strip()):
+        return f"{noun_phrase} {phrase}{rest}"
+    preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
+    return f"{noun_phrase} {preposition} the {phrase}{rest}"
+
+
+def with_heading_side(text: str, organ: Organ) -> str:
+    """Under "Right kidney:", "Perinephric stranding" -> "Right perinephric stranding": the heading's side."""
+    side = SIDE.match(organ.phrase)
+    if not side or SIDE.search(text):
+        return text
+    start = structure_pattern(organ.structure).search(text).start()
+    side_word = side.group(1).lower() if start else side.group(1).capitalize()
+    return f"{text[:start]}{side_word} {text[start].lower()}{text[start + 1:]}"
+
+
+def noun_phrase_end(text: str) -> int:
+    """Where the noun phrase that starts `text` ends; never after an adjective ("intramural | and subserosal")."""
+    for end in _NOUN_PHRASE_END.finditer(text):
+        if not (end.group(0).strip().lower() == "and" and cues.ADJECTIVE_END.search(text[:end.start()])):
+            return end.start()
+    return len(text)
+
+
+# "Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in segment 5": one finding per listed lesion.
+_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s),?\s+(?P<items>.+)$", re.IGNORECASE)
+_ITEM = re.compile(rf"(?P<size>{MEASUREMENT.pattern})\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?)"
+                   r"(?=\s*,|\s+and\s+|$)", re.IGNORECASE)
+
+
+_SIZE = r"\d+(?:\.\d+)?\s*(?:mm|cm)"
+# "Two lesions in segments 4 and 7 measuring 1.2 cm and 0.9 cm": places and sizes listed side by side.
+_PAIRED = re.compile(rf"^(?P<head>(?:two|2)\s+[\w -]*?s)\s+in\s+(?:the\s+)?segments\s+(?P<a>\w+)\s+and\s+(?P<b>\w+),?"
+                     rf"\s+measuring\s+(?P<size_a>{_SIZE})\s+and\s+(?P<size_b>{_SIZE})(?P<rest>.*)$",
+                     re.IGNORECASE)
+
+
+def split_enumeration(statement: str) -> list[str]:
+    """The statements of a counted list of sized, placed findings, or [statement]."""
+    paired = _PAIRED.match(statement)
+    if paired:
+        noun = _singular(paired["head"].split(maxsplit=1)[1])
+        return [f"{paired[size]} {noun} in segment {paired[place]}{paired['rest']}"
+                for place, size in (("a", "size_a"), ("b", "size_b"))]
+    match = _ENUMERATED.match(statement)
+    items = list(_ITEM.finditer(match["items"])) if match else []
+    if len(items) < 2:
+        return [statement]
+    noun = _singular(match["head"].split(maxsplit=1)[1])
+    return [f"{item['size']} {noun} {item['place']}" for item in items]
+
+
+def _singular(noun: str) -> str:
+    for plural, singular in _PLURAL_ENDINGS:
+        if noun.endswith(plural):
+            return noun[: len(noun) - len(plural)] + singular
+    return noun
+
+
+def organ_before(separator: str, previous: str) -> Organ | None:
+    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the organ before."""
+    if separator.strip(" ,").lower() in ("with", "and"):  # also "... with fat stranding and multiple diverticula"
+        return organ_named_in(previous)
+    return None
+
+
+_LEADING_SIDE = re.compile(r"^(?:there (?:is|are) )?(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?"
+                           r"(right|left|bilateral)\b", re.IGNORECASE)
+
+
+def with_shared_side(text: str, separator: str, previous: str) -> str:
+    """"Moderate left hydronephrosis and hydroureter": the hydroureter is on the left too."""
+    if SIDE.search(text) or separator.strip(" ,").lower() != "and":
+        return text
+    side = _LEADING_SIDE.match(previous.strip())
+    return f"{side.group(1)} {text}" if side else text
+
+
+def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:
+    """The body region most of a report's sentences are about (for findings that name no structure)."""
+    regions = Counter(organ.structure.region if organ and organ.structure.region else region_of(sentence)
+                      for sentence, organ in sentences)
+    regions.pop(None, None)
+    return regions.most_common(1)[0][0] if regions else None
+

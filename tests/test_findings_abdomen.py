@@ -1,0 +1,205 @@
+"""Findings of abdominal and pelvic reports: organ headings, one finding per prompt and one prompt per finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from VoxTellCore.findings import extract_findings
+from VoxTellCore.findings.categories import ABDOMINAL_CATEGORIES, CATEGORIES
+from VoxTellCore.terminology import segment_info
+
+
+def positives(report: str) -> list[str]:
+    return [f.text for f in extract_findings(report) if not f.negated]
+
+
+def test_an_organ_heading_goes_into_the_prompt_of_every_finding_under_it():
+    report = """Findings:
+Spleen: Mildly enlarged, measuring 14.5 cm.
+Prostate: Enlarged, 5.6 cm transverse.
+Liver: Diffuse signal loss on opposed-phase images. 2.3 cm observation in segment 7 with washout.
+Kidneys: 4 mm nonobstructing stone in the right lower pole. The left kidney is smaller than the right with cortical thinning.
+Pancreas: Atrophic.
+"""
+    assert positives(report) == [
+        "Mildly enlarged spleen, measuring 14.5 cm",
+        "Enlarged prostate, 5.6 cm transverse",
+        "Diffuse signal loss of the liver on opposed-phase images",
+        "2.3 cm observation in segment 7 of the liver with washout",
+        "4 mm nonobstructing stone in the right lower pole of the right kidney",
+        "The left kidney is smaller than the right with cortical thinning",
+        "Atrophic pancreas"]
+
+
+def test_a_numbered_observation_heading_keeps_the_organ_and_another_heading_ends_it():
+    report = """Findings:
+LIVER: Cirrhotic morphology.
+Observation 1: 9 mm arterially enhancing focus in segment 4a without washout.
+OTHER: Small hiatal hernia.
+Bowel: Small amount of free fluid in the right paracolic gutter.
+"""
+    assert positives(report) == ["Cirrhotic morphology of the liver",
+                                 "9 mm arterially enhancing focus in segment 4a of the liver without washout",
+                                 "Small hiatal hernia",  # not "of the liver"
+                                 "Small amount of free fluid in the right paracolic gutter"]  # names its own place
+
+
+def test_key_abdominal_findings_are_found():
+    report = """Findings:
+Biliary: 4 mm gallbladder polyp.
+Gallbladder: Multiple layering gallstones without wall thickening.
+Other: Esophageal and splenorenal varices. Trabeculated bladder wall. Left hydrosalpinx.
+"""
+    assert positives(report) == ["4 mm gallbladder polyp", "Multiple layering gallstones without wall thickening",
+                                 "Esophageal and splenorenal varices", "Trabeculated bladder wall", "Left hydrosalpinx"]
+
+
+def test_free_fluid_in_the_same_sentence_as_another_finding_is_a_finding_of_its_own():
+    assert positives("Pelvis: 2 cm simple cyst in the left ovary and small amount of free fluid in the cul-de-sac. "
+                     "Bowel: The appendix is dilated to 12 mm with periappendiceal free fluid.") == [
+        "2 cm simple cyst in the left ovary", "Small amount of free fluid in the cul-de-sac",
+        "The appendix is dilated to 12 mm", "Periappendiceal free fluid"]
+
+
+def test_one_finding_per_structure_each_with_its_side():
+    texts = positives("Moderate left hydronephrosis and hydroureter to the level of a 6 mm obstructing calculus "
+                      "at the left UVJ.")
+    assert texts == ["Moderate left hydronephrosis", "Left hydroureter",
+                     "6 mm obstructing calculus at the left ureterovesical junction"]
+
+
+def test_an_organ_change_with_another_kind_of_change_is_two_findings_in_the_same_organ():
+    assert positives("The liver is enlarged at 19 cm with diffuse fatty infiltration. The appendix is dilated to "
+                     "11 mm with wall thickening and surrounding fat stranding.") == [
+        "The liver is enlarged at 19 cm", "Diffuse fatty infiltration of the liver",
+        "The appendix is dilated to 11 mm with wall thickening and surrounding fat stranding"]  # details stay
+
+
+def test_a_counted_list_of_lesions_is_one_finding_per_lesion():
+    found = [f for f in extract_findings("Liver: Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in "
+                                         "segment 5, suspicious for metastases.") if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [
+        ("2.4 cm hypoattenuating lesion in segment 8 of the liver", True),
+        ("1.1 cm hypoattenuating lesion in segment 5 of the liver", True)]
+
+
+@pytest.mark.parametrize("findings, impression, kept", [
+    ("The appendix is dilated to 11 mm with wall thickening.", "Acute appendicitis.",
+     "The appendix is dilated to 11 mm with wall thickening"),
+    ("Aorta: Infrarenal abdominal aortic aneurysm measures 5.6 x 5.4 cm.", "Enlarging 5.6 cm infrarenal AAA.",
+     "Infrarenal abdominal aortic aneurysm measures 5.6 x 5.4 cm"),
+    ("Right adrenal nodule measuring 1.5 cm, consistent with an adenoma.", "Right adrenal adenoma.",
+     "Right adrenal nodule measuring 1.5 cm"),
+    ("Prostate: Enlarged, measuring 5.6 cm.", "Prostatomegaly.", "Enlarged prostate, measuring 5.6 cm"),
+    ("Liver: 8 mm hypodense lesion in segment 6.", "8 mm hepatic hypodensity.",
+     "8 mm hypodense lesion in segment 6 of the liver"),
+    ("Kidneys: 5 mm nonobstructing stone in the left kidney.", "Left nephrolithiasis.",
+     "5 mm nonobstructing stone in the left kidney"),
+])
+def test_an_impression_restating_a_finding_in_other_words_is_merged_keeping_the_specific_one(findings, impression,
+                                                                                              kept):
+    assert positives(f"Findings:\n{findings}\n\nImpression:\n{impression}\n") == [kept]
+
+
+def test_the_same_kind_of_finding_in_another_structure_or_segment_stays_apart():
+    report = """Findings:
+Liver: 9 mm lesion in segment 4a.
+Kidneys: 2 cm cyst in the left kidney.
+
+Impression:
+Lesion in segment 2. Right renal cyst.
+"""
+    assert len(positives(report)) == 4
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Liver: 2.3 cm observation in segment 7.", "Focal Organ Lesion"),
+    ("The appendix is dilated to 11 mm.", "Bowel/Mesentery"),
+    ("Spleen: Enlarged, measuring 15.8 cm.", "Organ Enlargement/Atrophy"),
+    ("Hepatic steatosis.", "Diffuse Organ Change"),
+    ("4 mm nonobstructing calculus in the right kidney.", "Calculus"),
+    ("Moderate left hydronephrosis.", "Duct/Collecting System Dilatation"),
+    ("Moderate ascites.", "Fluid Collection/Ascites"),
+    ("Infrarenal abdominal aortic aneurysm measuring 5.6 cm.", "Vascular"),
+    ("Enlarged retroperitoneal lymph nodes.", "Lymph Node"),
+    ("Compression deformity of T12.", "Osseous"),
+    ("Status post cholecystectomy.", "Postsurgical/Device"),
+    ("Periureteral stranding on the left.", "Other Abdominal/Pelvic Finding"),
+    ("8 mm nodule in the right upper lobe.", "Pulmonary Nodules/Masses"),  # a chest finding keeps its category
+])
+def test_abdominal_findings_get_abdominal_categories_and_chest_findings_keep_theirs(text, category):
+    # In an abdominal report: a finding that names no structure of its own region ("T12") takes the report's.
+    found = [f for f in extract_findings(f"Findings:\nKidneys: Normal.\n{text}") if not f.negated]
+    assert [f.category for f in found] == [category]
+    chest = category in {c.name for c in CATEGORIES}
+    assert found[0].organ_system == ("lung/pleura" if chest else "abdomen/pelvis")
+
+
+def test_the_abdominal_category_set_is_small_and_ends_with_a_catch_all():
+    names = [c.name for c in ABDOMINAL_CATEGORIES]
+    assert len(names) == len(set(names)) == 12 and names[-1] == "Other Abdominal/Pelvic Finding"
+    assert not set(names) & {c.name for c in CATEGORIES}
+
+
+@pytest.mark.parametrize("sentence, text", [
+    ("Liver: 8 mm hypodense lesion in segment 6, too small to characterize, likely a cyst.",
+     "8 mm hypodense lesion in segment 6 of the liver"),
+    ("New 2.0 cm enhancing mass in the right hepatic lobe, possibly representing a metastasis.",
+     "New 2.0 cm enhancing mass in the right hepatic lobe"),
+    ("Mildly enlarged ileocolic lymph nodes, likely reactive, measuring up to 9 mm.",
+     "Mildly enlarged ileocolic lymph nodes, measuring up to 9 mm"),
+])
+def test_a_hedged_interpretation_marks_its_finding_uncertain_without_dropping_it(sentence, text):
+    found = [f for f in extract_findings(sentence) if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [(text, True)]
+
+
+@pytest.mark.parametrize("sentence, structure", [
+    ("Liver: 2.3 cm observation in segment 7.", "liver"),
+    ("Moderate left hydronephrosis.", "left kidney"),
+    ("Moderate ascites.", "peritoneal cavity"),
+    ("Mildly enlarged ileocolic lymph nodes.", "lymph node"),
+    ("6 mm calculus at the left UVJ.", "left ureter"),
+])
+def test_each_finding_names_its_structure(sentence, structure):
+    assert [f.structure for f in extract_findings(sentence)] == [structure]
+
+
+@pytest.mark.parametrize("prompt, meaning", [
+    ("liver segment 7", "Liver"), ("couinaud segment 4a", "Liver"), ("li-rads observation", "Mass"),
+    ("ipmn", "Cyst"), ("intraductal papillary mucinous neoplasm", "Cyst"), ("abdominal aortic aneurysm", "Aorta"),
+    ("aaa", "Aorta"), ("ureterovesical junction", "Urinary system"), ("uvj", "Urinary system"),
+    ("hydroureter", "Urine"), ("hydronephrosis", "Urine"), ("ascites", "Body fluid"), ("common bile duct", "Bile duct"),
+    ("portal vein", "Vein"), ("pancreatic tail", "Pancreas"), ("peripheral zone", "Prostate"),
+    ("left kidney", "Kidney"), ("peritoneal cavity", "Peritoneal cavity"), ("urinary bladder", "Bladder"),
+])
+def test_abdominal_vocabulary_maps_to_terminology_entries(prompt, meaning):
+    info = segment_info(prompt)
+    assert info.terminology is not None and info.terminology.type.meaning.lower() == meaning.lower()
+
+
+def test_a_sided_heading_gives_its_side_and_a_fronted_place_goes_last():
+    report = """Findings:
+Right kidney: Perinephric stranding.
+Lesion 1: Right anterior transition zone at the apex, 1.6 cm T2 hypointense lesion.
+Lymph nodes: Conglomerate retroperitoneal lymphadenopathy, the largest mass measuring 6.1 x 4.2 cm.
+"""
+    assert positives(report) == [
+        "Right perinephric stranding", "1.6 cm T2 hypointense lesion in the right anterior transition zone at the apex",
+        "Conglomerate retroperitoneal lymphadenopathy, the largest mass measuring 6.1 x 4.2 cm"]
+
+
+def test_side_and_part_sub_headings_narrow_the_organ_heading():
+    report = """FINDINGS:
+KIDNEYS:
+Left: 3.4 cm solid enhancing mass arising from the interpolar region.
+Right: 1.5 cm cyst at the upper pole.
+LIVER:
+1. Segment 2: 2.8 cm lesion with peripheral nodular enhancement.
+Pancreatic remnant: Atrophic with a dilated pancreatic duct measuring 6 mm.
+"""
+    assert positives(report) == [
+        "3.4 cm solid enhancing mass arising from the interpolar region of the left kidney",
+        "1.5 cm cyst at the upper pole of the right kidney",
+        "2.8 cm lesion in segment 2 of the liver with peripheral nodular enhancement",
+        "Atrophic pancreas", "Dilated pancreatic duct measuring 6 mm"]
