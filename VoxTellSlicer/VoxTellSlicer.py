@@ -40,6 +40,7 @@ if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT
 from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
+from VoxTellSlicerLib.settings import DEVICE, MODEL_FOLDER, MODEL_SOURCE, PRECISION, UserSettings  # noqa: E402
 from VoxTellSlicerLib.worker import ProgressState, RunInProgress, runInWorker, setupDependenciesInWorker  # noqa: E402
 
 MODEL_SOURCES = [
@@ -109,13 +110,14 @@ This module runs the released VoxTell model; please cite the VoxTell paper when 
 
 @parameterNodeWrapper
 class VoxTellSlicerParameterNode:
-    """Read by RunOptions.fromParameterNode (also from the Segment Editor effect): keep the names."""
+    """The scene's state of the module, saved in scene files: never patient text (the pasted
+    report stays in its text box). Model, folder, device and precision are filled from the
+    user's settings (VoxTellSlicerLib.settings, same names), which outlive the scene."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
     roi: vtkMRMLMarkupsROINode
     prompts: str = ""
-    report: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda:N", "mps" (devices.deviceChoices)
     precision: str = "auto"  # "auto" (the release's arithmetic) or "bf16"
     modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
@@ -203,6 +205,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.cancelRun()  # the logic also notices the close and writes nothing
         self.logic.forgetLastRun()
         self.setParameterNode(None)
+        self.ui.reportTextEdit.clear()  # the closed scene's patient
+        self.ui.findingsTable.setRowCount(0)
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -231,11 +235,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         if node is None:
             return
-        for textEdit, text in ((self.ui.promptsTextEdit, node.prompts), (self.ui.reportTextEdit, node.report)):
-            if textEdit.toPlainText() != text:  # setting the same text would move the cursor
-                wasBlocked = textEdit.blockSignals(True)
-                textEdit.setPlainText(text)
-                textEdit.blockSignals(wasBlocked)
+        textEdit = self.ui.promptsTextEdit
+        if textEdit.toPlainText() != node.prompts:  # setting the same text would move the cursor
+            wasBlocked = textEdit.blockSignals(True)
+            textEdit.setPlainText(node.prompts)
+            textEdit.blockSignals(wasBlocked)
         for comboBox, value in ((self.ui.deviceComboBox, node.device), (self.ui.modelSourceComboBox, node.modelSource)):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.currentIndex = max(comboBox.findData(value), 0)
@@ -271,7 +275,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         findingsProblem = problem or (None if self.checkedFindings() else _("Extract the findings and tick at least one."))
         self.ui.groundFindingsButton.enabled = findingsProblem is None and not running
         self.ui.groundFindingsButton.toolTip = findingsProblem or _("Segment every ticked finding, coloured by category.")
-        self.ui.extractFindingsButton.enabled = bool(node and node.report.strip()) and not running
+        self.ui.extractFindingsButton.enabled = bool(self.ui.reportTextEdit.toPlainText().strip()) and not running
         self.ui.cancelButton.enabled = running
         self.ui.revertButton.enabled = not running and self.logic.canRevert()
 
@@ -280,25 +284,27 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.prompts = self.ui.promptsTextEdit.toPlainText()
 
     def onReportEdited(self) -> None:
+        """The report stays in its text box: nothing of it goes into the scene."""
+        self.updateRunButton()
+
+    def rememberSetting(self, setting, value: str) -> None:
+        """A user's choice: kept in the user settings and shown through the parameter node."""
+        self.logic.settings.set(setting, value)
         if self._parameterNode:
-            self._parameterNode.report = self.ui.reportTextEdit.toPlainText()
+            setattr(self._parameterNode, setting.name, self.logic.settings.get(setting))
 
     def onDeviceChanged(self, index: int) -> None:
-        if self._parameterNode:
-            self._parameterNode.device = self.ui.deviceComboBox.itemData(index)
+        self.rememberSetting(DEVICE, self.ui.deviceComboBox.itemData(index))
         self.updateDeviceWarning()
 
     def onBf16Toggled(self, checked: bool) -> None:
-        if self._parameterNode:
-            self._parameterNode.precision = "bf16" if checked else "auto"
+        self.rememberSetting(PRECISION, "bf16" if checked else "auto")
 
     def onModelSourceChanged(self, index: int) -> None:
-        if self._parameterNode:
-            self._parameterNode.modelSource = self.ui.modelSourceComboBox.itemData(index)
+        self.rememberSetting(MODEL_SOURCE, self.ui.modelSourceComboBox.itemData(index))
 
     def onModelFolderChanged(self, path: str) -> None:
-        if self._parameterNode:
-            self._parameterNode.modelFolder = path
+        self.rememberSetting(MODEL_FOLDER, path)
 
     def populateDevices(self) -> None:
         """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees; and
@@ -529,18 +535,23 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
-    """VoxTellLogic with the module's parameter node (all computation is in VoxTellLogic)."""
+    """VoxTellLogic with the module's parameter node and the user's settings (all computation
+    is in VoxTellLogic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Optional[UserSettings] = None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         VoxTellLogic.__init__(self)
+        self.settings = settings or UserSettings()
 
     def getParameterNode(self):
-        return VoxTellSlicerParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+        """The scene's parameter node, its model, folder, device and precision set from the user's settings."""
+        node = ScriptedLoadableModuleLogic.getParameterNode(self)
+        self.settings.fillParameterNode(node)
+        return VoxTellSlicerParameterNode(node)
 
     def runOptions(self) -> RunOptions:
-        """Model, device and ROI chosen in the module (the effect reads the same node)."""
-        return RunOptions.fromParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+        """Model, device and precision from the user's settings (as the effect reads them), the module's ROI."""
+        return RunOptions.fromSettings(self.settings, ScriptedLoadableModuleLogic.getParameterNode(self).GetNodeReference("roi"))
 
 
 #

@@ -138,10 +138,15 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
         from VoxTellCore.errors import Cancelled, VoxTellError
         from VoxTellSlicerLib.dependencies import DependencyError
-        from VoxTellSlicerLib.options import RunOptions, moduleParameterNode
+        from VoxTellSlicerLib.options import RunOptions
+        from VoxTellSlicerLib.settings import UserSettings
         from VoxTellSlicerLib.worker import ProgressState, setupDependenciesInWorker
 
-        options = RunOptions.fromParameterNode(moduleParameterNode(slicer.mrmlScene)).withRoi(self.roiSelector.currentNode())
+        try:
+            options = RunOptions.fromSettings(UserSettings(), self.roiSelector.currentNode())
+        except VoxTellError as error:
+            slicer.util.errorDisplay(str(error))
+            return
         self._cancel = threading.Event()
         self._progress = ProgressState()
         self.applyButton.enabled = False
