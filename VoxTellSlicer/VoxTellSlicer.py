@@ -381,8 +381,10 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setRunning(True)
         self._progressState = ProgressState()
         try:
-            installed = setupDependenciesInWorker(self.poll, self._progressState.status, self._cancel)
+            installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
             if installed:
+                self.populateDevices()  # a new torch may see GPUs
+                self.updateDeviceWarning()
                 self.setStatus(_("Installed {packages}.").format(packages=", ".join(installed)))
             options = self.logic.runOptions()
             self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,

@@ -128,6 +128,10 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.statusLabel.text = status
         slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
+    @staticmethod
+    def confirm(question):
+        return slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell")
+
     def onApply(self):
         if self._cancel is not None:
             return
@@ -153,10 +157,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.cancelButton.enabled = True
         self.progressBar.visible = True
         try:
-            setupDependenciesInWorker(self.poll, self._progress.status, self._cancel)
-            self.logic().prepareTextEncoder(
-                [prompt], options, lambda question: slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell"),
-                self._progress, self._cancel, self._progress.status)
+            setupDependenciesInWorker(self.poll, self._progress.status, self.confirm, self._cancel)
+            self.logic().prepareTextEncoder([prompt], options, self.confirm, self._progress, self._cancel,
+                                            self._progress.status)
             self.logic().fillSelectedSegment(self.scriptedEffect, prompt, options, progress=self._progress,
                                              cancel=self._cancel, log=self._progress.status)
             self.statusLabel.text = _("Done. Undo (Ctrl+Z) reverts it.")

@@ -78,11 +78,17 @@ def runInWorker(compute: Callable[[], T], poll: Optional[Callable[[], object]] =
 
 
 def setupDependenciesInWorker(poll: Optional[Callable[[], object]], log: Callable[[str], object],
-                              cancel: CancelCheck = None) -> list:
-    """First-use setup (installs VoxTellCore's packages; PyTorch through the PyTorch extension)
-    in the worker, holding the run guard; returns what was installed."""
-    from VoxTellSlicerLib.dependencies import setupDependencies
+                              confirm: Callable[[str], bool], cancel: CancelCheck = None) -> list:
+    """First-use setup: when packages are missing, ``confirm(question)`` (on the caller's thread:
+    the list and the download sizes) and, after a yes, the install (PyTorch through the PyTorch
+    extension) in the worker, holding the run guard; returns what was installed. A no raises
+    ``Cancelled`` with nothing installed."""
+    from VoxTellCore.errors import Cancelled
+    from VoxTellSlicerLib.dependencies import installPlan, installQuestion, setupDependencies
 
+    plan = installPlan()
+    if plan and not confirm(installQuestion(plan)):
+        raise Cancelled("Not run: nothing was installed (VoxTell needs the packages it listed).")
     with exclusiveRun():
         return runInWorker(lambda: setupDependencies(log=log, cancel=cancel), poll=poll, name="VoxTell setup")
 
