@@ -41,7 +41,14 @@ from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
 from VoxTellSlicerLib.settings import DEVICE, MODEL_FOLDER, MODEL_SOURCE, PRECISION, UserSettings  # noqa: E402
-from VoxTellSlicerLib.worker import ProgressState, RunInProgress, runInWorker, setupDependenciesInWorker  # noqa: E402
+from VoxTellSlicerLib.devices import UNPROBED_CHOICES  # noqa: E402
+from VoxTellSlicerLib.worker import (  # noqa: E402
+    BackgroundCall,
+    ProgressState,
+    RunInProgress,
+    runInWorker,
+    setupDependenciesInWorker,
+)
 
 MODEL_SOURCES = [
     ("official", "Official VoxTell v1.1 (downloaded once)"),
@@ -139,6 +146,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._cancel = None
         self._progressState = ProgressState()
         self._cleanedUp = False  # module reload or close: the GUI of this widget is gone
+        self._devicesProbed = False  # PyTorch was asked which devices exist
+        self._deviceProbeTimer = None
 
     def setup(self) -> None:
         import qt
@@ -152,7 +161,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = VoxTellSlicerLogic()
         self.logic.runCompute = lambda compute: runInWorker(compute, poll=self.poll)
 
-        self.populateDevices()
+        self.populateDevices(UNPROBED_CHOICES, bf16=False)
+        qt.QTimer.singleShot(0, self.probeDevices)  # after the panel shows: torch and CUDA take seconds
         for value, text in MODEL_SOURCES:
             self.ui.modelSourceComboBox.addItem(_(text), value)
         self.ui.progressBar.visible = False
@@ -306,23 +316,53 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onModelFolderChanged(self, path: str) -> None:
         self.rememberSetting(MODEL_FOLDER, path)
 
-    def populateDevices(self) -> None:
-        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees; and
-        bf16 arithmetic where the CPU computes it natively (elsewhere it is emulated: slower)."""
-        from VoxTellSlicerLib.devices import deviceChoices, nativeCpuBf16
-
-        self.ui.bf16CheckBox.visible = nativeCpuBf16()
-
+    def populateDevices(self, choices: list, bf16: bool) -> None:
+        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU; and bf16 arithmetic
+        where the CPU computes it natively (elsewhere it is emulated: slower)."""
+        self.ui.bf16CheckBox.visible = bf16
         wasBlocked = self.ui.deviceComboBox.blockSignals(True)
         self.ui.deviceComboBox.clear()
-        for value, label in deviceChoices():
+        for value, label in choices:
             self.ui.deviceComboBox.addItem(label, value)
         self.ui.deviceComboBox.blockSignals(wasBlocked)
+        self.updateGUIFromParameterNode()  # selects the user's device again
+
+    def probeDevices(self) -> None:
+        """Ask PyTorch what this computer has, in a background thread (never on the GUI thread:
+        importing torch and starting CUDA take seconds), then fill the device box."""
+        import qt
+
+        from VoxTellSlicerLib.devices import probeDevices
+
+        if self._deviceProbeTimer is not None:
+            return
+        probe = BackgroundCall(probeDevices, name="VoxTell device probe")
+
+        def collect() -> None:
+            if not probe.done() or self._cleanedUp:
+                return
+            self._deviceProbeTimer.stop()
+            self._deviceProbeTimer = None
+            try:
+                choices, bf16 = probe.result()
+            except Exception:  # a broken torch: the choices that need none stay
+                logging.exception("VoxTell: asking PyTorch for the devices failed")
+                return
+            self._devicesProbed = True
+            self.populateDevices(choices, bf16)
+            self.updateDeviceWarning()
+
+        self._deviceProbeTimer = qt.QTimer()
+        self._deviceProbeTimer.setInterval(100)
+        self._deviceProbeTimer.connect("timeout()", collect)
+        self._deviceProbeTimer.start()
 
     def updateDeviceWarning(self) -> None:
         """Say before a run when it will not use the GPU the user expects (e.g. Auto falls back to the CPU)."""
         from VoxTellSlicerLib.devices import resolveDevice
 
+        if not self._devicesProbed:
+            return  # resolving asks PyTorch: after the background probe
         device = self._parameterNode.device if self._parameterNode else "auto"
         try:
             _device, warning = resolveDevice(device)
@@ -383,8 +423,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         try:
             installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
             if installed:
-                self.populateDevices()  # a new torch may see GPUs
-                self.updateDeviceWarning()
+                self.probeDevices()  # a new torch may see GPUs
                 self.setStatus(_("Installed {packages}.").format(packages=", ".join(installed)))
             options = self.logic.runOptions()
             self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,

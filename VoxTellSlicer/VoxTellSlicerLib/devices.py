@@ -52,15 +52,27 @@ def _mpsAvailable() -> bool:
         return False
 
 
+AUTO_CHOICE = ("auto", "Auto (a CUDA GPU when there is one, else the CPU)")
+CPU_CHOICE = ("cpu", "CPU (slow: minutes per image)")
+#: What the device box offers before PyTorch was asked (importing it and starting CUDA take
+#: seconds, so the module asks in a background thread once its panel shows).
+UNPROBED_CHOICES = [AUTO_CHOICE, CPU_CHOICE]
+
+
 def deviceChoices() -> List[Tuple[str, str]]:
     """(value, label) for the device box: auto, every CUDA GPU, Apple mps when present, cpu."""
-    choices = [("auto", "Auto (a CUDA GPU when there is one, else the CPU)")]
+    choices = [AUTO_CHOICE]
     for index, (name, memory) in enumerate(_cudaDevices()):
         choices.append((f"cuda:{index}", f"GPU {index}: {name}, {memory:.0f} GB"))
     if _mpsAvailable():
         choices.append(("mps", "Apple GPU (mps)"))
-    choices.append(("cpu", "CPU (slow: minutes per image)"))
+    choices.append(CPU_CHOICE)
     return choices
+
+
+def probeDevices() -> Tuple[List[Tuple[str, str]], bool]:
+    """(device choices, bf16 offered): imports torch and starts CUDA, so call it off the GUI thread."""
+    return deviceChoices(), nativeCpuBf16()
 
 
 def resolveDevice(value: str) -> Tuple[str, Optional[str]]:

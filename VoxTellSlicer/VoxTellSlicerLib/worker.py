@@ -49,6 +49,33 @@ def isRunning() -> bool:
     return _runLock.locked()
 
 
+class BackgroundCall:
+    """``function()`` started in a daemon thread; ``done()`` says when it ended, ``result()``
+    returns its value or re-raises its exception (on the caller's thread)."""
+
+    def __init__(self, function: Callable[[], T], name: str = "VoxTell worker") -> None:
+        self._outcome: dict = {}
+        self._thread = threading.Thread(target=self._run, args=(function,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], T]) -> None:
+        try:
+            self._outcome["result"] = function()
+        except BaseException as error:  # re-raised on the caller's thread
+            self._outcome["error"] = error
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def result(self):
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["result"]
+
+
 def runInWorker(compute: Callable[[], T], poll: Optional[Callable[[], object]] = None, interval: float = 0.05,
                 name: str = "VoxTell worker") -> T:
     """``compute()`` in a worker thread; the caller's thread calls ``poll()`` until it ends.
@@ -56,25 +83,14 @@ def runInWorker(compute: Callable[[], T], poll: Optional[Callable[[], object]] =
     The result is returned and an exception is re-raised on the caller's thread. Cancelling
     is ``compute``'s business (it gets a cancel check from its caller).
     """
-    outcome = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = compute()
-        except BaseException as error:  # re-raised on the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, name=name, daemon=True)
-    worker.start()
-    while worker.is_alive():
+    call = BackgroundCall(compute, name)
+    while not call.done():
         if poll is not None:
             poll()
-        worker.join(interval)
+        call.wait(interval)
     if poll is not None:
         poll()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    return call.result()
 
 
 def setupDependenciesInWorker(poll: Optional[Callable[[], object]], log: Callable[[str], object],

@@ -4,7 +4,8 @@ slicer-core lacks the application's Python parts. They are stood in here, each a
 the module's use of it: ``parameterNodeWrapper`` stores each annotated field on the real
 vtkMRMLScriptedModuleNode as Slicer's wrapper does (strings as parameters, nodes as
 references), ``ScriptedLoadableModuleLogic.getParameterNode`` is the scene's singleton node,
-``slicer.app.userSettings()`` is the QSettings the test passes, ``qt``/``ctk`` are empty.
+``slicer.app.userSettings()`` is the QSettings the test passes, ``qt``/``ctk`` widgets accept
+anything (QTimers can be fired by the test).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class ParameterNodeWrapper:
         object.__setattr__(self, "parameterNode", node)
 
     def __getattr__(self, name: str) -> Any:
+        if name not in self._fields():  # AddObserver, RemoveObserver... as Slicer's wrapper forwards them
+            return getattr(self.parameterNode, name)
         kind, default = self._fields()[name]
         node = self.parameterNode
         if isinstance(kind, type) and kind.__name__.startswith("vtkMRML"):
@@ -66,15 +69,74 @@ class ScriptedLoadableModuleLogic:
         return node
 
 
-class Base:
+class Anything:
+    """Any Qt widget or call the test does not look at: every attribute, call and comparison works."""
+
     def __init__(self, *args, **kwargs) -> None:
         pass
+
+    def __call__(self, *args, **kwargs) -> Anything:
+        return Anything()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Anything()
+
+    def __lt__(self, other) -> bool:
+        return False
+
+    __gt__ = __le__ = __ge__ = __lt__
+
+
+class QtModule(types.ModuleType):
+    """``qt``/``ctk`` whose every class is Anything; QTimers are ``Timer``s the test can fire."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Timer if name == "QTimer" else Anything()
+
+
+class Timer(Anything):
+    """qt.QTimer: ``fire_all()`` runs what each started timer and each singleShot would call."""
+
+    started: list = []
+    single_shots: list = []
+
+    def connect(self, signal: str, callback) -> None:
+        self.callback = callback
+
+    def start(self) -> None:
+        Timer.started.append(self)
+
+    def stop(self) -> None:
+        Timer.started.remove(self)
+
+    @staticmethod
+    def singleShot(msec: int, callback) -> None:
+        Timer.single_shots.append(callback)
+
+
+class Base:
+    layout = Anything()
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.parent = Anything()
+
+    def setup(self) -> None:
+        pass
+
+    def resourcePath(self, path: str) -> str:
+        return path
 
 
 def load_module(monkeypatch, user_settings):
     """The VoxTellSlicer module object, with ``slicer.app.userSettings()`` returning ``user_settings``."""
     import slicer
 
+    monkeypatch.setattr(slicer.util, "loadUI", Anything(), raising=False)
+    monkeypatch.setattr(slicer.util, "childWidgetVariables", Anything(), raising=False)
     loadable = types.ModuleType("slicer.ScriptedLoadableModule")
     loadable.ScriptedLoadableModule = loadable.ScriptedLoadableModuleWidget = Base
     loadable.ScriptedLoadableModuleTest = Base
@@ -84,9 +146,10 @@ def load_module(monkeypatch, user_settings):
     wrapper.Choice = lambda choices: None
     i18n = types.ModuleType("slicer.i18n")
     i18n.tr = lambda text: text
-    for module in (loadable, wrapper, i18n, types.ModuleType("qt"), types.ModuleType("ctk")):
+    for module in (loadable, wrapper, i18n, QtModule("qt"), QtModule("ctk")):
         monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(userSettings=lambda: user_settings), raising=False)
+    app = types.SimpleNamespace(userSettings=lambda: user_settings, processEvents=lambda *args: None)
+    monkeypatch.setattr(slicer, "app", app, raising=False)
     spec = importlib.util.spec_from_file_location("VoxTellSlicer", SLICER_MODULE_DIR / "VoxTellSlicer.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "VoxTellSlicer", module)
