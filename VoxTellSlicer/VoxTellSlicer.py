@@ -15,6 +15,8 @@ from typing import Annotated, Optional
 import slicer
 import vtk
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -23,12 +25,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
-
-try:
-    from slicer.i18n import tr as _
-except ImportError:  # Slicer < 5.4
-    def _(text):
-        return text
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Developer mode: VoxTellCore sits next to this folder in a source checkout (in the
@@ -39,26 +35,33 @@ if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT
 
 from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
+from VoxTellSlicerLib.devices import UNPROBED_CHOICES  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
 from VoxTellSlicerLib.settings import DEVICE, MODEL_FOLDER, MODEL_SOURCE, PRECISION, UserSettings  # noqa: E402
-from VoxTellSlicerLib.devices import UNPROBED_CHOICES  # noqa: E402
 from VoxTellSlicerLib.worker import (  # noqa: E402
     BackgroundCall,
+    NothingWritten,
     ProgressState,
     RunInProgress,
     runInWorker,
     setupDependenciesInWorker,
+    showProgress,
 )
 
-MODEL_SOURCES = [
-    ("official", "Official VoxTell v1.1 (downloaded once)"),
-    ("folder", "Local model folder"),
-    ("demo", "Built-in demo model"),
-]
-TEXT_ENCODER_NOTE = (
-    "Prompts outside the model's embedding bank need the Qwen3-Embedding-4B text encoder: about 8 GB, "
-    "downloaded on first use, and about 16 GB of RAM when it runs on the CPU."
-)
+
+
+def modelSources() -> list:
+    """(value, label) of the model box (a function: Slicer's translation is loaded by then)."""
+    return [
+        ("official", _("Official VoxTell v1.1 (downloaded once)")),
+        ("folder", _("Local model folder")),
+        ("demo", _("Built-in demo model")),
+    ]
+
+
+def textEncoderNote() -> str:
+    return _("Prompts outside the model's embedding bank need the Qwen3-Embedding-4B text encoder: about 8 GB, "
+             "downloaded on first use, and about 16 GB of RAM when it runs on the CPU.")
 
 
 #
@@ -69,8 +72,9 @@ TEXT_ENCODER_NOTE = (
 class VoxTellSlicer(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("VoxTell")
-        self.parent.categories = ["Segmentation"]
+        # Not just "VoxTell": another extension's module has that title in the module list.
+        self.parent.title = _("VoxTell Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["VoxTell Slicer extension contributors"]
         self.parent.helpText = _("""
@@ -94,7 +98,7 @@ honouring the editor's masking settings; the editor's Undo (Ctrl+Z) reverts it.
 Only one VoxTell run goes at a time (module or effect).
 See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>
 (tutorial, troubleshooting).
-""").format(demo=DEMO_DESCRIPTION, encoder=TEXT_ENCODER_NOTE)
+""").format(demo=DEMO_DESCRIPTION, encoder=textEncoderNote())
         self.parent.acknowledgementText = _("""
 VoxTell: free-text promptable universal 3D medical image segmentation (Rokuss et al., 2025).
 This module runs the released VoxTell model; please cite the VoxTell paper when you use it.
@@ -127,7 +131,7 @@ class VoxTellSlicerParameterNode:
     prompts: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda:N", "mps" (devices.deviceChoices)
     precision: str = "auto"  # "auto" (the release's arithmetic) or "bf16"
-    modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
+    modelSource: Annotated[str, Choice(list(MODEL_SOURCE.choices))] = "official"
     modelFolder: str = ""
 
 
@@ -163,8 +167,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.populateDevices(UNPROBED_CHOICES, bf16=False)
         qt.QTimer.singleShot(0, self.probeDevices)  # after the panel shows: torch and CUDA take seconds
-        for value, text in MODEL_SOURCES:
-            self.ui.modelSourceComboBox.addItem(_(text), value)
+        for value, label in modelSources():
+            self.ui.modelSourceComboBox.addItem(label, value)
         self.ui.progressBar.visible = False
         self.ui.cancelButton.enabled = False
 
@@ -188,6 +192,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         header.setSectionResizeMode(self.CATEGORY_COLUMN, qt.QHeaderView.ResizeToContents)
         header.setSectionResizeMode(self.UNCERTAIN_COLUMN, qt.QHeaderView.ResizeToContents)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.roiSelector.connect("nodeAddedByUser(vtkMRMLNode*)", self.onRoiCreated)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = qt.QShortcut(qt.QKeySequence(keys), self.ui.promptsTextEdit)
             shortcut.setContext(qt.Qt.WidgetWithChildrenShortcut)
@@ -263,12 +268,13 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelFolderLabel.visible = node.modelSource == "folder"
         self.ui.modelInfoLabel.text = {
             "official": _("VoxTell v1.1 from the Hugging Face Hub; downloaded once in the background (Cancel "
-                          "stops it), then used from the cache without asking the network. ") + _(TEXT_ENCODER_NOTE),
+                          "stops it), then used from the cache without asking the network. ") + textEncoderNote(),
             "folder": _("A folder with plans.json and fold_0/ (e.g. the official model copied for offline use)."),
             "demo": _("Built-in {description}.").format(description=DEMO_DESCRIPTION),
         }[node.modelSource]
         if node.outputSegmentation is None and node.inputVolume is not None:
             self.ui.outputSegmentationSelector.baseName = f"{node.inputVolume.GetName()} VoxTell"
+        self.updateDeviceWarning()  # its estimate depends on the image and the prompts
         self.updateRunButton()
 
     def updateRunButton(self) -> None:
@@ -316,6 +322,17 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onModelFolderChanged(self, path: str) -> None:
         self.rememberSetting(MODEL_FOLDER, path)
 
+    def onRoiCreated(self, roiNode) -> None:
+        """'Create new Markups ROI' gives an empty box: fit it to the input volume to shrink from there."""
+        from VoxTellSlicerLib.geometry import fitRoiToVolume
+
+        volume = self._parameterNode.inputVolume if self._parameterNode else None
+        if volume is not None:
+            fitRoiToVolume(roiNode, volume)
+            self.setStatus(_("The new ROI covers the whole image: drag its handles around the structure."))
+        else:
+            self.setStatus(_("Select an input volume to fit the new ROI to, or place the ROI in a view."))
+
     def populateDevices(self, choices: list, bf16: bool) -> None:
         """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU; and bf16 arithmetic
         where the CPU computes it natively (elsewhere it is emulated: slower)."""
@@ -358,16 +375,25 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._deviceProbeTimer.start()
 
     def updateDeviceWarning(self) -> None:
-        """Say before a run when it will not use the GPU the user expects (e.g. Auto falls back to the CPU)."""
-        from VoxTellSlicerLib.devices import resolveDevice
+        """Say beside Run when a run will not use the GPU the user expects (e.g. Auto falls back to
+        the CPU), and how long it takes there for this image and these prompts."""
+        from VoxTellSlicerLib.devices import cpuEstimate, resolveDevice
 
         if not self._devicesProbed:
             return  # resolving asks PyTorch: after the background probe
-        device = self._parameterNode.device if self._parameterNode else "auto"
+        node = self._parameterNode
         try:
-            _device, warning = resolveDevice(device)
+            device, warning = resolveDevice(node.device if node else "auto")
         except Exception as error:  # a broken CUDA setup should not break the module
-            warning = _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(error=error)
+            device, warning = "cpu", _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(
+                error=error)
+        imageData = node.inputVolume.GetImageData() if node and node.inputVolume else None
+        if device == "cpu" and imageData is not None and node.modelSource != "demo":
+            prompts = [line for line in node.prompts.splitlines() if line.strip()]
+            windows, minutes = cpuEstimate(imageData.GetDimensions(), len(prompts))
+            warning = (warning or _("Runs on the CPU.")) + " " + _(
+                "This image: {windows} window(s), about {minutes:.0f} min for these prompts on 2 CPU cores "
+                "(measured with the released model).").format(windows=windows, minutes=max(minutes, 1))
         self.ui.deviceWarningLabel.text = warning or ""
         self.ui.deviceWarningLabel.visible = bool(warning)
 
@@ -382,11 +408,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import qt
 
         if not self._cleanedUp:
-            done, total, status = self._progressState.latest()
-            if status:
-                self.ui.statusLabel.text = status
-            self.ui.progressBar.maximum = total or 0  # 0: busy indicator
-            self.ui.progressBar.value = done if total else 0
+            showProgress(self._progressState, self.ui.progressBar, self.ui.statusLabel)
         slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
     def cancelRun(self) -> None:
@@ -396,6 +418,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onCancelButton(self) -> None:
         if self._cancel is not None:
             self.cancelRun()
+            self._progressState.pin(_("Cancelling..."))  # the worker's next line must not replace it
             self.setStatus(_("Cancelling..."))
 
     def setRunning(self, running: bool) -> None:
@@ -424,14 +447,16 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
             if installed:
                 self.probeDevices()  # a new torch may see GPUs
-                self.setStatus(_("Installed {packages}.").format(packages=", ".join(installed)))
+                self._progressState.note(_("Installed {packages}.").format(packages=", ".join(installed)))
             options = self.logic.runOptions()
             self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,
                                           self._progressState.status)
             self._progressState.status(startText)
             self.setStatus(work(options, self._progressState))
-        except Cancelled as error:
-            self.setStatus(str(error) if "scene" in str(error) else _("Cancelled: the segmentation is unchanged."))
+        except NothingWritten as error:
+            self.setStatus(str(error))
+        except Cancelled:
+            self.setStatus(_("Cancelled: the segmentation is unchanged."))
         except DependencyError as error:
             self.setStatus(_("Setup failed at: {step}").format(step=error.step))
             slicer.util.errorDisplay(str(error), windowTitle=_("VoxTell setup"))
@@ -603,9 +628,11 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
 class VoxTellSlicerTest(ScriptedLoadableModuleTest):
     """Runs inside Slicer (Developer mode > Reload and Test, and the extension's ctest).
 
-    Every test needs VoxTellCore's packages (PyTorch among them), which the extension build
-    machines do not have: there each test is skipped (ctest calls setUp before each test_*
-    method) and runTest returns with a message instead of failing.
+    The first test runs the whole prompt -> segments -> revert path with a stand-in predictor
+    (numpy only, which Slicer ships), so the extension build machines, which have no torch,
+    exercise the module on every Slicer release. The demo-model tests need VoxTellCore's
+    packages (PyTorch among them): without them they are skipped (ctest calls setUp before each
+    test_* method) and runTest says so.
     """
 
     NEEDED_PACKAGES = ("torch", "numpy", "nibabel", "SimpleITK", "dynamic_network_architectures")
@@ -623,19 +650,21 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         return missing
 
     def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def requireModelPackages(self):
         missing = self.missingPackages()
         if missing:
             self.skipTest(f"VoxTell's packages are not installed ({', '.join(missing)}).")
-        slicer.mrmlScene.Clear()
 
     def runTest(self):
+        self.setUp()
+        self.test_prompts_become_segments_with_a_stand_in_predictor()
         missing = self.missingPackages()
         if missing:
-            self.delayDisplay(f"Skipped: VoxTell's packages are not installed ({', '.join(missing)}).")
+            self.delayDisplay(f"Demo-model tests skipped: VoxTell's packages are not installed ({', '.join(missing)}).")
             return
-        for test in (self.test_revert_restores_the_segmentation_without_scene_undo,
-                     self.test_demo_model_segments_on_volume_grid,
-                     self.test_rerun_updates_segment_and_cancel_keeps_state):
+        for test in (self.test_demo_model_segments_on_volume_grid, self.test_rerun_updates_segment_and_cancel_keeps_state):
             self.setUp()
             test()
 
@@ -647,10 +676,16 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         ijkToRas = np.array([[-0.9, 0, 0, 20.0], [0, -0.9, 0, 30.0], [0, 0, 2.0, -40.0], [0, 0, 0, 1]])
         return slicer.util.addVolumeFromArray(image.astype(np.float32), ijkToRas, "VoxTell test volume")
 
-    def test_revert_restores_the_segmentation_without_scene_undo(self):
+    def test_prompts_become_segments_with_a_stand_in_predictor(self):
+        """Prompts -> masks (a stand-in for the model: one slab per prompt) -> named segments on the
+        volume's grid -> a rerun updates its segment -> revert restores, without scene undo."""
+        import types
+
         import numpy as np
 
         class SlabPredictor:
+            device = types.SimpleNamespace(type="cpu")
+
             def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
                 masks = np.zeros((len(prompts), *volume.array.shape), np.uint8)
                 for index in range(len(prompts)):
@@ -663,6 +698,9 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         undoFlag = slicer.mrmlScene.GetUndoFlag()
         segmentation = logic.segment(volume, "liver", options=options)
         before = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume).copy()
+        slab = np.zeros(before.shape, np.uint8)
+        slab[5:12] = 1
+        self.assertTrue(np.array_equal(before, slab))  # on the volume's own grid
         logic.segment(volume, "spleen\nliver", segmentationNode=segmentation, options=options)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
         self.assertFalse(np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume), before))
@@ -675,6 +713,7 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
     def test_demo_model_segments_on_volume_grid(self):
         import numpy as np
 
+        self.requireModelPackages()
         self.delayDisplay("Segmenting a synthetic image with the demo model")
         volume = self._volume()
         logic = VoxTellSlicerLogic()
@@ -688,6 +727,7 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_rerun_updates_segment_and_cancel_keeps_state(self):
+        self.requireModelPackages()
         from VoxTellCore.errors import Cancelled
 
         volume = self._volume()

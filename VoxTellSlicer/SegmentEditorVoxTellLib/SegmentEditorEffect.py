@@ -14,16 +14,13 @@ import qt
 import slicer
 from SegmentEditorEffects import AbstractScriptedSegmentEditorEffect
 
-try:
-    from slicer.i18n import tr as _
-except ImportError:  # Slicer < 5.4
-    def _(text):
-        return text
+from slicer.i18n import tr as _
 
 
 class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def __init__(self, scriptedEffect):
-        scriptedEffect.name = "VoxTell"
+        scriptedEffect.name = "VoxTell"  # the effect's key in Slicer (not shown)
+        scriptedEffect.title = _("VoxTell prompt")
         scriptedEffect.perSegment = True
         scriptedEffect.requireSegments = True
         AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
@@ -92,6 +89,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.statusLabel.wordWrap = True
         self.scriptedEffect.addOptionsWidget(self.statusLabel)
 
+        self.roiSelector.connect("nodeAddedByUser(vtkMRMLNode*)", self.onRoiCreated)
         self.promptLineEdit.connect("returnPressed()", self.onApply)
         self.promptLineEdit.connect("textChanged(QString)", self.updateMRMLFromGUI)
         self.applyButton.connect("clicked()", self.onApply)
@@ -118,14 +116,21 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def onCancel(self):
         if self._cancel is not None:
             self._cancel.set()
+            self._progress.pin(_("Cancelling..."))
+
+    def onRoiCreated(self, roiNode):
+        """A new ROI is fitted to the source volume (empty, every run would refuse it)."""
+        from VoxTellSlicerLib.geometry import fitRoiToVolume
+
+        volume = self.scriptedEffect.parameterSetNode().GetSourceVolumeNode()
+        if volume is not None:
+            fitRoiToVolume(roiNode, volume)
 
     def poll(self):
         """Runs on the GUI thread while the worker computes: shows progress, keeps Cancel clickable."""
-        done, total, status = self._progress.latest()
-        if total:
-            self.progressBar.maximum, self.progressBar.value = total, done
-        if status:
-            self.statusLabel.text = status
+        from VoxTellSlicerLib.worker import showProgress
+
+        showProgress(self._progress, self.progressBar, self.statusLabel)
         slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
     @staticmethod
@@ -144,15 +149,20 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         from VoxTellSlicerLib.dependencies import DependencyError
         from VoxTellSlicerLib.options import RunOptions
         from VoxTellSlicerLib.settings import UserSettings
-        from VoxTellSlicerLib.worker import ProgressState, setupDependenciesInWorker
+        from VoxTellSlicerLib.worker import NothingWritten, ProgressState, setupDependenciesInWorker, showProgress
 
         try:
             options = RunOptions.fromSettings(UserSettings(), self.roiSelector.currentNode())
         except VoxTellError as error:
             slicer.util.errorDisplay(str(error))
             return
+        if not self.scriptedEffect.confirmCurrentSegmentVisible():
+            return  # the user declined to edit a hidden segment
         self._cancel = threading.Event()
         self._progress = ProgressState()
+        self._progress.status(_("Starting {model}, device {device}...").format(model=options.modelLabel(),
+                                                                          device=options.device))
+        showProgress(self._progress, self.progressBar, self.statusLabel)  # the last run's bar is reset
         self.applyButton.enabled = False
         self.cancelButton.enabled = True
         self.progressBar.visible = True
@@ -163,8 +173,10 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.logic().fillSelectedSegment(self.scriptedEffect, prompt, options, progress=self._progress,
                                              cancel=self._cancel, log=self._progress.status)
             self.statusLabel.text = _("Done. Undo (Ctrl+Z) reverts it.")
-        except Cancelled as error:
-            self.statusLabel.text = str(error) if "scene" in str(error) else _("Cancelled: the segment is unchanged.")
+        except NothingWritten as error:
+            self.statusLabel.text = str(error)
+        except Cancelled:
+            self.statusLabel.text = _("Cancelled: the segment is unchanged.")
         except (VoxTellError, DependencyError) as error:
             self.statusLabel.text = ""
             slicer.util.errorDisplay(str(error))

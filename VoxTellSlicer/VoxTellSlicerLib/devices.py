@@ -18,6 +18,24 @@ CPU_WARNING = (
 )
 
 
+#: Measured with the released model on 2 CPU cores (AMD Zen 4, fp32, bench/README.md): the image
+#: encoder of one 192^3 window, and the prompt decoder per prompt and window.
+CPU_ENCODE_SECONDS = 26.0
+CPU_DECODE_SECONDS = 14.8
+RELEASED_PATCH = (192, 192, 192)
+
+
+def cpuEstimate(imageShape: Tuple[int, int, int], promptCount: int) -> Tuple[int, float]:
+    """(windows, minutes) that the released model takes on 2 CPU cores for an image of this
+    shape (voxels) and this many prompts. Imports torch: call it after the device probe."""
+    from VoxTellCore.inference.sliding_window import DEFAULT_STEP, compute_steps
+
+    windows = 1
+    for starts in compute_steps(tuple(imageShape), RELEASED_PATCH, DEFAULT_STEP):
+        windows *= len(starts)
+    return windows, windows * (CPU_ENCODE_SECONDS + CPU_DECODE_SECONDS * max(promptCount, 1)) / 60
+
+
 def _torch():
     """The torch module, or None when it is missing or cannot be imported."""
     try:

@@ -73,6 +73,15 @@ def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, 
     return (*map(float, low), *map(float, high))
 
 
+def fitRoiToVolume(roiNode, volumeNode) -> None:
+    """Put a markups ROI around the whole volume (world frame): a new ROI starts as a box to
+    shrink, not an empty one that every run refuses."""
+    bounds = [0.0] * 6
+    volumeNode.GetRASBounds(bounds)  # world (xmin, xmax, ymin, ymax, zmin, zmax)
+    roiNode.SetCenterWorld(*[(bounds[2 * axis] + bounds[2 * axis + 1]) / 2 for axis in range(3)])
+    roiNode.SetSizeWorld(*[bounds[2 * axis + 1] - bounds[2 * axis] for axis in range(3)])
+
+
 def volumeToSegmentationMatrix(volumeNode, segmentationNode) -> np.ndarray:
     """4x4 from the volume's RAS frame to the segmentation's (identity when both are under
     the same transform, or none). A non-linear transform between them is refused."""

@@ -46,7 +46,7 @@ from VoxTellSlicerLib.terminology import (
     loadSynonyms,
     normalizePrompt,
 )
-from VoxTellSlicerLib.worker import exclusiveRun
+from VoxTellSlicerLib.worker import NothingWritten, exclusiveRun
 
 log = logging.getLogger(__name__)
 
@@ -363,17 +363,17 @@ class VoxTellLogic:
                 predictor = self.predictor(model, options.device, bank)
                 predictor.precision = options.precisionOn(predictor.device.type)  # kept features are keyed by it
                 if log is not None:
-                    log("Segmenting...")
+                    log(f"Segmenting with {options.modelLabel()} on {predictor.device}...")
                 return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)
 
             try:
                 masks = np.asarray(self.runCompute(compute), dtype=np.uint8)
             except Cancelled:
                 if sceneClosed.is_set():
-                    raise Cancelled("The scene was closed during the run: nothing was written.") from None
+                    raise NothingWritten("The scene was closed during the run: nothing was written.") from None
                 raise
             if sceneClosed.is_set() or volumeNode.GetScene() is None:
-                raise Cancelled("The scene was closed (or the volume deleted) during the run: nothing was written.")
+                raise NothingWritten("The scene was closed (or the volume deleted) during the run: nothing was written.")
         raise_if_cancelled(cancel)
         expected = (len(prompts), *volume.array.shape)
         if masks.shape != expected:
@@ -414,7 +414,7 @@ class VoxTellLogic:
             return
         encoder, device, text = asked
         if not confirm(text):
-            raise Cancelled("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
+            raise NothingWritten("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
         if log is not None:
             log(f"Downloading the text encoder {encoder}...")
         with exclusiveRun():
@@ -447,7 +447,7 @@ class VoxTellLogic:
         mask = self.predictMasks(volumeNode, cleanPrompts([prompt])[:1], options, progress, cancel, log)[0]
         if (segmentationNode.GetScene() is None or editorNode.GetSegmentationNode() is not segmentationNode
                 or editorNode.GetSelectedSegmentID() != segmentId):
-            raise Cancelled("The segmentation or the selected segment changed during the run: nothing was written.")
+            raise NothingWritten("The segmentation or the selected segment changed during the run: nothing was written.")
         import slicer
 
         modifier = slicer.vtkOrientedImageData()
@@ -527,7 +527,7 @@ class VoxTellLogic:
 
     def volumeFromNode(self, volumeNode):
         """The node's voxels as a VoxTellCore ``Volume``; reused while the node's image is unchanged."""
-        from VoxTellCore.io import Volume
+        from VoxTellCore.io.volume import Volume  # not VoxTellCore.io: its readers need packages Slicer lacks
 
         ijkToRas = ijkToRasArray(volumeNode)
         imageData = volumeNode.GetImageData()
@@ -547,7 +547,7 @@ class VoxTellLogic:
         import slicer
 
         if segmentationNode is not None and segmentationNode.GetScene() is None:
-            raise Cancelled("The output segmentation was deleted during the run: nothing was written.")
+            raise NothingWritten("The output segmentation was deleted during the run: nothing was written.")
         createdNode = segmentationNode is None
         if createdNode:
             segmentationNode = self._newSegmentationNode(volumeNode)

@@ -36,6 +36,12 @@ class RunOptions:
     def withRoi(self, roiNode) -> RunOptions:
         return dataclasses.replace(self, roiNode=roiNode)
 
+    def modelLabel(self) -> str:
+        """The model as the user knows it (shown while it runs)."""
+        if self.model in (OFFICIAL_MODEL, DEMO_MODEL):
+            return {OFFICIAL_MODEL: "the official VoxTell v1.1", DEMO_MODEL: "the demo model"}[self.model]
+        return f"the model in {self.model}"
+
     def precisionOn(self, deviceType: str) -> str:
         """The precision a run on a ``deviceType`` ("cpu", "cuda", "mps") device uses.
 

@@ -14,12 +14,18 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Tuple, TypeVar
 
-from VoxTellCore.errors import InputError
+from VoxTellCore.errors import Cancelled, InputError
 from VoxTellCore.progress import CancelCheck
 
 T = TypeVar("T")
 
 _runLock = threading.Lock()
+
+
+class NothingWritten(Cancelled):
+    """A run that stopped without writing for a reason its message tells the user (the scene,
+    the volume or the editor's selection changed; a question was answered No). A plain
+    ``Cancelled`` is the user's Cancel."""
 
 
 class RunInProgress(InputError):
@@ -99,24 +105,30 @@ def setupDependenciesInWorker(poll: Optional[Callable[[], object]], log: Callabl
     the list and the download sizes) and, after a yes, the install (PyTorch through the PyTorch
     extension) in the worker, holding the run guard; returns what was installed. A no raises
     ``Cancelled`` with nothing installed."""
-    from VoxTellCore.errors import Cancelled
     from VoxTellSlicerLib.dependencies import installPlan, installQuestion, setupDependencies
 
     plan = installPlan()
     if plan and not confirm(installQuestion(plan)):
-        raise Cancelled("Not run: nothing was installed (VoxTell needs the packages it listed).")
+        raise NothingWritten("Not run: nothing was installed (VoxTell needs the packages it listed).")
     with exclusiveRun():
         return runInWorker(lambda: setupDependencies(log=log, cancel=cancel), poll=poll, name="VoxTell setup")
 
 
 class ProgressState:
     """What a worker reports, for the GUI thread to show: ``progress(done, total)`` and
-    ``status(text)`` may be called from any thread; ``latest()`` is read by ``poll``."""
+    ``status(text)`` may be called from any thread; ``latest()`` is read by ``poll``.
+
+    The GUI's own words outlast the worker's next line: ``pin(text)`` (e.g. "Cancelling...")
+    is shown instead of what the worker says until the run ends, ``note(text)`` (e.g.
+    "Installed nibabel.") is shown in front of it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._progress: Tuple[int, int] = (0, 0)
         self._status = ""
+        self._note = ""
+        self._pinned = ""
 
     def __call__(self, done: int, total: int) -> None:
         with self._lock:
@@ -127,7 +139,25 @@ class ProgressState:
             self._status = str(text)
             self._progress = (0, 0)
 
+    def note(self, text: str) -> None:
+        with self._lock:
+            self._note = str(text)
+
+    def pin(self, text: str) -> None:
+        with self._lock:
+            self._pinned = str(text)
+
     def latest(self) -> Tuple[int, int, str]:
         """(done, total, status text)."""
         with self._lock:
-            return (*self._progress, self._status)
+            text = self._pinned or " ".join(part for part in (self._note, self._status) if part)
+            return (*self._progress, text)
+
+
+def showProgress(state: ProgressState, progressBar, statusLabel) -> None:
+    """Show ``state`` on a (PythonQt) progress bar and status label: the module's and the effect's poll."""
+    done, total, status = state.latest()
+    if status:
+        statusLabel.text = status
+    progressBar.maximum = total or 0  # 0: busy indicator
+    progressBar.value = done if total else 0

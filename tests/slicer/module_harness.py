@@ -146,6 +146,7 @@ def load_module(monkeypatch, user_settings):
     wrapper.Choice = lambda choices: None
     i18n = types.ModuleType("slicer.i18n")
     i18n.tr = lambda text: text
+    i18n.translate = lambda context, text: text
     for module in (loadable, wrapper, i18n, QtModule("qt"), QtModule("ctk")):
         monkeypatch.setitem(sys.modules, module.__name__, module)
     app = types.SimpleNamespace(userSettings=lambda: user_settings, processEvents=lambda *args: None)

@@ -51,6 +51,9 @@ def effect_class(monkeypatch):
     base.AbstractScriptedSegmentEditorEffect = AbstractScriptedSegmentEditorEffect
     monkeypatch.setitem(sys.modules, "SegmentEditorEffects", base)
     monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
     spec = importlib.util.spec_from_file_location("voxtell_effect_under_test", EFFECT_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
