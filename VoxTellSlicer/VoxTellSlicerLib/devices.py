@@ -30,8 +30,9 @@ def cpuEstimate(imageShape: Tuple[int, int, int], promptCount: int) -> Tuple[int
     shape (voxels) and this many prompts. Imports torch: call it after the device probe."""
     from VoxTellCore.inference.sliding_window import DEFAULT_STEP, compute_steps
 
+    padded = tuple(max(size, patch) for size, patch in zip(imageShape, RELEASED_PATCH))  # as the predictor pads
     windows = 1
-    for starts in compute_steps(tuple(imageShape), RELEASED_PATCH, DEFAULT_STEP):
+    for starts in compute_steps(padded, RELEASED_PATCH, DEFAULT_STEP):
         windows *= len(starts)
     return windows, windows * (CPU_ENCODE_SECONDS + CPU_DECODE_SECONDS * max(promptCount, 1)) / 60
 

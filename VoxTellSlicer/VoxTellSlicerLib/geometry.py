@@ -61,7 +61,7 @@ def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, 
 
     bounds = [0.0] * 6
     roiNode.GetRASBounds(bounds)  # world (xmin, xmax, ymin, ymax, zmin, zmax)
-    if bounds[1] < bounds[0]:
+    if any(bounds[2 * axis + 1] <= bounds[2 * axis] for axis in range(3)):  # e.g. just created, never placed
         raise InputError(f"The ROI {roiNode.GetName()} is empty: place it over the region to segment.")
     worldToVolume = vtk.vtkGeneralTransform()
     volumeTransform = volumeNode.GetParentTransformNode() if volumeNode is not None else None

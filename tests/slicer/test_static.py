@@ -422,3 +422,57 @@ def test_synonyms_table_maps_to_slicer_labels(terminologies_dir):
     wrong = {k: v for k, v in table.items() if not k.startswith("_") and v not in labels}
     assert not wrong, f"synonyms pointing to labels Slicer's list lacks: {wrong}"
     assert all(k == k.lower() for k in table if not k.startswith("_"))
+
+
+# --- translation and names ------------------------------------------------------------------------
+
+TRANSLATED_FILES = [MODULE_FILE, EFFECT_DIR / "SegmentEditorEffect.py"]
+
+
+def translation_calls(path) -> list:
+    return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name) and node.func.id in ("_", "translate")]
+
+
+@pytest.mark.parametrize("path", TRANSLATED_FILES, ids=lambda p: p.name)
+def test_translation_functions_get_literal_strings_only(path):
+    """Slicer's translation tools extract the literal inside _() / translate(): a variable there
+    is never translated."""
+    calls = translation_calls(path)
+    assert len(calls) > 10
+    for call in calls:
+        assert call.args and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args), (
+            f"{path.name}:{call.lineno}: {ast.unparse(call)}")
+
+
+def test_the_module_category_is_translated_in_slicers_context():
+    tree = ast.parse(MODULE_FILE.read_text())
+    categories = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                      and ast.unparse(node.targets[0]) == "self.parent.categories")
+    assert ast.unparse(categories.value) == "[translate('qSlicerAbstractCoreModule', 'Segmentation')]"
+
+
+def module_title() -> str:
+    tree = ast.parse(MODULE_FILE.read_text())
+    title = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and ast.unparse(node.targets[0]) == "self.parent.title")
+    return title.value.args[0].value
+
+
+def test_the_module_title_differs_from_the_other_extensions_voxtell_module():
+    assert module_title().lower() not in NAMES_TAKEN_IN_THE_INDEX
+    assert module_title() == "VoxTell Segmentation"
+
+
+def test_the_readme_says_what_its_slicer_screenshot_is():
+    """The image is a trame-slicer web page, not the Slicer application: the caption says so."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## 3D Slicer"):]
+    section = section[: section.index("\n## ", 1)]
+    image = re.search(r"!\[([^\]]*)\]\(([^)]+)\)", section)
+    assert image and "trame-slicer" in image.group(1) and "not the Slicer application" in image.group(1)
+    caption = section[image.end():section.index("\n\n", image.end())]
+    for fact in ("not a screenshot of the 3D Slicer application", "trame-slicer", "synthetic", "demo model",
+                 "scripts/render_slicer_screenshot.py", "headless Chromium"):
+        assert fact in caption, fact
+    assert (ROOT / image.group(2)).is_file()
