@@ -73,7 +73,7 @@ class ChildProcess:
             return
         try:  # the group outlives an exited leader while its children run
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):  # the group has ended
             pass
 
     def __enter__(self) -> ChildProcess:

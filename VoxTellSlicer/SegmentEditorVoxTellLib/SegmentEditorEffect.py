@@ -122,7 +122,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         """A new ROI is fitted to the source volume (empty, every run would refuse it)."""
         from VoxTellSlicerLib.geometry import fitRoiToVolume
 
-        volume = self.scriptedEffect.parameterSetNode().GetSourceVolumeNode()
+        editorNode = self.scriptedEffect.parameterSetNode()
+        volume = editorNode.GetSourceVolumeNode() if editorNode is not None else None
         if volume is not None:
             fitRoiToVolume(roiNode, volume)
 
