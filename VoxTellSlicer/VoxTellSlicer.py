@@ -93,7 +93,7 @@ index, Apple MPS, or the CPU.
 <p><b>Report</b>: paste a radiology report, extract its findings (hedged ones are marked
 uncertain), tick and edit them, and ground each one as a segment coloured by finding
 category; click a finding to jump to it.
-<p>A "VoxTell" effect in the Segment Editor fills the selected segment from a prompt,
+<p>The "VoxTell prompt" effect in the Segment Editor fills the selected segment from a prompt,
 honouring the editor's masking settings; the editor's Undo (Ctrl+Z) reverts it.
 Only one VoxTell run goes at a time (module or effect).
 See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>

@@ -1,10 +1,11 @@
-"""Segment Editor effect "VoxTell": fills the selected segment with the mask of a text prompt.
+"""Segment Editor effect "VoxTell prompt": fills the selected segment with the mask of a text prompt.
 
 Apply is VoxTellLogic.fillSelectedSegment (tested headless with Slicer's segment editor
 logic): the mask goes through the editor's own modification, so its editable area, editable
 intensity range and overwrite settings apply, and the change is one Segment Editor undo step
-(Ctrl+Z). Model and device are those chosen in the VoxTell module (read from its parameter
-node); the effect has its own logic, and the loaded model is shared with the module.
+(Ctrl+Z). Model and device are those chosen in the VoxTell Segmentation module (read from
+the user settings it writes); the effect has its own logic, and the loaded model is shared with
+the module.
 """
 
 import os
@@ -44,7 +45,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             "<html>Fill the selected segment from a free-text prompt with VoxTell, e.g. <i>liver</i> or "
             "<i>lesion in the right upper lobe</i>.<p>The editable area, intensity range and overwrite "
             "settings under <b>Masking</b> apply; Undo (Ctrl+Z) reverts it. An optional ROI limits the result "
-            "to a box. Model and device are set in the VoxTell module.</html>"
+            "to a box. Model and device are set in the VoxTell Segmentation module.</html>"
         )
 
     def logic(self):

@@ -60,5 +60,5 @@ class RunOptions:
         source = settings.get(MODEL_SOURCE)
         model = settings.get(MODEL_FOLDER) if source == "folder" else source
         if not model:
-            raise InputError("No model folder is set: choose it under 'Model and device' in the VoxTell module.")
+            raise InputError("No model folder is set: choose it under 'Model and device' in the VoxTell Segmentation module.")
         return cls(model=model, device=settings.get(DEVICE), roiNode=roiNode, precision=settings.get(PRECISION))

@@ -41,7 +41,7 @@ def exclusiveRun() -> Iterator[None]:
     """
     if not _runLock.acquire(blocking=False):
         raise RunInProgress(
-            "VoxTell is already running (in the VoxTell module or the Segment Editor effect). "
+            "VoxTell is already running (in the VoxTell Segmentation module or the Segment Editor effect). "
             "Wait for it to finish or press Cancel there, then try again."
         )
     try:
