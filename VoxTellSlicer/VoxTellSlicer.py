@@ -612,6 +612,8 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
     def getParameterNode(self):
         """The scene's parameter node, its model, folder, device and precision set from the user's settings."""
         node = ScriptedLoadableModuleLogic.getParameterNode(self)
+        if "report" in node.GetParameterNames():  # the pasted report, as scenes of earlier versions stored it
+            node.UnsetParameter("report")
         self.settings.fillParameterNode(node)
         return VoxTellSlicerParameterNode(node)
 

@@ -52,6 +52,18 @@ def test_a_saved_scene_holds_no_report_text(slicer_scene, widget, tmp_path):
     assert textEdit.toPlainText() == REPORT  # the user keeps it in the box
 
 
+def test_a_report_stored_by_an_earlier_version_is_dropped_when_the_module_opens_the_scene(slicer_scene, widget,
+                                                                                         tmp_path):
+    widget, _ = widget
+    node = widget._parameterNode.parameterNode
+    node.SetParameter("report", REPORT)  # a scene saved by an earlier version, loaded again
+    widget.logic.getParameterNode()
+    text = saved_scene(slicer_scene.scene, tmp_path)
+    assert "VoxTellSlicer" in text
+    for words in SECRET_WORDS:
+        assert words not in text
+
+
 def test_the_parameter_node_declares_no_report_field():
     import ast
 
