@@ -16,6 +16,8 @@ import threading
 from collections.abc import Sequence
 from typing import Callable, List, Mapping, Optional
 
+_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window for the child
+
 
 class ChildProcess:
     """Runs ``command`` with its output (stdout and stderr, UTF-8) read line by line by a
@@ -37,7 +39,7 @@ class ChildProcess:
             encoding="utf-8",
             errors="replace",
             # No console window on Windows, and a group of its own to end as a tree.
-            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+            creationflags=_NO_WINDOW | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
             start_new_session=sys.platform != "win32",
         )
         self._reader = threading.Thread(target=self._read, name=name, daemon=True)
@@ -68,7 +70,7 @@ class ChildProcess:
         if sys.platform == "win32":
             if self.process.poll() is None:
                 subprocess.run(["taskkill", "/T", "/F", "/PID", str(self.process.pid)], capture_output=True,
-                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                               creationflags=_NO_WINDOW)
                 self.process.kill()
             return
         try:  # the group outlives an exited leader while its children run

@@ -377,6 +377,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateDeviceWarning(self) -> None:
         """Say beside Run when a run will not use the GPU the user expects (e.g. Auto falls back to
         the CPU), and how long it takes there for this image and these prompts."""
+        from VoxTellCore.errors import InputError
         from VoxTellSlicerLib.devices import cpuEstimate, resolveDevice
 
         if not self._devicesProbed:
@@ -384,6 +385,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         try:
             device, warning = resolveDevice(node.device if node else "auto")
+        except InputError as error:  # e.g. a GPU this computer lacks (a setting from another computer)
+            device, warning = None, str(error)
         except Exception as error:  # a broken CUDA setup should not break the module
             device, warning = "cpu", _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(
                 error=error)
@@ -619,7 +622,8 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
 
     def runOptions(self) -> RunOptions:
         """Model, device and precision from the user's settings (as the effect reads them), the module's ROI."""
-        return RunOptions.fromSettings(self.settings, ScriptedLoadableModuleLogic.getParameterNode(self).GetNodeReference("roi"))
+        roi = ScriptedLoadableModuleLogic.getParameterNode(self).GetNodeReference("roi")
+        return RunOptions.fromSettings(self.settings, roi)
 
 
 #

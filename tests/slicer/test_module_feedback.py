@@ -66,6 +66,16 @@ def test_a_cpu_run_shows_its_estimate_for_this_image_and_these_prompts(module_wi
     assert f"{windows} window(s), about {minutes:.0f} min for these prompts on 2 CPU cores" in label.text
 
 
+def test_a_gpu_this_computer_lacks_is_named_beside_run(module_widget, monkeypatch):
+    """A device setting from another computer (settings outlive the scene): say which GPU is missing."""
+    monkeypatch.setattr(devices, "_cudaDevices", lambda: [])
+    monkeypatch.setattr(devices, "_mpsAvailable", lambda: False)
+    module_widget._parameterNode.device = "cuda:3"
+    module_widget._devicesProbed = True
+    module_widget.updateDeviceWarning()
+    assert module_widget.ui.deviceWarningLabel.text.startswith("GPU cuda:3 is not available: PyTorch sees 0 CUDA GPU(s)")
+
+
 # --- status and progress --------------------------------------------------------------------------
 
 def test_cancelling_is_not_replaced_by_the_workers_next_line(module_widget):
