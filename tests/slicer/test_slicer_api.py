@@ -9,8 +9,10 @@ test reads the code (no import) and collects the Slicer names it uses:
 * every CamelCase attribute (``segment.SetTag``, ``scene.StartCloseEvent``): VTK-style, so
   Slicer's or VTK's (names the project defines itself and chains rooted at non-Slicer modules
   such as ``qt`` or ``np`` are left out);
-* every attribute of the Segment Editor's ``scriptedEffect`` and of the logic's ``editor``
-  (which is that scripted effect in Slicer).
+* every attribute of the Segment Editor's ``scriptedEffect``, of the logic's ``editor`` (which
+  is that scripted effect in Slicer) and of the node selectors (qMRMLNodeComboBox).
+
+Qt's own lowercase API on other widgets (``text``, ``setToolTip``...) is not checked.
 
 Each name must be declared by Slicer 5.6.2 (tests/data/slicer_api/v5.6.2.txt, written by
 scripts/extract_slicer_api_names.py from Slicer's git tag) or be one of VTK's own methods
@@ -32,8 +34,9 @@ SOURCES = sorted([SLICER_MODULE_DIR / "VoxTellSlicer.py", *(SLICER_MODULE_DIR / 
                   *(SLICER_MODULE_DIR / "VoxTellSlicerLib").glob("*.py")])
 #: Python-level parts of the slicer module (not C++ classes): their attributes are checked.
 SLICER_NAMESPACES = {"util", "app", "modules", "mrmlScene", "i18n", "parameterNodeWrapper", "ScriptedLoadableModule"}
-#: Receivers whose every attribute is the Segment Editor's scripted-effect API.
-EFFECT_RECEIVERS = {"scriptedEffect", "editor"}
+#: Receivers whose every attribute is Slicer's: the Segment Editor's scripted effect (the logic's
+#: ``editor`` is that effect in Slicer) and Slicer's node selectors (qMRMLNodeComboBox).
+SLICER_RECEIVERS = {"scriptedEffect", "editor", "roiSelector", "inputVolumeSelector", "outputSegmentationSelector"}
 #: Modules whose names are Slicer's (or VTK's); chains rooted at any other import (qt, numpy,
 #: VoxTellCore, the standard library...) are not checked.
 SLICER_MODULES = re.compile(r"(slicer|vtk|qSlicer|SegmentEditorEffects)")
@@ -102,7 +105,7 @@ def slicer_names(source: str, own: set[str]) -> list[tuple[int, str, bool]]:
         else:
             slicerName = False
         camel = bool(CAMEL_CASE.match(name)) and parts[0] not in foreign and name not in own
-        effect = receiver in EFFECT_RECEIVERS and name != "self"
+        effect = receiver in SLICER_RECEIVERS and name != "self"
         if slicerName or camel or effect:
             line = node.end_lineno or node.lineno
             found.append((line, name, MARKER in lines[line - 1]))
@@ -136,7 +139,7 @@ def test_the_check_sees_the_calls_that_matter():
     seen = {name for text in read_sources().values() for _, name, _ in slicer_names(text, own)}
     assert {"vtkSegment", "SetTag", "GetTerminologyEntryTagName", "arrayFromVolume", "SetBinaryLabelmapToSegment",
             "modifySelectedSegmentByLabelmap", "ModificationModeSet", "FindTypeInTerminologyBy3dSlicerLabel",
-            "StartCloseEvent", "userSettings"} <= seen
+            "StartCloseEvent", "userSettings", "noneEnabled", "currentNode", "confirmCurrentSegmentVisible"} <= seen
 
 
 def test_the_check_catches_calls_only_newer_slicer_has():
