@@ -1,7 +1,7 @@
 """Report grounding in Slicer: report text -> finding rows, and how a finding's segment looks.
 
 A finding's segment is named with a short form of its text (the full text is kept in a
-segment tag) and coloured by its ReXGroundingCT category, so findings of one kind share a
+segment tag) and coloured by its category (ReXGroundingCT's in the chest, the abdominal/pelvic set elsewhere), so findings of one kind share a
 colour across cases.
 """
 
@@ -34,6 +34,19 @@ CATEGORY_COLORS: dict[str, tuple[float, float, float]] = {
     "Other Diffuse Findings": (0.75, 0.65, 0.50),
     "Other Focal Findings": (0.95, 0.65, 0.40),
     OTHER: (0.45, 0.60, 0.75),
+    # abdominal and pelvic categories
+    "Postsurgical/Device": (0.80, 0.80, 0.80),
+    "Lymph Node": (0.40, 0.85, 0.20),
+    "Vascular": (0.70, 0.05, 0.05),
+    "Calculus": (1.00, 0.95, 0.10),
+    "Duct/Collecting System Dilatation": (0.10, 0.70, 0.70),
+    "Fluid Collection/Ascites": (0.30, 0.55, 1.00),
+    "Osseous": (0.95, 0.90, 0.75),
+    "Bowel/Mesentery": (0.80, 0.50, 0.40),
+    "Organ Enlargement/Atrophy": (0.60, 0.30, 0.50),
+    "Focal Organ Lesion": (1.00, 0.30, 0.00),
+    "Diffuse Organ Change": (0.85, 0.75, 0.95),
+    "Other Abdominal/Pelvic Finding": (0.50, 0.50, 0.30),
 }
 UNKNOWN_CATEGORY_COLOR = (0.6, 0.6, 0.6)
 

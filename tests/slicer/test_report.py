@@ -9,7 +9,7 @@ from slicer_fixtures import add_volume, lps_ijk_to_ras, phantom
 from test_logic import add_user_segment, assert_same_state, reference_masks, segment_array, segment_ids, snapshot
 
 from VoxTellCore.errors import Cancelled, InputError
-from VoxTellCore.findings import CATEGORIES, OTHER, extract_findings
+from VoxTellCore.findings import ABDOMINAL_CATEGORIES, CATEGORIES, OTHER, extract_findings
 
 REPORT = """Findings:
 No pneumothorax. There is a 6mm solid nodule in the right lower lobe superior segment and a small
@@ -81,7 +81,7 @@ def test_short_names_cut_at_a_word_and_stay_unique():
 def test_every_category_has_its_own_colour():
     from VoxTellSlicerLib.report import CATEGORY_COLORS
 
-    assert set(CATEGORY_COLORS) == {category.name for category in CATEGORIES} | {OTHER}
+    assert set(CATEGORY_COLORS) == {category.name for category in CATEGORIES + ABDOMINAL_CATEGORIES} | {OTHER}
     assert len(set(CATEGORY_COLORS.values())) == len(CATEGORY_COLORS)
 
 
@@ -98,7 +98,7 @@ def test_selected_findings_become_named_tagged_coloured_segments(logic, report_o
     assert [s.GetName() for s in segments] == ["6 mm solid nodule in the right lower…", EFFUSION, LIVER_LESION]
     assert [tag(s, FINDING_TEXT_TAG) for s in segments] == [NODULE, EFFUSION, LIVER_LESION]
     assert [tag(s, FINDING_CATEGORY_TAG) for s in segments] == [
-        "Pulmonary Nodules/Masses", "Pleural Effusion/Thickening", OTHER]
+        "Pulmonary Nodules/Masses", "Pleural Effusion/Thickening", "Focal Organ Lesion"]
     for segment in segments:
         expected = CATEGORY_COLORS[tag(segment, FINDING_CATEGORY_TAG)]
         np.testing.assert_allclose(segment.GetColor(), expected)
@@ -130,7 +130,7 @@ def test_plain_text_findings_get_their_own_category():
     from VoxTellSlicerLib.report import ReportFinding, reportFinding
 
     assert reportFinding(EFFUSION).category == "Pleural Effusion/Thickening"
-    assert reportFinding({"text": LIVER_LESION, "category": ""}).category == OTHER
+    assert reportFinding({"text": LIVER_LESION, "category": ""}).category == "Focal Organ Lesion"
     nodule = extract_findings(REPORT)[1]
     assert reportFinding(nodule) == ReportFinding(NODULE, "Pulmonary Nodules/Masses")
 
