@@ -34,6 +34,7 @@ BLOCK_EDGE = 32  # voxels per block axis: 128 KB of float32, decompressed as a u
 CHUNK_EDGE = 64  # voxels per chunk axis: 1 MB of float32
 COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "nthreads": 1}
 ARRAY_FILES = ("image", "seg")
+FAILED_SUFFIX = ".failed.txt"  # not .json: the case JSONs are the only *.json of a dataset folder
 
 
 @dataclass
@@ -90,6 +91,15 @@ class CaseRecord:
     def stem(self) -> Path:
         return self.folder / self.case_id
 
+    def absent_pool(self, fallback_negatives: list[Target]) -> list[Target]:
+        """The negative prompts this case may draw: its own known-absent structures, else (unless
+        partially labelled) the dataset's concepts outside the field of view."""
+        return self.negatives or ([] if self.partial else fallback_negatives)
+
+    def can_be_prompted(self, fallback_negatives: list[Target]) -> bool:
+        """False for a case with no present structure and no safe negative: nothing to draw a prompt from."""
+        return bool(self.positives or self.absent_pool(fallback_negatives))
+
     def arrays(self) -> tuple[CachedArray, CachedArray]:
         return CachedArray(f"{self.stem}_image.b2nd"), CachedArray(f"{self.stem}_seg.b2nd")
 
@@ -106,6 +116,20 @@ class CaseRecord:
 
 def case_files(case_id: str) -> list[str]:
     return [f"{case_id}_image.b2nd", f"{case_id}_seg.b2nd", f"{case_id}_locations.npz", f"{case_id}.json"]
+
+
+def failure_path(folder: Path, case_id: str) -> Path:
+    """Marks a case that preprocessing failed on (the file holds the error): excluded from training
+    until a rerun of preprocess succeeds on it, which removes the file."""
+    return folder / f"{case_id}{FAILED_SUFFIX}"
+
+
+def read_failure(folder: Path, case_id: str) -> str | None:
+    """The error of a case whose preprocessing failed, or None."""
+    try:
+        return failure_path(folder, case_id).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
 
 
 def cached_meta(folder: Path, case_id: str) -> dict[str, Any] | None:
@@ -172,6 +196,7 @@ def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generato
     }
     # The JSON goes last: its presence marks a complete case.
     atomic_write(folder / f"{case_id}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
+    failure_path(folder, case_id).unlink(missing_ok=True)  # an earlier attempt's failure
 
 
 def read_case(dataset: str, folder: Path, case_id: str, label_targets: list[Target],
