@@ -6,7 +6,7 @@ state and the final model folder. Dropout is seeded per (seed, rank, iteration),
 batches, which makes a resumed run continue exactly as an uninterrupted one.
 
 A file ``OUTPUT/fold_0/STOP`` (the SLURM script creates it when the job's time is nearly up)
-makes every rank save the state and exit at the next iteration, ready for ``--resume``.
+makes every rank save the state and exit within ``SYNC_EVERY`` iterations, ready for ``--resume``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from Training.progress import TrainingLog
 from Training.sampling import Batch, BatchSampler
 
 BANK_COPY = "embedding_bank.npz"
-STOP_FILE = "STOP"  # in fold_0: save and exit at the next iteration
+STOP_FILE = "STOP"  # in fold_0: save and exit at the next flush
+SYNC_EVERY = 10  # iterations whose losses are read (one host sync, one all-reduce) together, and STOP checked
 
 
 class _BatchStream(IterableDataset):
@@ -204,7 +205,19 @@ class Trainer:
             outputs = self.network(image, self.prompts.lookup(batch.prompts))
         return outputs, self.loss(outputs, target, weight)
 
-    def train_step(self, batch: Batch) -> float:
+    def _flush(self, pending: list[tuple[dict, torch.Tensor, int]]) -> tuple[list[dict], bool]:
+        """The pending iterations' records with their loss (mean over ranks) and skipped negative
+        slots (sum over ranks), and whether rank 0 saw the STOP file: one host sync and one
+        all-reduce for ``SYNC_EVERY`` iterations."""
+        losses = torch.stack([loss for _, loss, _ in pending]).float().tolist()
+        stop_vote = float(self.ctx.is_main and self.stop_requested())
+        totals = self.ctx.sum_floats(losses + [skipped for _, _, skipped in pending] + [stop_vote])
+        n = len(pending)
+        records = [dict(record, loss=loss / self.ctx.world_size, skipped_negatives=int(skipped))
+                   for (record, _, _), loss, skipped in zip(pending, totals[:n], totals[n:2 * n])]
+        return records, bool(totals[-1])
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
         self.network.train()
         torch.manual_seed(_seed(self.config.seed, self.ctx.rank, self.iteration, 2))  # dropout
         self.optimizer.zero_grad(set_to_none=True)
@@ -214,7 +227,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.item()
+        return loss.detach()  # read in _flush: no host sync per step
 
     @torch.no_grad()
     def validate(self, epoch: int) -> tuple[float | None, float | None]:
@@ -266,28 +279,27 @@ class Trainer:
         # after a resume mid-epoch, the epoch's mean loss still covers the whole epoch
         epoch_losses = log.losses_since(self.iteration - self.iteration % c.iterations_per_epoch) if log else []
         epoch_start, epoch_skipped = time.time(), 0
-        stop_requested = False
+        stop_requested, pending = False, []
         for batch in batch_stream(self.train_sampler, self.iteration, stop, c.num_workers,
                                   pin_memory=ctx.device.type == "cuda"):
             epoch = self.iteration // c.iterations_per_epoch
             lr = poly_lr(c.initial_lr, epoch, c.num_epochs, c.poly_exponent)
             set_lr(self.optimizer, lr)
-            step_loss = self.train_step(batch)
-            stop_vote = float(ctx.is_main and self.stop_requested())
-            # one all-reduce: the loss, every rank's skipped negative slots, whether rank 0 saw STOP
-            loss_sum, skipped, stop_votes = ctx.sum_floats([step_loss, batch.skipped_negatives, stop_vote])
-            loss = loss_sum / ctx.world_size
-            epoch_losses.append(loss)
-            epoch_skipped += int(skipped)
-            record = {"iteration": self.iteration, "epoch": epoch, "loss": loss, "lr": lr,
-                      "foreground": sum(batch.foreground) / len(batch.foreground),
-                      "skipped_negatives": int(skipped)}
+            record = {"iteration": self.iteration, "epoch": epoch, "lr": lr,
+                      "foreground": sum(batch.foreground) / len(batch.foreground)}
+            pending.append((record, self.train_step(batch), batch.skipped_negatives))
             if c.record_checksums:
                 record["checksums"] = ctx.all_gather_floats(self._checksum())
             self.iteration += 1
-            if log:
-                log.iteration(record)
-            if self.iteration % c.iterations_per_epoch == 0:
+            end_of_epoch = self.iteration % c.iterations_per_epoch == 0
+            if end_of_epoch or len(pending) == SYNC_EVERY or self.iteration == stop:
+                records, stop_requested = self._flush(pending)
+                pending = []
+                epoch_losses += [r["loss"] for r in records]
+                epoch_skipped += sum(r["skipped_negatives"] for r in records)
+                for r in records if log else []:
+                    log.iteration(r)
+            if end_of_epoch:
                 val_loss, val_dice = self.validate(epoch)
                 if log:
                     log.epoch({"epoch": epoch, "iteration": self.iteration, "train_loss": float(np.mean(epoch_losses)),
@@ -299,8 +311,7 @@ class Trainer:
                     self.save_state()
             if self.checkpoint_due():
                 self.save_state()
-            if stop_votes:
-                stop_requested = True
+            if stop_requested:
                 break
         if self.iteration < c.total_iterations:  # stopped early on request: keep the state to resume
             self.save_state()

@@ -167,8 +167,8 @@ def test_state_is_saved_by_wall_clock_time_and_resume_skips_a_corrupted_newest(t
         monkeypatch.setattr(trainer_module.Trainer, "save_state", lambda self: (saved.append(self.iteration),
                                                                                save(self))[1])
         output = tmp_path / "timed"
-        assert train(TrainingConfig.from_file(config_path, ["stop_after_iterations=4", "checkpoint_every_minutes=1e-9"]),
-                     output) is None
+        timed = TrainingConfig.from_file(config_path, ["stop_after_iterations=4", "checkpoint_every_minutes=1e-9"])
+        assert train(timed, output) is None
         assert saved == [1, 2, 3, 4, 4]  # every iteration (the time is always up), then the stop
         assert [torch.load(p, weights_only=True)["iteration"] for p in (latest_path(output), previous_path(output))] \
             == [4, 4]
@@ -183,3 +183,18 @@ def test_state_is_saved_by_wall_clock_time_and_resume_skips_a_corrupted_newest(t
     expected = torch.load(reference / "fold_0" / "checkpoint_final.pth", weights_only=True)["network_weights"]
     weights = torch.load(resumed / "fold_0" / "checkpoint_final.pth", weights_only=True)["network_weights"]
     assert all(torch.equal(expected[k], v) for k, v in weights.items())
+
+
+def test_losses_are_read_in_one_all_reduce_per_ten_iterations_not_every_step(tmp_path, monkeypatch):
+    """A host read of the loss every step stalls the GPU; they are read with the other ranks' in
+    one all-reduce every SYNC_EVERY iterations (and at an epoch's end), and every one is logged."""
+    reductions = []
+    real_sum = DistributedContext.sum_floats
+    monkeypatch.setattr(DistributedContext, "sum_floats", lambda self, values: (reductions.append(len(values)),
+                                                                                real_sum(self, values))[1])
+    config = TrainingConfig.from_file(write_config(tmp_path, num_epochs=1, iterations_per_epoch=12))
+    assert train(config, tmp_path / "run") is not None
+    # 10 iterations, then the 2 left at the epoch's end: each loss and skipped count, and the STOP vote
+    assert reductions == [2 * 10 + 1, 2 * 2 + 1]
+    records = [json.loads(line) for line in (tmp_path / "run" / "fold_0" / "iterations.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(12)) and all(np.isfinite(r["loss"]) for r in records)

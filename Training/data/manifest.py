@@ -59,8 +59,8 @@ def build_manifest(root: str | Path, datasets: list[str]) -> dict[str, Any]:
     for name in datasets:
         listing = _read_json(case_list_path(root, name))
         if not isinstance(listing, dict):
-            raise InputError(f"Dataset {name} has not been preprocessed into {root} (no {case_list_path(root, name).name})."
-                             f" {_RUN_PREPROCESS}")
+            raise InputError(f"Dataset {name} has not been preprocessed into {root} (no "
+                             f"{case_list_path(root, name).name}). {_RUN_PREPROCESS}")
         cases, failed = {}, {}
         for case_id in listing["cases"]:
             total += 1
