@@ -198,3 +198,33 @@ def test_losses_are_read_in_one_all_reduce_per_ten_iterations_not_every_step(tmp
     assert reductions == [2 * 10 + 1, 2 * 2 + 1]
     records = [json.loads(line) for line in (tmp_path / "run" / "fold_0" / "iterations.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records] == list(range(12)) and all(np.isfinite(r["loss"]) for r in records)
+
+
+def test_compile_wraps_the_ddp_network_so_gradient_all_reduce_overlaps_the_backward(tmp_path, monkeypatch):
+    calls = []
+
+    class RecordingDDP(torch.nn.Module):
+        def __init__(self, module, device_ids=None):
+            super().__init__()
+            self.module = module
+            calls.append("DDP")
+
+    monkeypatch.setattr(trainer_module, "DistributedDataParallel", RecordingDDP)
+    monkeypatch.setattr(torch, "compile", lambda module: (calls.append(f"compile {type(module).__name__}"), module)[1])
+    monkeypatch.setattr(DistributedContext, "barrier", lambda self: None)  # two ranks without a process group
+    config = TrainingConfig.from_file(write_config(tmp_path), ["compile=true"])
+    trainer = trainer_module.Trainer(config, tmp_path / "run", DistributedContext(rank=0, world_size=2))
+    assert calls == ["DDP", "compile RecordingDDP"] and trainer.network.module is trainer.model
+
+
+def test_skipped_negatives_and_losses_are_reduced_over_every_rank(tmp_path):
+    class TwoRanks(DistributedContext):  # rank 1's loss and skipped slots are rank 0's plus one
+        def sum_floats(self, values):
+            return [2 * v + 1 for v in values[:-1]] + [values[-1]]
+
+    ctx = TwoRanks(rank=0, world_size=2)
+    trainer = type("Stub", (), {"ctx": ctx, "stop_requested": lambda self: False})()
+    pending = [({"iteration": i}, torch.tensor(0.5 + i), skipped) for i, skipped in enumerate([0, 2])]
+    records, stop = trainer_module.Trainer._flush(trainer, pending)
+    assert [r["skipped_negatives"] for r in records] == [1, 5] and not stop
+    assert [r["loss"] for r in records] == [1.0, 2.0]  # the mean over the ranks
