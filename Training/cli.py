@@ -109,6 +109,10 @@ def run_prompts(argv: list[str]) -> int:
     data = prepare_data(config.datasets, Vocabulary.load(config.vocabulary), config.preprocessed_dir,
                         config.val_fraction, config.seed)
     prompts = data.prompt_names()
+    for dataset, failed in data.excluded.items():
+        print(f"{dataset}: {len(failed)} case(s) excluded, preprocessing failed on them", file=sys.stderr)
+    for dataset, case_ids in data.unpromptable.items():
+        print(f"{dataset}: {len(case_ids)} case(s) left out, nothing to prompt", file=sys.stderr)
     text = "".join(p + "\n" for p in prompts)
     if args.out:
         with open(args.out, "w") as handle:
