@@ -149,6 +149,7 @@ class Trainer:
         self.iteration = 0
         self.writer = BackgroundWriter()
         self.last_saved = time.monotonic()
+        self.saved_iteration: int | None = None
 
     def _sampler(self, cases, augment: bool, stream: int, negatives_from: int = 0) -> BatchSampler:
         c = self.config
@@ -174,12 +175,14 @@ class Trainer:
             ) from exc
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["grad_scaler_state"])
-        self.iteration = int(state["iteration"])
+        self.iteration = self.saved_iteration = int(state["iteration"])
 
     def save_state(self) -> None:
-        """Rank 0 snapshots the state and writes it in the background; the other ranks go on at once."""
+        """Rank 0 snapshots the state and writes it in the background; the other ranks go on at once.
+        A state already on disk is not written again (it would push the one before it out)."""
         self.last_saved = time.monotonic()
-        if self.ctx.is_main:
+        if self.ctx.is_main and self.iteration != self.saved_iteration:
+            self.saved_iteration = self.iteration
             save_training_state(self.output_dir, self.model, self.optimizer, self.scaler, self.iteration,
                                 self.config.to_dict(), self.writer)
 
