@@ -46,7 +46,8 @@ BATCH = 2  # images per GPU step (batch_size_per_process)
 
 
 class ReadAheadMap(CachedArray):
-    """The memory map with the kernel's default read-ahead."""
+    """The memory map with the kernel's default read-ahead: the trainer's path since this benchmark
+    chose it, kept as its own row to show the run-to-run noise of one path."""
 
     def __init__(self, path: str | Path) -> None:
         with open(path, "rb") as handle:
