@@ -1,4 +1,10 @@
-"""Training state (``fold_0/checkpoint_latest.pth``) and the final model folder.
+"""Training state (``fold_0/checkpoint_latest.pth`` and the one before it,
+``fold_0/checkpoint_previous.pth``) and the final model folder.
+
+A state reaches disk before it replaces anything: it is written to a temporary file and
+fsynced, the latest state is renamed to the previous one, the new file to the latest, and the
+folder is fsynced. A crash at any point leaves at least one complete state; ``--resume``
+takes the newest one that loads.
 
 The state holds only tensors and plain data, so it loads with ``weights_only=True``.
 All randomness of a run is derived from (seed, rank, iteration) (see sampling.py and
@@ -9,6 +15,7 @@ The state is copied to the CPU at once and written by a background thread
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -21,10 +28,37 @@ from VoxTellCore.errors import InputError
 from VoxTellCore.model import VoxTellModel
 
 LATEST = "checkpoint_latest.pth"
+PREVIOUS = "checkpoint_previous.pth"
+STATE_KEYS = ("network_weights", "optimizer_state", "grad_scaler_state", "iteration")
 
 
 def latest_path(output_dir: Path) -> Path:
     return output_dir / CHECKPOINT_FILE.parent / LATEST
+
+
+def previous_path(output_dir: Path) -> Path:
+    return output_dir / CHECKPOINT_FILE.parent / PREVIOUS
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_state_durably(path: Path, state: dict[str, Any]) -> Path:
+    """``state`` at ``path``, the file there before it kept as ``checkpoint_previous.pth``."""
+    def write_and_sync(temporary: str) -> None:
+        torch.save(state, temporary)
+        _fsync(Path(temporary))
+        if path.exists():  # renamed only once the new state is on disk
+            os.replace(path, path.with_name(PREVIOUS))
+
+    atomic_write(path, write_and_sync)
+    _fsync(path.parent)  # the renames themselves
+    return path
 
 
 class BackgroundWriter:
@@ -83,16 +117,32 @@ def save_training_state(output_dir: Path, model: VoxTellModel, optimizer: torch.
     })
     path = latest_path(output_dir)
     if writer is None:
-        return atomic_write(path, lambda tmp: torch.save(state, tmp))
-    writer.submit(lambda: atomic_write(path, lambda tmp: torch.save(state, tmp)))
+        return write_state_durably(path, state)
+    writer.submit(lambda: write_state_durably(path, state))
     return path
 
 
-def load_training_state(output_dir: Path) -> dict[str, Any]:
-    path = latest_path(output_dir)
-    if not path.is_file():
-        raise InputError(f"--resume: {path} does not exist. Start without --resume, or pass the run's --output.")
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_training_state(output_dir: Path, warn: Callable[[str], None] = print) -> dict[str, Any]:
+    """The newest state that loads completely: the latest, else the previous one (``warn`` says why)."""
+    paths = [p for p in (latest_path(output_dir), previous_path(output_dir)) if p.is_file()]
+    if not paths:
+        raise InputError(f"--resume: {latest_path(output_dir)} does not exist. Start without --resume, or pass "
+                         "the run's --output.")
+    problems = []
+    for path in paths:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
+                raise ValueError(f"it lacks {[k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]}")
+        except Exception as error:  # truncated, corrupted or foreign file: try the one before
+            problems.append(f"{path.name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+            continue
+        if problems:
+            warn(f"--resume: skipped an incomplete state ({'; '.join(problems)}); resuming from {path.name} "
+                 f"at iteration {state['iteration']}")
+        return state
+    raise InputError(f"--resume: no training state in {paths[0].parent} loads ({'; '.join(problems)}). "
+                     "Start without --resume into a new --output.")
 
 
 def save_final_model(output_dir: Path, model: VoxTellModel, config: dict[str, Any], iteration: int) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from VoxTellCore.errors import InputError, VoxTellError
 
@@ -93,8 +94,9 @@ def run_preprocess(argv: list[str]) -> int:
     part, parts = work_part(args.part, args.parts)
     report = preprocess(config.datasets, config.preprocessed_dir, config.seed, args.workers, part, parts,
                         progress=not args.no_progress)
-    print(f"preprocess part {part + 1}/{parts} into {config.preprocessed_dir}: {report.summary()}")
-    return 1 if report.failed else 0
+    print(f"preprocess part {part + 1}/{parts} into {config.preprocessed_dir}: "
+          f"{report.summary(Path(config.preprocessed_dir))}")
+    return 0  # failed cases are reported and excluded: a dependent job (SLURM afterok) still starts
 
 
 def run_prompts(argv: list[str]) -> int:
@@ -107,6 +109,10 @@ def run_prompts(argv: list[str]) -> int:
     data = prepare_data(config.datasets, Vocabulary.load(config.vocabulary), config.preprocessed_dir,
                         config.val_fraction, config.seed)
     prompts = data.prompt_names()
+    for dataset, failed in data.excluded.items():
+        print(f"{dataset}: {len(failed)} case(s) excluded, preprocessing failed on them", file=sys.stderr)
+    for dataset, case_ids in data.unpromptable.items():
+        print(f"{dataset}: {len(case_ids)} case(s) left out, nothing to prompt", file=sys.stderr)
     text = "".join(p + "\n" for p in prompts)
     if args.out:
         with open(args.out, "w") as handle:

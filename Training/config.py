@@ -58,6 +58,7 @@ class TrainingConfig:
     channels_last: bool = False  # channels-last 3D memory format: ~2x faster convolutions on CPU
     compile: bool = False  # torch.compile the network (as nnU-Net does on GPUs)
     checkpoint_every_epochs: int = 50  # checkpoint_latest.pth (for --resume), written in the background
+    checkpoint_every_minutes: float = 30.0  # and after this much wall-clock time (0: epochs only)
     stop_after_iterations: int = 0  # > 0: save and exit there (tests, preemptible queues)
     record_checksums: bool = False  # log a per-rank weight checksum every iteration (tests)
     output_dir: str = "voxtell_training"
@@ -94,6 +95,7 @@ class TrainingConfig:
             (config.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (0.0 <= config.hard_negative_probability <= 1.0, "hard_negative_probability must be between 0 and 1"),
             (config.checkpoint_every_epochs >= 1, "checkpoint_every_epochs must be >= 1"),
+            (config.checkpoint_every_minutes >= 0, "checkpoint_every_minutes must be >= 0 (0: by epochs only)"),
             (set(config.mirror_axes) <= {0, 1},
              "mirror_axes may hold 0 (superior-inferior) and 1 (anterior-posterior); axis 2 is left-right, and "
              "mirroring it would make 'left kidney' and 'right kidney' the same target"),

@@ -73,7 +73,10 @@ def sample_prompts(case: CaseRecord, fallback_negatives: list[Target], rng: np.r
         p = None if positive_weights is None else positive_weights / positive_weights.sum()
         picks = rng.choice(len(pool), positives, replace=len(pool) < positives, p=p)
         slots += [PromptSlot(choose_name(pool[i], rng, default_probability), pool[i], True, 1.0) for i in picks]
-    absent_pool = case.negatives or ([] if case.partial else fallback_negatives)
+    absent_pool = case.absent_pool(fallback_negatives)
+    if not pool and not absent_pool:
+        raise ValueError(f"Case {case.dataset}/{case.case_id} has no structure present and no safe negative: "
+                         "nothing to draw a prompt from (prepare_data leaves such cases out).")
     missing = positives - len(slots) + negatives
     if absent_pool:
         picks = rng.choice(len(absent_pool), missing, replace=len(absent_pool) < missing)
@@ -121,6 +124,11 @@ class BatchSampler:
                  hard_negative_probability: float = 0.0) -> None:
         if not cases:
             raise ValueError("no cases to sample from")
+        unpromptable = [f"{c.dataset}/{c.case_id}" for c in cases
+                        if not c.can_be_prompted(fallback_negatives.get(c.dataset, []))]
+        if unpromptable:
+            raise ValueError(f"{len(unpromptable)} case(s) have no structure present and no safe negative, e.g. "
+                             f"{unpromptable[:3]}: leave them out (prepare_data does).")
         self.cases = cases
         self.fallback_negatives = fallback_negatives
         self.patch_size = tuple(patch_size)

@@ -6,7 +6,7 @@ state and the final model folder. Dropout is seeded per (seed, rank, iteration),
 batches, which makes a resumed run continue exactly as an uninterrupted one.
 
 A file ``OUTPUT/fold_0/STOP`` (the SLURM script creates it when the job's time is nearly up)
-makes every rank save the state and exit at the next iteration, ready for ``--resume``.
+makes every rank save the state and exit within ``SYNC_EVERY`` iterations, ready for ``--resume``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from VoxTellCore.model import VoxTellModel
 from Training.augmentation import Augmenter
 from Training.checkpointing import BackgroundWriter, load_training_state, save_final_model, save_training_state
 from Training.config import TrainingConfig
+from Training.data.manifest import build_manifest, read_manifest
 from Training.data.prepare import PreparedData, prepare_data
 from Training.data.vocabulary import Vocabulary
 from Training.distributed import DistributedContext, initialise, shutdown
@@ -39,7 +40,8 @@ from Training.progress import TrainingLog
 from Training.sampling import Batch, BatchSampler
 
 BANK_COPY = "embedding_bank.npz"
-STOP_FILE = "STOP"  # in fold_0: save and exit at the next iteration
+STOP_FILE = "STOP"  # in fold_0: save and exit at the next flush
+SYNC_EVERY = 10  # iterations whose losses are read (one host sync, one all-reduce) together, and STOP checked
 
 
 class _BatchStream(IterableDataset):
@@ -92,6 +94,24 @@ def freeze_unused_parameters(model: VoxTellModel, text_dim: int) -> list[str]:
     return unused
 
 
+def shared_manifest(config: TrainingConfig, ctx: DistributedContext) -> dict:
+    """Rank 0 reads the cache once and writes its manifest (unless a current one exists); every
+    other rank waits for it and reads only that file."""
+    names = [spec.get("name") for spec in config.datasets]
+    error = None
+    if ctx.is_main and read_manifest(config.preprocessed_dir, names) is None:
+        try:
+            build_manifest(config.preprocessed_dir, names)
+        except InputError as exc:  # raised after the barrier, so the other ranks do not wait for rank 0
+            error = exc
+    ctx.barrier()
+    manifest = read_manifest(config.preprocessed_dir, names)
+    if error is not None or manifest is None:
+        raise error or InputError(f"Rank {ctx.rank}: no current manifest in {config.preprocessed_dir} (rank 0 "
+                                  "could not write it; its error says why).")
+    return manifest
+
+
 def _seed(*values: int) -> int:
     return int(np.random.default_rng(list(values)).integers(2**62))
 
@@ -103,7 +123,7 @@ class Trainer:
         self.network_config = config.network_config()
         vocabulary = Vocabulary.load(config.vocabulary)
         self.data: PreparedData = prepare_data(config.datasets, vocabulary, config.preprocessed_dir,
-                                               config.val_fraction, config.seed)
+                                               config.val_fraction, config.seed, shared_manifest(config, ctx))
         self.prompts = PromptTable.from_bank(config.embedding_bank, self.data.prompt_names(),
                                              self.network_config.text_embedding_dim).to(ctx.device)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
@@ -112,11 +132,10 @@ class Trainer:
         self.memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
         self.model.to(ctx.device, memory_format=self.memory_format)
         self.frozen = freeze_unused_parameters(self.model, self.network_config.text_embedding_dim)
-        module = torch.compile(self.model) if config.compile else self.model  # shares self.model's weights
-        self.network = (
-            DistributedDataParallel(module, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
-            if ctx.enabled else module
-        )
+        wrapped = (DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+                   if ctx.enabled else self.model)
+        # compiled around DDP, so that DDP's hooks still overlap the gradient all-reduce with the backward
+        self.network = torch.compile(wrapped) if config.compile else wrapped  # shares self.model's weights
         self.optimizer = build_optimizer(self.model, config.initial_lr, config.momentum, config.weight_decay,
                                          config.optimizer)
         self.use_amp = config.mixed_precision and ctx.device.type == "cuda"
@@ -129,6 +148,8 @@ class Trainer:
         self.val_sampler = self._sampler(self.data.val, augment=False, stream=1) if self.data.val else None
         self.iteration = 0
         self.writer = BackgroundWriter()
+        self.last_saved = time.monotonic()
+        self.saved_iteration: int | None = None
 
     def _sampler(self, cases, augment: bool, stream: int, negatives_from: int = 0) -> BatchSampler:
         c = self.config
@@ -144,7 +165,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def resume(self) -> None:
-        state = load_training_state(self.output_dir)
+        state = load_training_state(self.output_dir, warn=lambda text: print(f"rank {self.ctx.rank}: {text}"))
         try:
             self.model.load_state_dict(state["network_weights"])
         except RuntimeError as exc:
@@ -154,13 +175,21 @@ class Trainer:
             ) from exc
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scaler.load_state_dict(state["grad_scaler_state"])
-        self.iteration = int(state["iteration"])
+        self.iteration = self.saved_iteration = int(state["iteration"])
 
     def save_state(self) -> None:
-        """Rank 0 snapshots the state and writes it in the background; the other ranks go on at once."""
-        if self.ctx.is_main:
+        """Rank 0 snapshots the state and writes it in the background; the other ranks go on at once.
+        A state already on disk is not written again (it would push the one before it out)."""
+        self.last_saved = time.monotonic()
+        if self.ctx.is_main and self.iteration != self.saved_iteration:
+            self.saved_iteration = self.iteration
             save_training_state(self.output_dir, self.model, self.optimizer, self.scaler, self.iteration,
                                 self.config.to_dict(), self.writer)
+
+    def checkpoint_due(self) -> bool:
+        """Rank 0: ``checkpoint_every_minutes`` have passed since the last saved state (or the start)."""
+        minutes = self.config.checkpoint_every_minutes
+        return self.ctx.is_main and minutes > 0 and time.monotonic() - self.last_saved >= 60 * minutes
 
     def stop_requested(self) -> bool:
         return (self.fold_dir / STOP_FILE).exists()
@@ -179,7 +208,19 @@ class Trainer:
             outputs = self.network(image, self.prompts.lookup(batch.prompts))
         return outputs, self.loss(outputs, target, weight)
 
-    def train_step(self, batch: Batch) -> float:
+    def _flush(self, pending: list[tuple[dict, torch.Tensor, int]]) -> tuple[list[dict], bool]:
+        """The pending iterations' records with their loss (mean over ranks) and skipped negative
+        slots (sum over ranks), and whether rank 0 saw the STOP file: one host sync and one
+        all-reduce for ``SYNC_EVERY`` iterations."""
+        losses = torch.stack([loss for _, loss, _ in pending]).float().tolist()
+        stop_vote = float(self.ctx.is_main and self.stop_requested())
+        totals = self.ctx.sum_floats(losses + [skipped for _, _, skipped in pending] + [stop_vote])
+        n = len(pending)
+        records = [dict(record, loss=loss / self.ctx.world_size, skipped_negatives=int(skipped))
+                   for (record, _, _), loss, skipped in zip(pending, totals[:n], totals[n:2 * n])]
+        return records, bool(totals[-1])
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
         self.network.train()
         torch.manual_seed(_seed(self.config.seed, self.ctx.rank, self.iteration, 2))  # dropout
         self.optimizer.zero_grad(set_to_none=True)
@@ -189,7 +230,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.item()
+        return loss.detach()  # read in _flush: no host sync per step
 
     @torch.no_grad()
     def validate(self, epoch: int) -> tuple[float | None, float | None]:
@@ -224,6 +265,12 @@ class Trainer:
             log.message(f"{ctx.world_size} process(es) on {ctx.device}; {len(self.data.train)} training and "
                         f"{len(self.data.val)} validation cases; starting at iteration {self.iteration} "
                         f"of {c.total_iterations}; {len(self.frozen)} never-used parameter tensors frozen")
+            for dataset, failed in self.data.excluded.items():
+                log.message(f"{dataset}: {len(failed)} case(s) excluded, preprocessing failed on them (e.g. "
+                            f"{next(iter(failed.items()))}; all in {c.preprocessed_dir}/manifest.json)")
+            for dataset, case_ids in self.data.unpromptable.items():
+                log.message(f"{dataset}: {len(case_ids)} case(s) left out, no structure present and no safe "
+                            f"negative (e.g. {case_ids[:3]})")
             for dataset, (without, total) in self.data.cases_without_negatives().items():
                 if without and c.negatives_per_image:
                     log.message(f"{dataset}: {without} of {total} training cases have no safe negative prompt "
@@ -235,28 +282,27 @@ class Trainer:
         # after a resume mid-epoch, the epoch's mean loss still covers the whole epoch
         epoch_losses = log.losses_since(self.iteration - self.iteration % c.iterations_per_epoch) if log else []
         epoch_start, epoch_skipped = time.time(), 0
-        stop_requested = False
+        stop_requested, pending = False, []
         for batch in batch_stream(self.train_sampler, self.iteration, stop, c.num_workers,
                                   pin_memory=ctx.device.type == "cuda"):
             epoch = self.iteration // c.iterations_per_epoch
             lr = poly_lr(c.initial_lr, epoch, c.num_epochs, c.poly_exponent)
             set_lr(self.optimizer, lr)
-            # one all-reduce: the loss, and whether rank 0 saw the STOP file
-            step_loss = self.train_step(batch)
-            stop_vote = float(ctx.is_main and self.stop_requested())
-            loss_sum, stop_votes = ctx.sum_floats([step_loss, stop_vote])
-            loss = loss_sum / ctx.world_size
-            epoch_losses.append(loss)
-            epoch_skipped += batch.skipped_negatives
-            record = {"iteration": self.iteration, "epoch": epoch, "loss": loss, "lr": lr,
-                      "foreground": sum(batch.foreground) / len(batch.foreground),
-                      "skipped_negatives": batch.skipped_negatives}
+            record = {"iteration": self.iteration, "epoch": epoch, "lr": lr,
+                      "foreground": sum(batch.foreground) / len(batch.foreground)}
+            pending.append((record, self.train_step(batch), batch.skipped_negatives))
             if c.record_checksums:
                 record["checksums"] = ctx.all_gather_floats(self._checksum())
             self.iteration += 1
-            if log:
-                log.iteration(record)
-            if self.iteration % c.iterations_per_epoch == 0:
+            end_of_epoch = self.iteration % c.iterations_per_epoch == 0
+            if end_of_epoch or len(pending) == SYNC_EVERY or self.iteration == stop:
+                records, stop_requested = self._flush(pending)
+                pending = []
+                epoch_losses += [r["loss"] for r in records]
+                epoch_skipped += sum(r["skipped_negatives"] for r in records)
+                for r in records if log else []:
+                    log.iteration(r)
+            if end_of_epoch:
                 val_loss, val_dice = self.validate(epoch)
                 if log:
                     log.epoch({"epoch": epoch, "iteration": self.iteration, "train_loss": float(np.mean(epoch_losses)),
@@ -266,8 +312,9 @@ class Trainer:
                 epoch_losses, epoch_start, epoch_skipped = [], time.time(), 0
                 if (epoch + 1) % c.checkpoint_every_epochs == 0 or self.iteration == c.total_iterations:
                     self.save_state()
-            if stop_votes:
-                stop_requested = True
+            if self.checkpoint_due():
+                self.save_state()
+            if stop_requested:
                 break
         if self.iteration < c.total_iterations:  # stopped early on request: keep the state to resume
             self.save_state()

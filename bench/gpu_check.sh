@@ -13,8 +13,9 @@ if ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() el
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
-# ---- training (issue #15): 2 images x 3 prompts x 192^3, fp16 + GradScaler, plain and NCCL DDP ----
-"$python" bench/gpu_training_step.py --steps 3
+# ---- training (issue #15): 2 images x 3 prompts x 192^3, fp16 + GradScaler, plain and NCCL DDP, ----
+# ---- then fed by the trainer's data loader with the workers the measured step needs (issue #23) ----
+"$python" bench/gpu_training_step.py --steps 3 --loader-steps 12
 
 # ---- inference (issue #13): CUDA tests, then ours vs the release on a 512x512x300 CT, 1 and 5 prompts ----
 "$python" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py

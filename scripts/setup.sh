@@ -3,7 +3,8 @@
 #   bash scripts/setup.sh          runtime (voxtell-core, voxtell-train)
 #   bash scripts/setup.sh --training   plus the training extras (requirements/training.txt), torch kept
 #   bash scripts/setup.sh --test   plus the training extras, the test suite's oracle (voxtell 0.1.2) and slicer-core
-# TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine.
+# TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine; by
+# default a Linux machine without an NVIDIA driver gets the CPU build (torch==2.13.0+cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -13,7 +14,12 @@ pip install -q --upgrade pip
 # Pinned first so that nothing below can swap it for another build (2.9.x is refused: its
 # conv3d memory regression). dynamic-network-architectures comes with --no-deps: it asks for
 # timm -> torchvision, which would replace the CPU torch with a multi-GB CUDA build.
-pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+# Without an NVIDIA driver, PyTorch's CPU build: PyPI's Linux torch is a CUDA build (~3 GB of nvidia packages).
+torch_spec=${TORCH_SPEC:-torch==2.13.0}
+if [ -z "${TORCH_SPEC:-}" ] && [ "$(uname -s)" = Linux ] && [ ! -e /proc/driver/nvidia/version ]; then
+  torch_spec="torch==2.13.0+cpu"
+fi
+pip install -q "$torch_spec" 2>/dev/null || pip install -q --extra-index-url https://download.pytorch.org/whl/cpu "$torch_spec"
 pip install -q -r requirements/runtime.txt
 pip install -q --no-deps -r requirements/no-deps.txt
 echo "setup: pip may report that dynamic-network-architectures requires timm; that is expected (timm is never imported)."

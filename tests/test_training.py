@@ -199,6 +199,8 @@ def test_stop_file_saves_the_state_and_resume_finishes_the_run(runs, monkeypatch
             (self.fold_dir / trainer_module.STOP_FILE).touch()
         return step(self, batch)
 
+    monkeypatch.setattr(trainer_module, "SYNC_EVERY", 2)  # read at iterations 2, 3 (epoch end), 5: stops at 5
+
     monkeypatch.setattr(trainer_module.Trainer, "train_step", step_then_request_stop)
     config = TrainingConfig.from_file(runs["root"] / "config.json")
     threads = torch.get_num_threads()

@@ -19,7 +19,7 @@ import torch
 from Training.checkpointing import BackgroundWriter, latest_path, save_training_state
 from Training.config import TrainingConfig
 from Training.data.cache import CachedArray, chunking, write_array
-from Training.data.negatives import can_be_visible
+from Training.data.negatives import can_be_visible, out_of_view_negatives
 from Training.data.prepare import prepare_data
 from Training.data.preprocess import preprocess, work_part
 from Training.data.sources import dataset_regions
@@ -223,6 +223,16 @@ def test_default_config_negatives_are_never_visible_in_their_dataset(tmp_path):
     assert drawn and set(drawn) <= negative_names | known_absent and all(drawn.values())
     assert not {names[n].name for n in set(drawn) - known_absent} & ABDOMINAL_CT_SHOWS
     assert "liver tumor" in drawn  # labelled in the dataset, absent in that case: a safe negative
+
+
+def test_shipped_vocabulary_regions_and_wording_fit_what_scans_show():
+    vocabulary = Vocabulary.load([REPO / "Resources" / "vocabulary" / "voxtell_concepts.json"])
+    chest_negatives = {t.name for t in out_of_view_negatives(vocabulary, ("thorax",), set())}
+    abdomen_negatives = {t.name for t in out_of_view_negatives(vocabulary, ("abdomen",), set())}
+    assert "small intestine" not in chest_negatives  # small bowel loops reach the lower thorax of a chest CT
+    assert not {"left humerus", "right humerus"} & abdomen_negatives  # arms lie beside the abdomen in many scans
+    assert "infarct" not in vocabulary.concepts["stroke"].names  # splenic and renal infarcts show in abdominal CT
+    assert "brain" in abdomen_negatives  # the rule still gives abdominal datasets negatives
 
 
 def test_a_dataset_without_a_safe_negative_gets_none_and_it_is_counted(tmp_path):

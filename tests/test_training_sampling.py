@@ -253,9 +253,26 @@ def test_instance_prompts_assign_components_to_the_part_holding_most_voxels():
     assert np.array_equal(by_name["lung nodule in the right upper lobe"], upper)
     assert by_name["lung nodule in the right lower lobe"].sum() == 4 * 9 + 3 * 9
     assert np.array_equal(by_name["lung nodule"], lesions)
-    assert sorted(n[0] for n in negatives) == ["lung nodule in the left lower lobe", "lung nodule in the left upper lobe",
-                                              "lung nodule in the right middle lobe"]
+    # the middle lobe holds part of the lower-lobe nodule (it crosses the fissure): not a negative
+    assert sorted(n[0] for n in negatives) == ["lung nodule in the left lower lobe", "lung nodule in the left upper lobe"]
     assert "lung nodule located in the right upper lobe" in positives[0].names
+
+
+def test_location_negatives_are_only_parts_known_to_lack_the_lesion():
+    lobes, names = _lobes()
+    near_fissure = np.zeros_like(lobes, dtype=bool)
+    near_fissure[16:20, 10:13, 3:6] = True  # right upper lobe, one voxel from the middle lobe (row 14)
+    positives, negatives = location_prompts(near_fissure, lobes, names, "lung nodule")
+    assert [p.names[0] for p in positives] == ["lung nodule in the right upper lobe", "lung nodule"]
+    assert sorted(n[0] for n in negatives) == ["lung nodule in the left lower lobe", "lung nodule in the left upper lobe",
+                                              "lung nodule in the right lower lobe"]
+    # a nodule against the chest wall, outside every lobe mask: its lobe is unknown, so no lobe is a negative
+    chest_wall = lobes.copy()
+    chest_wall[:, 25:, :] = 0  # the masks stop short of the wall
+    outside = np.zeros_like(lobes, dtype=bool)
+    outside[20:23, 27:30, 3:6] = True
+    positives, negatives = location_prompts(outside, chest_wall, names, "lung nodule")
+    assert [p.names[0] for p in positives] == ["lung nodule"] and negatives == []
 
 
 def test_instance_dataset_and_rexgroundingct_cases(tmp_path):

@@ -6,9 +6,10 @@
 ``<case>.json``           shape, present labels, channel targets, negatives, partial flag, file sizes
 
 Compressed, chunked arrays as nnU-Net v2 stores its preprocessed data: a crop decompresses only
-the blocks it touches. The files are memory-mapped with read-ahead off (``MADV_RANDOM``), so a
-crop reads about the compressed size of those blocks; with the kernel's read-around a random
-crop pulls many megabytes around every page it touches (bench/cache_read.py measures both).
+the blocks it touches. The files are memory-mapped with the kernel's read-ahead: a cold 308³
+crop reads about twice the bytes it needs but is 6-9x faster than with read-ahead off
+(``MADV_RANDOM``, one 4 kB read per page fault), and as fast as ``blosc2.open`` within the
+measurement's noise (bench/loader.py, docs/training.md).
 Every file is written atomically and the JSON last, with the sizes of the others: a case
 whose JSON is missing, of another cache version, or does not match its files is not cached.
 """
@@ -34,6 +35,7 @@ BLOCK_EDGE = 32  # voxels per block axis: 128 KB of float32, decompressed as a u
 CHUNK_EDGE = 64  # voxels per chunk axis: 1 MB of float32
 COMPRESSION = {"codec": blosc2.Codec.ZSTD, "clevel": 3, "filters": [blosc2.Filter.SHUFFLE], "nthreads": 1}
 ARRAY_FILES = ("image", "seg")
+FAILED_SUFFIX = ".failed.txt"  # not .json: the case JSONs are the only *.json of a dataset folder
 
 
 @dataclass
@@ -54,8 +56,6 @@ class CachedArray:
     def __init__(self, path: str | Path) -> None:
         with open(path, "rb") as handle:
             self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        if hasattr(self._map, "madvise"):
-            self._map.madvise(mmap.MADV_RANDOM)
         self._array = blosc2.ndarray_from_cframe(self._map, copy=False)  # reads from self._map, kept alive here
 
     @property
@@ -90,6 +90,15 @@ class CaseRecord:
     def stem(self) -> Path:
         return self.folder / self.case_id
 
+    def absent_pool(self, fallback_negatives: list[Target]) -> list[Target]:
+        """The negative prompts this case may draw: its own known-absent structures, else (unless
+        partially labelled) the dataset's concepts outside the field of view."""
+        return self.negatives or ([] if self.partial else fallback_negatives)
+
+    def can_be_prompted(self, fallback_negatives: list[Target]) -> bool:
+        """False for a case with no present structure and no safe negative: nothing to draw a prompt from."""
+        return bool(self.positives or self.absent_pool(fallback_negatives))
+
     def arrays(self) -> tuple[CachedArray, CachedArray]:
         return CachedArray(f"{self.stem}_image.b2nd"), CachedArray(f"{self.stem}_seg.b2nd")
 
@@ -106,6 +115,20 @@ class CaseRecord:
 
 def case_files(case_id: str) -> list[str]:
     return [f"{case_id}_image.b2nd", f"{case_id}_seg.b2nd", f"{case_id}_locations.npz", f"{case_id}.json"]
+
+
+def failure_path(folder: Path, case_id: str) -> Path:
+    """Marks a case that preprocessing failed on (the file holds the error): excluded from training
+    until a rerun of preprocess succeeds on it, which removes the file."""
+    return folder / f"{case_id}{FAILED_SUFFIX}"
+
+
+def read_failure(folder: Path, case_id: str) -> str | None:
+    """The error of a case whose preprocessing failed, or None."""
+    try:
+        return failure_path(folder, case_id).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
 
 
 def cached_meta(folder: Path, case_id: str) -> dict[str, Any] | None:
@@ -172,6 +195,7 @@ def write_case(folder: Path, case_id: str, raw: RawCase, rng: np.random.Generato
     }
     # The JSON goes last: its presence marks a complete case.
     atomic_write(folder / f"{case_id}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
+    failure_path(folder, case_id).unlink(missing_ok=True)  # an earlier attempt's failure
 
 
 def read_case(dataset: str, folder: Path, case_id: str, label_targets: list[Target],

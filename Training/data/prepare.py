@@ -1,24 +1,25 @@
 """Read the preprocessed cache of the configured datasets and split train / validation.
 
 The cache is filled beforehand by ``voxtell-train preprocess`` (``preprocess.py``); training
-refuses an incomplete cache instead of filling it inside the distributed job.
+refuses an incomplete cache instead of filling it inside the distributed job, and reads it
+through its manifest (``manifest.py``), so it needs no access to the raw data.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from VoxTellCore.errors import InputError
-from Training.data.cache import CaseRecord, cached_meta, read_case
+from Training.data.cache import CaseRecord, read_case
+from Training.data.manifest import build_manifest, read_manifest
 from Training.data.negatives import out_of_view_negatives
-from Training.data.nnunet_raw import NnUNetRawDataset
-from Training.data.sources import dataset_regions, open_dataset
+from Training.data.sources import dataset_regions
 from Training.data.targets import Target
 from Training.data.vocabulary import Vocabulary
 
@@ -28,6 +29,8 @@ class PreparedData:
     train: list[CaseRecord]
     val: list[CaseRecord]
     fallback_negatives: dict[str, list[Target]]  # per dataset: concepts outside its field of view
+    excluded: dict[str, dict[str, str]] = field(default_factory=dict)  # per dataset: case -> preprocessing error
+    unpromptable: dict[str, list[str]] = field(default_factory=dict)  # per dataset: cases with no prompt to draw
 
     def prompt_names(self) -> list[str]:
         """Every prompt the sampler can draw: the embedding bank must hold all of them."""
@@ -44,47 +47,54 @@ class PreparedData:
         """Per dataset: (training cases with no safe negative prompt, training cases)."""
         total = Counter(case.dataset for case in self.train)
         without = Counter(case.dataset for case in self.train
-                          if case.partial or not (case.negatives or self.fallback_negatives.get(case.dataset)))
+                          if not case.absent_pool(self.fallback_negatives.get(case.dataset, [])))
         return {name: (without[name], count) for name, count in total.items()}
 
 
 def prepare_data(datasets: list[dict[str, Any]], vocabulary: Vocabulary, preprocessed_dir: str | Path,
-                 val_fraction: float, seed: int) -> PreparedData:
-    """Every cached case's record; raises with what to run when the cache is incomplete."""
+                 val_fraction: float, seed: int, manifest: dict[str, Any] | None = None) -> PreparedData:
+    """Every usable cached case's record, from the cache's manifest (built here if missing or stale,
+    unless given); raises with what to run when the cache is incomplete. Cases that preprocessing
+    failed on, and cases with no structure present and no safe negative, are left out and counted."""
     if not datasets:
         raise InputError("The training config lists no datasets. Add entries to 'datasets'.")
-    sources = [open_dataset(spec) for spec in datasets]
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise InputError(f"Dataset names must be unique, got {names}.")
+    names = [spec.get("name") for spec in datasets]
+    if len(set(names)) != len(names) or None in names:
+        raise InputError(f"Every dataset entry needs a unique 'name', got {names}.")
     root = Path(preprocessed_dir)
-    cases = {s.name: s.case_ids() for s in sources}
-    metas = {(name, case_id): cached_meta(root / name, case_id) for name, ids in cases.items() for case_id in ids}
-    missing = [f"{name}/{case_id}" for (name, case_id), meta in metas.items() if meta is None]
-    if missing:
-        raise InputError(
-            f"The preprocessed cache {root} is incomplete: {len(missing)} of {len(metas)} case(s) missing or "
-            f"from an older cache version (e.g. {missing[:3]}). Run `voxtell-train preprocess CONFIG --workers N` "
-            "first (it resumes and can run as many processes at once; see docs/training.md), then train."
-        )
-
+    manifest = manifest or read_manifest(root, names) or build_manifest(root, names)
+    entries = manifest["datasets"]
     label_targets = {
-        s.name: vocabulary.targets_for_dataset(s.name, s.labels) if isinstance(s, NnUNetRawDataset) else []
-        for s in sources
+        name: vocabulary.targets_for_dataset(name, entries[name]["labels"]) if entries[name]["labels"] is not None
+        else [] for name in names
     }
-    train, val = [], []
-    for source in sources:
-        held_out = set(validation_cases(source.name, cases[source.name], val_fraction, seed))
-        for case_id in cases[source.name]:
-            record = read_case(source.name, root / source.name, case_id, label_targets[source.name],
-                               metas[source.name, case_id])
-            (val if case_id in held_out else train).append(record)
     fallback = {
         spec["name"]: out_of_view_negatives(vocabulary, dataset_regions(spec), _annotated(spec["name"], label_targets,
                                                                                           vocabulary))
         for spec in datasets
     }
-    return PreparedData(train, val, fallback)
+    data = PreparedData([], [], fallback)
+    for name in names:
+        entry = entries[name]
+        if entry["failed"]:
+            data.excluded[name] = dict(entry["failed"])
+        if not entry["cases"]:
+            raise InputError(f"Dataset {name}: preprocessing failed on every case (e.g. "
+                             f"{next(iter(entry['failed'].items()), ('-', 'no cases'))}). Fix the data or the entry.")
+        held_out = set(validation_cases(name, sorted({*entry["cases"], *entry["failed"]}), val_fraction, seed))
+        for case_id, meta in entry["cases"].items():
+            record = read_case(name, root / name, case_id, label_targets[name], meta)
+            if not record.can_be_prompted(fallback[name]):
+                data.unpromptable.setdefault(name, []).append(case_id)
+            else:
+                (data.val if case_id in held_out else data.train).append(record)
+    if not data.train:
+        raise InputError(
+            f"No training case has a prompt to draw: {sum(map(len, data.unpromptable.values()))} case(s) have no "
+            "structure present and no safe negative, "
+            f"{sum(map(len, data.excluded.values()))} failed preprocessing, {len(data.val)} are held out for "
+            "validation. Check the datasets' labels, 'region' and the vocabulary (docs/training.md).")
+    return data
 
 
 def validation_cases(dataset: str, case_ids: list[str], fraction: float, seed: int) -> list[str]:

@@ -6,6 +6,11 @@ split over processes and nodes: part I of N takes the cases whose position in th
 list (datasets in order, cases sorted) is I mod N, and ``workers`` processes share a part. A
 case's random draws (foreground locations) depend only on the seed, its dataset and its id, so
 any split writes the same cache.
+
+A case that fails (unreadable file, grids that differ, ...) gets a failure marker holding its
+error (``cache.failure_path``): the exclude list. Training leaves such cases out and says how
+many; a rerun tries them again. Each dataset's case list is saved beside the cache
+(``manifest.py``), so training needs no access to the raw data.
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ import numpy as np
 from tqdm import tqdm
 
 from VoxTellCore.errors import InputError
-from Training.data.cache import is_cached, write_case
+from VoxTellCore.atomic import atomic_write
+from Training.data.cache import FAILED_SUFFIX, failure_path, is_cached, write_case
+from Training.data.manifest import remove_manifest, write_case_list
+from Training.data.nnunet_raw import NnUNetRawDataset
 from Training.data.sources import open_dataset
 from Training.distributed import environment_ranks
+
+
+SHOWN_FAILURES = 20
 
 
 @dataclass
@@ -34,11 +45,15 @@ class PreprocessReport:
     already_cached: int = 0
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, case, error)
 
-    def summary(self) -> str:
+    def summary(self, root: Path | None = None) -> str:
         text = f"{self.written} case(s) preprocessed, {self.already_cached} already cached"
         if self.failed:
-            examples = "; ".join(f"{d}/{c}: {e}" for d, c, e in self.failed[:5])
-            text += f", {len(self.failed)} FAILED ({examples})"
+            listing = "\n".join(f"  {d}/{c}: {e}" for d, c, e in self.failed[:SHOWN_FAILURES])
+            if len(self.failed) > SHOWN_FAILURES:
+                listing += f"\n  ... and {len(self.failed) - SHOWN_FAILURES} more"
+            where = f" (errors in {root}/<dataset>/<case>{FAILED_SUFFIX})" if root else ""
+            text += (f", {len(self.failed)} FAILED{where}; training leaves them out, a rerun of preprocess "
+                     f"tries them again:\n{listing}")
         return text
 
 
@@ -64,9 +79,18 @@ def work_part(part: int | None = None, parts: int | None = None,
     return part, parts
 
 
-def all_cases(datasets: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    """(dataset spec, case id) for every case of the config, in the order parts are cut from."""
-    return [(spec, case_id) for spec in datasets for case_id in open_dataset(spec).case_ids()]
+def all_cases(datasets: list[dict[str, Any]], root: Path | None = None) -> list[tuple[dict[str, Any], str]]:
+    """(dataset spec, case id) for every case of the config, in the order parts are cut from; with
+    ``root``, each dataset's case list is saved there for the manifest."""
+    cases = []
+    for spec in datasets:
+        source = open_dataset(spec)
+        case_ids = source.case_ids()
+        if root is not None:
+            labels = source.labels if isinstance(source, NnUNetRawDataset) else None
+            write_case_list(root, spec["name"], case_ids, labels)
+        cases += [(spec, case_id) for case_id in case_ids]
+    return cases
 
 
 def preprocess(datasets: list[dict[str, Any]], preprocessed_dir: str | Path, seed: int, workers: int = 1,
@@ -77,13 +101,15 @@ def preprocess(datasets: list[dict[str, Any]], preprocessed_dir: str | Path, see
     root = Path(preprocessed_dir)
     report = PreprocessReport()
     jobs = []
-    for index, (spec, case_id) in enumerate(all_cases(datasets)):
+    for index, (spec, case_id) in enumerate(all_cases(datasets, root)):
         if index % parts != part:
             continue
         if is_cached(root / spec["name"], case_id):
             report.already_cached += 1
         else:
             jobs.append((spec, case_id, str(root / spec["name"]), case_seed(seed, spec["name"], case_id)))
+    if jobs:
+        remove_manifest(root)  # the cache changes: rank 0 of the next training rebuilds it
     bar = tqdm(total=len(jobs), desc=f"preprocess part {part + 1}/{parts}", unit="case", disable=not progress)
     if workers <= 1:
         results = (_preprocess_case(job) for job in jobs)
@@ -115,5 +141,7 @@ def _preprocess_case(job: tuple[dict[str, Any], str, str, list[int]]) -> tuple[s
         source = _SOURCES.get(key) or _SOURCES.setdefault(key, open_dataset(spec))
         write_case(Path(folder), case_id, source.load_case(case_id), np.random.default_rng(seed))
     except Exception as error:  # one unreadable case must not stop the other 62,000
-        return spec["name"], case_id, f"{type(error).__name__}: {error}"
+        message = f"{type(error).__name__}: {error}"
+        atomic_write(failure_path(Path(folder), case_id), lambda tmp: Path(tmp).write_text(message + "\n"))
+        return spec["name"], case_id, message
     return spec["name"], case_id, None
