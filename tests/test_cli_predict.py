@@ -178,10 +178,11 @@ def test_no_overwrite_resumes(tmp_path, fake, capsys):
 
     assert predict.run(parse(*argv, "--no-overwrite")) == 0
     assert [Path(c["source"]).name for c in fake[0].calls] == ["b.nii.gz"]
+    assert fake[0].embedded == [["spleen"]], "only the missing prompt is segmented"
     assert (out / "a_liver.nii.gz").read_bytes() == b"earlier run"
-    assert_mask_file(out / "b_liver.nii.gz", images["b"], 90)  # an unfinished case is redone whole
+    assert (out / "b_liver.nii.gz").read_bytes() == b"earlier run", "an existing output is never replaced"
     assert_mask_file(out / "b_spleen.nii.gz", images["b"], 110)
-    assert "Skipping 1 image(s)" in capsys.readouterr().err
+    assert "Keeping 3 existing output file(s) untouched; writing the 1 missing one(s)" in capsys.readouterr().err
 
     assert predict.run(parse(*argv, "--no-overwrite")) == 0
     assert len(fake) == 1  # nothing to do: no model is even loaded
@@ -189,6 +190,29 @@ def test_no_overwrite_resumes(tmp_path, fake, capsys):
 
     assert predict.run(parse(*argv)) == 0  # overwriting is the default
     assert_mask_file(out / "a_liver.nii.gz", images["a"], 90)
+
+
+def test_no_overwrite_keeps_a_hand_edited_mask_when_a_prompt_is_added(tmp_path, capsys):
+    """The promise of --no-overwrite through the real CLI and the demo model: edit a mask by
+    hand, add a prompt, rerun: the edited file is byte-identical, the new prompt's mask appears."""
+    save_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "out"
+    common = ["-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-m", "demo", "--device", "cpu", "--no-overwrite"]
+    assert main(["predict", *common, "-p", "liver"]) == 0
+    edited = nibabel.load(out / "ct_liver.nii.gz")
+    labels = np.asarray(edited.dataobj).copy()
+    labels[2:5, 2:5, 2:4] = 1 - labels[2:5, 2:5, 2:4]  # a hand correction
+    nibabel.save(nibabel.Nifti1Image(labels, edited.affine), out / "ct_liver.nii.gz")
+    before = (out / "ct_liver.nii.gz").read_bytes()
+
+    assert main(["predict", *common, "-p", "liver", "spleen"]) == 0
+    assert (out / "ct_liver.nii.gz").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["ct_liver.nii.gz", "ct_spleen.nii.gz"]
+    for format in (["--save-combined"], ["--format", "seg-nrrd"]):  # one file per image: kept whole once there
+        assert main(["predict", *common, "-p", "liver", *format]) == 0
+        written = {p: p.read_bytes() for p in out.iterdir()}
+        assert main(["predict", *common, "-p", "liver", "spleen", *format]) == 0
+        assert {p: p.read_bytes() for p in out.iterdir()} == written
 
 
 def test_jobs_file_and_inline_json(tmp_path, fake, monkeypatch):

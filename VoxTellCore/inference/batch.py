@@ -3,8 +3,9 @@
 ``voxtell-core predict`` and Slicer's batch script both call ``run_batch``. It finds the
 cases (image files, folders of images, DICOM series folders), names the outputs as the
 release does, checks everything it can before the model is loaded or a folder is made
-(inputs readable, output folder writable, no output overwriting an input), skips finished
-cases with ``no_overwrite``, keeps going when a case fails and returns the exit code
+(each input's header: readable, 3D, one channel; output folder writable; no output
+overwriting an input), with ``no_overwrite`` writes only the missing outputs (an existing
+file is never touched), keeps going when a case fails and returns the exit code
 ``voxtell-core`` documents: 0 all done, 1 some cases failed (``VoxTellError``: 2).
 """
 
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import traceback
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
@@ -52,7 +53,7 @@ class BatchRequest:
     output: Path
     format: Optional[str] = None  # a writer name; None: the input's own format (release behaviour)
     save_combined: bool = False  # label-map formats: one label map per case (label i+1 = prompt i)
-    no_overwrite: bool = False  # skip cases whose outputs all exist (resume)
+    no_overwrite: bool = False  # write only missing outputs, never replace a file (resume)
     roi: Optional[Tuple[float, ...]] = None  # RAS mm (x0, y0, z0, x1, y1, z1)
     parts: int = 1  # split the sorted cases into this many shares ...
     part: int = 0  # ... and run this one (0-based, as nnU-Net's -part_id)
@@ -153,6 +154,31 @@ def input_files(case: Case) -> List[Path]:
     return [path]
 
 
+def missing_outputs(cases: Sequence[Case], plans: Dict[Case, List[Path]],
+                    writers: Dict[Case, Any]) -> Tuple[List[Case], Dict[Case, List[Path]]]:
+    """``--no-overwrite``: each case cut down to the prompts whose output file is missing, with
+    their paths (in ``writers`` too). A file holding every prompt of a case (a combined label map,
+    .seg.nrrd, DICOM SEG) is kept whole when it exists. No existing file is planned again."""
+    todo: List[Case] = []
+    remaining: Dict[Case, List[Path]] = {}
+    for case in cases:
+        missing = [path for path in plans[case] if not path.exists()]
+        if not missing:
+            continue
+        if len(missing) < len(plans[case]):  # only a per-prompt layout can be partly there
+            part = replace(case, prompts=tuple(prompt for prompt, path in zip(case.prompts, plans[case])
+                                               if path in missing))
+            writers[part] = writers[case]
+            case = part
+        todo.append(case)
+        remaining[case] = missing
+    kept = sum(len(plans[case]) for case in cases) - sum(len(paths) for paths in remaining.values())
+    if kept:
+        print(f"Keeping {kept} existing output file(s) untouched; writing the {sum(map(len, remaining.values()))} "
+              f"missing one(s) (--no-overwrite).", file=sys.stderr)
+    return todo, remaining
+
+
 # ---------------------------------------------------------------------- checks before running
 def check_inputs(cases: Sequence[Case]) -> None:
     """Every input exists and can be read, and each DICOM folder names one series to segment
@@ -230,15 +256,17 @@ def run_batch(
     check_output_folder(output)
 
     result = BatchResult()
+    if not cases:
+        print(f"Nothing to do: part {request.part} of --parts {request.parts} holds none of the "
+              f"{len(request.cases)} image(s) (each part gets every {request.parts}th image; use fewer parts).")
+        return result
     todo = list(cases)
     if request.no_overwrite:
-        todo = [case for case in cases if not all(path.is_file() for path in plans[case])]
-        result.skipped = [case for case in cases if case not in todo]
-        if result.skipped:
-            print(f"Skipping {len(result.skipped)} image(s) whose outputs exist (--no-overwrite).", file=sys.stderr)
-    if not todo:
-        print("Nothing to do: every output exists.")
-        return result
+        result.skipped = [case for case in cases if all(path.exists() for path in plans[case])]
+        todo, plans = missing_outputs(cases, plans, writers)
+        if not todo:
+            print("Nothing to do: every output exists.")
+            return result
 
     predictor = make_predictor()
     print(f"Model: {predictor.description}", file=sys.stderr)
