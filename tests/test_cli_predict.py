@@ -135,7 +135,9 @@ def test_save_combined_labels_follow_prompt_order(tmp_path, fake):
 
 def test_bad_image_is_reported_and_the_rest_finish(tmp_path, fake, capsys):
     save_nifti(tmp_path / "good1.nii.gz", seed=1)
-    (tmp_path / "broken.nii.gz").write_bytes(b"garbage")
+    save_nifti(tmp_path / "broken.nii.gz", seed=3)
+    whole = (tmp_path / "broken.nii.gz").read_bytes()  # a good header, then the voxels cut off:
+    (tmp_path / "broken.nii.gz").write_bytes(whole[:-40])  # found only when the case runs
     save_nifti(tmp_path / "good2.nii.gz", seed=2)
     out = tmp_path / "out"
     inputs = [tmp_path / n for n in ("good1.nii.gz", "broken.nii.gz", "good2.nii.gz")]
@@ -425,6 +427,35 @@ def test_missing_input_is_exit_2_and_creates_nothing(tmp_path, fake, capsys):
     assert code == 2
     assert "Image not found: " + str(tmp_path / "missing.nii.gz") in capsys.readouterr().err
     assert not out.exists() and fake == []
+
+
+def unusable_input(folder: Path, kind: str) -> Path:
+    if kind == ".txt":
+        (folder / "notes.txt").write_text("not an image")
+        return folder / "notes.txt"
+    if kind == "PNG":
+        sitk.WriteImage(sitk.Image(8, 8, sitk.sitkUInt8), str(folder / "photo.png"))
+        return folder / "photo.png"
+    if kind == "4-D NRRD":
+        sitk.WriteImage(sitk.Image([4, 4, 4, 3], sitk.sitkFloat32), str(folder / "dynamic.nrrd"))
+        return folder / "dynamic.nrrd"
+    shape = {"2-D": (8, 7), "1-slice": (8, 7, 1), "4-D": (8, 7, 6, 3)}[kind]
+    nibabel.save(nibabel.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), folder / "image.nii.gz")
+    return folder / "image.nii.gz"
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    (".txt", "Could not read"), ("PNG", "is a 2D image"), ("2-D", "is a 2D image"), ("1-slice", "single slice"),
+    ("4-D", "is a 4D image"), ("4-D NRRD", "is a 4D image")])
+def test_unusable_input_is_found_from_its_header_before_the_model_loads(tmp_path, fake, capsys, kind, message):
+    save_nifti(tmp_path / "good.nii.gz")
+    bad = unusable_input(tmp_path, kind)
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(tmp_path / "good.nii.gz"), str(bad), "-o", str(out), "-p", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}" in err and message in err and "Traceback" not in err
+    assert fake == [], "refused before the model is loaded"
+    assert not out.exists(), "a refused run writes nothing, not even the output folder"
 
 
 def test_missing_model_is_exit_2_and_creates_nothing(tmp_path, capsys):

@@ -24,7 +24,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError, VoxTellError
-from VoxTellCore.io import is_image_file, read_volume
+from VoxTellCore.io import check_image, is_image_file, read_volume
 from VoxTellCore.io.naming import case_name, case_output_name, prompt_output_name
 from VoxTellCore.progress import Progress
 
@@ -181,10 +181,8 @@ def missing_outputs(cases: Sequence[Case], plans: Dict[Case, List[Path]],
 
 # ---------------------------------------------------------------------- checks before running
 def check_inputs(cases: Sequence[Case]) -> None:
-    """Every input exists and can be read, and each DICOM folder names one series to segment
-    (corrupt contents fail later, case by case)."""
-    from VoxTellCore.io.formats.dicom import choose_series, list_dicom_series
-
+    """Every input exists, can be read, and its header shows a 3D scalar volume; each DICOM folder
+    names one series to segment (corrupt voxel data fails later, case by case)."""
     for case in cases:
         path = Path(case.image)
         if not path.exists():
@@ -192,8 +190,7 @@ def check_inputs(cases: Sequence[Case]) -> None:
                              f"(relative paths start at {Path.cwd()}).")
         if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
             raise InputError(f"{path} is not readable by this user: fix its permissions or copy it elsewhere.")
-        if path.is_dir():
-            choose_series(path, list_dicom_series(path), case.series)
+        check_image(path, case.series)
 
 
 def check_outputs(plans: Dict[Case, List[Path]]) -> None:

@@ -13,7 +13,7 @@ from VoxTellCore.io.formats import (
     writer_for,
     writer_names,
 )
-from VoxTellCore.io.reading import IMAGE_SUFFIXES, NIFTI_SUFFIXES, is_image_file, read_volume
+from VoxTellCore.io.reading import IMAGE_SUFFIXES, NIFTI_SUFFIXES, check_image, is_image_file, read_volume
 from VoxTellCore.io.volume import (
     DicomSource,
     Volume,
@@ -32,6 +32,7 @@ __all__ = [
     "MASK_SUFFIXES",
     "NIFTI_SUFFIXES",
     "DicomSource",
+    "check_image",
     "MaskWriter",
     "ModelInfo",
     "SegmentInfo",

@@ -17,7 +17,7 @@ from VoxTellCore.terminology import SegmentInfo
 
 SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd) or a folder with a DICOM series"
 
-__all__ = ["SUPPORTED", "LabelMapWriter", "ModelInfo", "SegmentInfo", "check_dimensions", "label_map",
+__all__ = ["SUPPORTED", "LabelMapWriter", "ModelInfo", "SegmentInfo", "check_dimensions", "check_shape", "label_map",
            "matching_suffix", "unreadable"]
 
 
@@ -92,6 +92,15 @@ def check_dimensions(path: Path, ndim: int, components: int) -> None:
         raise InputError(
             f"{path} has {components} values per voxel (color or vector image). "
             "Convert it to a single-channel (scalar) 3D volume."
+        )
+
+
+def check_shape(source: str | os.PathLike, shape: Sequence[int]) -> None:
+    """A 3D volume with at least 2 voxels along every axis (a header's or an array's shape)."""
+    if min(shape) < 2:
+        raise InputError(
+            f"{source} has a single slice (shape {tuple(int(n) for n in shape)}); VoxTell needs a 3D volume with "
+            "at least 2 voxels along every axis. Pass the whole volume (for DICOM, the folder of the series)."
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import nibabel
 import numpy as np
@@ -40,6 +40,16 @@ class NiftiReader:
             raise unreadable(path, error) from error
         return Volume(array=network_to_kji(network, affine), ijk_to_ras=np.array(affine, dtype=np.float64),
                       source=str(path))
+
+    def read_shape(self, path: Path, series_uid: Optional[str] = None) -> Tuple[int, ...]:
+        try:
+            shape = nibabel.load(path).shape  # the header only; the voxels stay on disk
+        except Exception as error:
+            raise unreadable(path, error) from error
+        while len(shape) > 3 and shape[-1] == 1:  # as squeeze_image in ``read``
+            shape = shape[:-1]
+        check_dimensions(path, len(shape), components=1)
+        return tuple(shape)
 
 
 class NiftiWriter(LabelMapWriter):

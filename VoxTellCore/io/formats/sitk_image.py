@@ -30,6 +30,22 @@ class SitkReader:
         check_dimensions(path, image.GetDimension(), image.GetNumberOfComponentsPerPixel())
         return volume_from_sitk(image, source=str(path))
 
+    def read_shape(self, path: Path, series_uid: Optional[str] = None) -> Tuple[int, ...]:
+        header = read_header(path)
+        check_dimensions(path, header.GetDimension(), header.GetNumberOfComponents())
+        return tuple(header.GetSize())
+
+
+def read_header(path: Path) -> sitk.ImageFileReader:
+    """A reader that has read ``path``'s header (size, dimension, channels, tags) only."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise unreadable(path, error) from error
+    return reader
+
 
 class SitkWriter(LabelMapWriter):
     def __init__(self, name: str, suffixes: Tuple[str, ...]):
