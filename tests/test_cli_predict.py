@@ -351,9 +351,11 @@ def test_prompts_outside_the_bank_announce_the_encoder_download_or_refuse_withou
     monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(encoder, "text_encoder_download_bytes", lambda name: 8_000_000_000)
 
-    def run(out: Path, *prompts: str) -> int:
+    def run(out: Path, *prompts: str) -> int:  # a copy of the demo model: any model, not the demo's vocabulary check
         return main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", *prompts,
-                     "-m", "demo", "--device", "cpu"])
+                     "-m", str(model), "--device", "cpu"])
+
+    model = copy_of_the_demo_model(tmp_path)
 
     assert run(tmp_path / "out", "liver") == 0
     assert "not in the embedding bank" not in capsys.readouterr().err, "bank prompts need no encoder"
@@ -374,6 +376,49 @@ def test_batch_runs_keep_no_encoder_features(tmp_path):
 
     assert predict.make_predictor(parse("-m", "demo", "--device", "cpu"))._features.budget_bytes == 0
     assert VoxTellPredictor(model="demo", device="cpu")._features.budget_bytes is None
+
+
+def copy_of_the_demo_model(folder: Path) -> Path:
+    import shutil
+
+    from VoxTellCore.models import DEMO_MODEL_DIR
+
+    return Path(shutil.copytree(DEMO_MODEL_DIR, folder / "model"))
+
+
+def test_prompts_outside_the_demo_vocabulary_are_refused_with_the_closest_known(tmp_path, capsys):
+    save_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", "liver", "livr", "lefft kidney",
+                 "-m", "demo", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "'livr': closest known: 'liver'" in err and "'lefft kidney': closest known: 'left kidney'" in err
+    assert "'liver':" not in err and "--list-embeddings" in err
+    assert not out.exists()
+
+
+def test_a_near_miss_of_a_known_name_warns_did_you_mean_with_any_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
+    save_nifti(tmp_path / "ct.nii.gz")
+    model = copy_of_the_demo_model(tmp_path)
+    prompts = ["livr", "lefft kidney", "liver", "splenic parenchyma", "an unusual structure nobody names"]
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", *prompts,
+                 "-m", str(model), "--device", "cpu"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "did you mean" in line]
+    assert warnings == [
+        "Warning: the prompt 'livr' matches no known anatomy name; did you mean 'liver'? It is segmented as written.",
+        "Warning: the prompt 'lefft kidney' matches no known anatomy name; did you mean 'left kidney'? It is "
+        "segmented as written."]
+
+
+def test_spaces_around_a_prompt_change_neither_the_mask_nor_the_file_name(tmp_path):
+    save_nifti(tmp_path / "ct.nii.gz")
+    for out, prompt in (("plain", "liver"), ("spaced", "  liver ")):
+        assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / out), "-p", prompt,
+                     "-m", "demo", "--device", "cpu"]) == 0
+    assert [p.name for p in (tmp_path / "spaced").iterdir()] == ["ct_liver.nii.gz"]
+    spaced, plain = (nibabel.load(tmp_path / f / "ct_liver.nii.gz").get_fdata() for f in ("spaced", "plain"))
+    assert np.array_equal(spaced, plain)
 
 
 def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:

@@ -29,7 +29,7 @@ from VoxTellCore.errors import InputError
 from VoxTellCore.findings import Finding, extract_findings
 from VoxTellCore.findings.grounding import (GroundedFinding, consistency_flags, mask_statistics,
                                             stated_location)
-from VoxTellCore.inference.batch import Case, check_inputs, check_output_folder
+from VoxTellCore.inference.batch import Case, bank_labels, check_inputs, check_output_folder
 from VoxTellCore.inference.sliding_window import check_step
 from VoxTellCore.io import Volume, read_volume, write_mask
 from VoxTellCore.io.naming import safe_prompt_name
@@ -123,8 +123,7 @@ def earlier_set(out: Path) -> set[str]:
 def checkable_locations(predictor, findings: list[Finding]) -> list[str]:
     """The lobes and organs the findings name that the model's embedding bank holds (so that
     checking them needs no text-encoder download): each is segmented for the location check."""
-    bank = getattr(getattr(predictor, "embedder", None), "bank", None)
-    labels = set(getattr(bank, "labels", ()))
+    labels = bank_labels(predictor)
     return sorted({place for place in map(stated_location, (f.text for f in findings)) if place in labels})
 
 

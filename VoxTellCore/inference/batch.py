@@ -117,7 +117,7 @@ def check_prompts(prompts: Any, where: str) -> List[str]:
     for number, prompt in enumerate(prompts, start=1):
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError(f"{where}: prompt {number} ({prompt!r}) is empty; give a text such as 'left kidney'.")
-    return list(prompts)
+    return [prompt.strip() for prompt in prompts]  # "  liver " is "liver": same mask, same file name
 
 
 def cases_of_part(cases: Sequence[Case], parts: int, part: int) -> List[Case]:
@@ -267,6 +267,7 @@ def run_batch(
 
     predictor = make_predictor()
     print(f"Model: {predictor.description}", file=sys.stderr)
+    check_vocabulary(predictor, [prompt for case in todo for prompt in case.prompts])
     embeddings = embed_once(predictor, todo)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -290,6 +291,36 @@ def run_batch(
         print(f"{len(result.failed)} of {len(todo)} image(s) failed: "
               f"{', '.join(case.image for case, _ in result.failed)}", file=sys.stderr)
     return result
+
+
+def bank_labels(predictor: Any) -> set:
+    """The lower-case prompts of the predictor's embedding bank (none for a predictor without one)."""
+    bank = getattr(getattr(predictor, "embedder", None), "bank", None)
+    return {label.lower() for label in getattr(bank, "labels", ())}
+
+
+def check_vocabulary(predictor: Any, prompts: Sequence[str]) -> None:
+    """The demo model knows only the prompts it was trained on (its bank): others are refused
+    with the closest ones it knows. With any model, a prompt that no name of the terminology, its
+    synonyms or the bank matches but one nearly does gets a "did you mean" warning."""
+    from VoxTellCore.models import DEMO_NAME
+    from VoxTellCore.terminology import TYPO_SIMILARITY, closest_prompts, known_prompts, prompt_key
+
+    bank = bank_labels(predictor)
+    unknown = [prompt for prompt in dict.fromkeys(prompts) if prompt_key(prompt) not in bank]
+    if getattr(predictor, "is_demo", False) and unknown:
+        lines = [f"  {prompt!r}: closest known: {', '.join(map(repr, closest_prompts(prompt, bank))) or 'none'}"
+                 for prompt in unknown]
+        raise InputError(f"The {DEMO_NAME} model knows only the {len(bank)} prompts it was trained on; these are "
+                         "not among them:\n" + "\n".join(lines) + f"\nUse a known prompt (all of them: voxtell-core "
+                         f"predict -m {DEMO_NAME} --list-embeddings) or a real VoxTell model.")
+    names = known_prompts() | bank
+    for prompt in unknown:
+        if prompt_key(prompt) not in names:
+            close = closest_prompts(prompt, names, cutoff=TYPO_SIMILARITY)
+            if close:
+                print(f"Warning: the prompt {prompt!r} matches no known anatomy name; did you mean "
+                      f"{' or '.join(map(repr, close))}? It is segmented as written.", file=sys.stderr)
 
 
 def announce_text_encoder(predictor: Any, prompts: Sequence[str]) -> None:
