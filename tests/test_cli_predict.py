@@ -118,19 +118,29 @@ def test_dicom_folder_is_named_after_the_folder(tmp_path, fake):
     array = np.random.default_rng(0).integers(0, 200, size=(4, 6, 5)).astype(np.int16)
     write_dicom_series(tmp_path / "ct_series", array, "1.2.826.0.1.3680043.2.1125.301")
     out = tmp_path / "out"
-    assert predict.run(parse("-i", tmp_path / "ct_series", "-o", out, "-p", "liver", "--save-combined")) == 0
-    assert [p.name for p in out.iterdir()] == ["ct_series.nii.gz"]
-    assert_mask_file(out / "ct_series.nii.gz", read_volume(tmp_path / "ct_series"), 90)
+    assert predict.run(parse("-i", tmp_path / "ct_series", "-o", out, "-p", "liver")) == 0
+    assert [p.name for p in out.iterdir()] == ["ct_series_liver.nii.gz"]
+    assert_mask_file(out / "ct_series_liver.nii.gz", read_volume(tmp_path / "ct_series"), 90)
 
 
-def test_save_combined_labels_follow_prompt_order(tmp_path, fake):
-    image = save_nifti(tmp_path / "ct.nii.gz")
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".mha"])
+def test_save_combined_is_named_apart_from_the_input_and_has_a_legend(tmp_path, fake, suffix):
+    """<case>_combined<ext> (not the input's own name) with <case>_combined.labels.json beside it,
+    and the label -> prompt table in the header where the format has key-value fields."""
+    image = (save_nifti if suffix == ".nii.gz" else save_sitk)(tmp_path / f"ct{suffix}")
     out = tmp_path / "out"
-    assert predict.run(parse("-i", tmp_path / "ct.nii.gz", "-o", out, "-p", "liver", "spleen", "--save-combined")) == 0
-    assert [p.name for p in out.iterdir()] == ["ct.nii.gz"]
-    labels = read_volume(out / "ct.nii.gz").array
+    assert main(["predict", "-i", str(tmp_path / f"ct{suffix}"), "-o", str(out), "-p", "liver", "spleen",
+                 "--save-combined"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"ct_combined.labels.json", f"ct_combined{suffix}"]
+    labels = read_volume(out / f"ct_combined{suffix}").array
     expected = np.where(image.array > 110, 2, np.where(image.array > 90, 1, 0))
     assert np.array_equal(labels, expected)
+    legend = json.loads((out / "ct_combined.labels.json").read_text())
+    assert legend["labels"] == {"0": "background", "1": "liver", "2": "spleen"}
+    assert legend["label_map"] == f"ct_combined{suffix}" and legend["model"]["name"] == "fake predictor for tests"
+    if suffix != ".nii.gz":
+        header = sitk.ReadImage(str(out / f"ct_combined{suffix}"))
+        assert [header.GetMetaData(f"VoxTell_Label_{n}") for n in (1, 2)] == ["liver", "spleen"]
 
 
 def test_bad_image_is_reported_and_the_rest_finish(tmp_path, fake, capsys):
@@ -428,25 +438,27 @@ def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------- data safety: checked before anything runs
-def test_save_combined_into_the_inputs_folder_never_replaces_the_input(tmp_path, fake, capsys):
+def test_an_output_into_the_inputs_folder_never_replaces_an_input(tmp_path, fake, capsys):
     images = tmp_path / "images"
     images.mkdir()
     save_nifti(images / "ct.nii.gz")
-    original = (images / "ct.nii.gz").read_bytes()
-    code = main(["predict", "-i", str(images / "ct.nii.gz"), "-o", str(images), "-p", "liver", "--save-combined"])
+    save_nifti(images / "ct_liver.nii.gz", seed=1)  # an input named like ct.nii.gz's liver mask
+    original = (images / "ct_liver.nii.gz").read_bytes()
+    code = main(["predict", "-i", str(images), "-o", str(images), "-p", "liver"])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"The output {images / 'ct.nii.gz'} would overwrite the input {images / 'ct.nii.gz'}" in err
-    assert (images / "ct.nii.gz").read_bytes() == original
+    assert f"The output {images / 'ct_liver.nii.gz'} would overwrite the input {images / 'ct_liver.nii.gz'}" in err
+    assert (images / "ct_liver.nii.gz").read_bytes() == original
     assert fake == [], "refused before the model is loaded"
 
 
 def test_output_equal_to_an_input_is_refused_through_another_spelling_of_the_path(tmp_path, fake, monkeypatch):
     save_nifti(tmp_path / "ct.nii.gz")
+    save_nifti(tmp_path / "ct_liver.nii.gz")
     (tmp_path / "link").symlink_to(tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="would overwrite the input"):
-        predict.run(parse("-i", "ct.nii.gz", "-o", tmp_path / "link" / ".", "-p", "liver", "--save-combined"))
+        predict.run(parse("-i", "ct.nii.gz", "ct_liver.nii.gz", "-o", tmp_path / "link" / ".", "-p", "liver"))
 
 
 @pytest.mark.parametrize("kind", ["file", "under a file", "read-only"])
@@ -633,3 +645,25 @@ def test_step_is_passed_to_the_predictor_and_checked(tmp_path, fake):
     with pytest.raises(InputError, match="--step 1.5"):
         predict.run(parse("-i", tmp_path / "a.nii.gz", "-o", tmp_path / "out", "-p", "liver", "--step", "1.5"))
     assert fake == []
+
+
+@pytest.mark.parametrize("format", ["nifti", "nrrd", "mha", "seg-nrrd"])
+def test_every_output_format_records_the_model_that_made_it(tmp_path, format):
+    import nrrd
+
+    import VoxTellCore
+    from VoxTellCore.models import DEMO_DESCRIPTION
+
+    save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu", "--format", format]) == 0
+    (written,) = (tmp_path / "out").iterdir()
+    if format == "nifti":
+        descrip = nibabel.load(written).header["descrip"].item().decode()
+        assert descrip == f"VoxTell {VoxTellCore.__version__}: DEMO model, not for clinical use"
+        return
+    image = sitk.ReadImage(str(written)) if format != "seg-nrrd" else None
+    fields = nrrd.read_header(str(written)) if image is None else {k: image.GetMetaData(k) for k in
+                                                                   image.GetMetaDataKeys()}
+    assert fields["VoxTell_Model"] == DEMO_DESCRIPTION
+    assert fields["VoxTell_Version"] == VoxTellCore.__version__ and fields["VoxTell_Demo"] == "yes"

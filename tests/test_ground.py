@@ -39,6 +39,7 @@ def test_ground_writes_one_mask_per_positive_finding_with_matching_statistics(tm
     for entry in document["findings"]:
         mask_image = nib.load(out / entry["mask_file"])
         mask = np.asarray(mask_image.dataobj) > 0
+        assert "DEMO model, not for clinical use" in mask_image.header["descrip"].item().decode()
         assert mask.shape == phantom.image.shape[::-1]
         voxel_ml = abs(np.linalg.det(mask_image.affine[:3, :3])) / 1000
         assert entry["voxels"] == int(mask.sum())

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from VoxTellCore.errors import InputError
 from VoxTellCore.findings import Finding, extract_findings
 from VoxTellCore.findings.grounding import (GroundedFinding, consistency_flags, mask_statistics,
                                             stated_location)
-from VoxTellCore.inference.batch import Case, bank_labels, check_inputs, check_output_folder
+from VoxTellCore.inference.batch import Case, bank_labels, check_inputs, check_output_folder, model_info
 from VoxTellCore.inference.sliding_window import check_step
 from VoxTellCore.io import Volume, read_volume, write_mask
 from VoxTellCore.io.naming import safe_prompt_name
@@ -61,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
     check_replaceable(out)
     check_step(args.step, "--step")
     findings = [f for f in extract_findings(report, args.include_prior) if not f.negated]
-    model, masks, locations, volume = None, [], {}, None
+    model, recorded, masks, locations, volume = None, None, [], {}, None
     if findings:
         predictor = predict.make_predictor(args)
         model = ModelInfo(predictor.description, str(predictor.model_dir), predictor.is_demo)
+        recorded = model_info(predictor)  # in each mask file's header
         print(f"Model: {predictor.description}", file=sys.stderr)
         places = checkable_locations(predictor, findings)
         volume = read_volume(args.input, args.series)
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("The report has no positive finding to ground.", file=sys.stderr)
     with atomic_folder(out) as stage:
-        grounded = [write_finding(stage, number, finding, mask, volume, locations, model)
+        grounded = [write_finding(stage, number, finding, mask, volume, locations, model, recorded)
                     for number, (finding, mask) in enumerate(zip(findings, masks), start=1)]
         write_reports(stage, args.input, grounded, model)
     flagged = sum(bool(g.flags) for g in grounded)
@@ -128,9 +130,9 @@ def checkable_locations(predictor, findings: list[Finding]) -> list[str]:
 
 
 def write_finding(folder: Path, number: int, finding: Finding, mask: np.ndarray, volume: Volume,
-                  locations: dict, model: "ModelInfo") -> GroundedFinding:
+                  locations: dict, model: ModelInfo, recorded: Any) -> GroundedFinding:
     stem = f"finding_{number:02d}_{safe_prompt_name(finding.text)}"
-    write_mask(mask, volume, folder / f"{stem}.nii.gz")
+    write_mask(mask, volume, folder / f"{stem}.nii.gz", recorded)
     statistics = mask_statistics(mask, volume)
     flags = consistency_flags(finding, statistics, volume, mask, locations)
     finding_png(volume, mask, folder / f"{stem}.png", finding.source_sentence, f"Model: {model.description}")

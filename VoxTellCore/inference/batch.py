@@ -25,7 +25,8 @@ import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError, VoxTellError
 from VoxTellCore.io import check_image, is_image_file, read_volume
-from VoxTellCore.io.naming import case_name, case_output_name, prompt_output_name
+from VoxTellCore.io.naming import (LEGEND_SUFFIX, case_name, case_output_name, combined_output_name, legend_name,
+                                   prompt_output_name)
 from VoxTellCore.progress import Progress
 
 #: ``window_progress(case_name)``: a context manager giving the predictor's progress callback.
@@ -139,10 +140,12 @@ def writer_of(case: Case, format: Optional[str]) -> Any:
 
 
 def output_paths(case: Case, folder: Path, writer: Any, combined: bool) -> List[Path]:
-    """Where a case's results go: one file per prompt for label-map formats (one label map
-    with ``combined``), one file holding every prompt as a segment otherwise."""
+    """Where a case's results go: one file per prompt for label-map formats (with ``combined``, one
+    label map and its legend), one file holding every prompt as a segment otherwise."""
     if writer.label_map and not combined:
         return [folder / prompt_output_name(case.name, prompt, writer.suffix) for prompt in case.prompts]
+    if writer.label_map:
+        return [folder / combined_output_name(case.name, writer.suffix), folder / legend_name(case.name)]
     return [folder / case_output_name(case.name, writer.suffix)]
 
 
@@ -163,20 +166,26 @@ def missing_outputs(cases: Sequence[Case], plans: Dict[Case, List[Path]],
     remaining: Dict[Case, List[Path]] = {}
     for case in cases:
         missing = [path for path in plans[case] if not path.exists()]
-        if not missing:
-            continue
-        if len(missing) < len(plans[case]):  # only a per-prompt layout can be partly there
+        some_exist = len(missing) < len(plans[case])
+        if not missing or (some_exist and not per_prompt(case, plans[case])):
+            continue  # done, or a file of every prompt (with its legend) that is kept whole once there
+        if some_exist:
             part = replace(case, prompts=tuple(prompt for prompt, path in zip(case.prompts, plans[case])
                                                if path in missing))
             writers[part] = writers[case]
             case = part
         todo.append(case)
         remaining[case] = missing
-    kept = sum(len(plans[case]) for case in cases) - sum(len(paths) for paths in remaining.values())
+    kept = sum(path.exists() for case in cases for path in plans[case])
     if kept:
         print(f"Keeping {kept} existing output file(s) untouched; writing the {sum(map(len, remaining.values()))} "
               f"missing one(s) (--no-overwrite).", file=sys.stderr)
     return todo, remaining
+
+
+def per_prompt(case: Case, paths: Sequence[Path]) -> bool:
+    """Whether a case's outputs are one file per prompt (so that some can exist without the others)."""
+    return len(paths) == len(case.prompts) and not any(path.name.endswith(LEGEND_SUFFIX) for path in paths)
 
 
 # ---------------------------------------------------------------------- checks before running
@@ -380,17 +389,34 @@ def predict_case(
 
     segments = segment_infos(list(case.prompts))
     model = model_info(predictor)
-    if len(paths) == 1:
-        files = [(masks, segments, paths[0])]
+    legends = [path for path in paths if path.name.endswith(LEGEND_SUFFIX)]
+    mask_paths = [path for path in paths if path not in legends]
+    if len(mask_paths) == 1:
+        files = [(masks, segments, mask_paths[0])]
     else:
-        files = [(masks[index : index + 1], segments[index : index + 1], path) for index, path in enumerate(paths)]
+        files = [(masks[index : index + 1], segments[index : index + 1], path) for index, path in enumerate(mask_paths)]
     written: List[Path] = []
     try:
         for file_masks, file_segments, path in files:
             writer.write(file_masks, file_segments, volume, path, model)
+            written.append(path)
+        for path in legends:
+            write_legend(path, case, mask_paths[0], model)
             written.append(path)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def write_legend(path: Path, case: Case, label_map_path: Path, model: Any) -> None:
+    """The combined label map's legend: label value -> prompt, and who made it."""
+    from dataclasses import asdict
+
+    from VoxTellCore.atomic import atomic_write
+
+    legend = {"image": case.image, "label_map": label_map_path.name, "model": asdict(model),
+              "labels": {"0": "background", **{str(label): prompt for label, prompt in enumerate(case.prompts, 1)}}}
+    text = json.dumps(legend, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -53,7 +53,9 @@ class SitkWriter(LabelMapWriter):
         self.suffix = suffixes[0]
         self.suffixes = suffixes
 
-    def save(self, labels: np.ndarray, reference: Volume, filename: str) -> None:
+    def save(self, labels: np.ndarray, reference: Volume, filename: str, fields: Dict[str, str]) -> None:
         image = sitk.GetImageFromArray(labels)
         set_sitk_geometry(image, reference.ijk_to_ras)
+        for key, value in fields.items():  # NRRD "key:=value" lines, MetaImage "key = value" lines
+            image.SetMetaData(key, value)
         sitk.WriteImage(image, filename, useCompression=True)
