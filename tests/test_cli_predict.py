@@ -667,3 +667,63 @@ def test_every_output_format_records_the_model_that_made_it(tmp_path, format):
                                                                    image.GetMetaDataKeys()}
     assert fields["VoxTell_Model"] == DEMO_DESCRIPTION
     assert fields["VoxTell_Version"] == VoxTellCore.__version__ and fields["VoxTell_Demo"] == "yes"
+
+
+# ---------------------------------------------------------------------- messages a new user meets
+def test_a_study_folder_of_series_subfolders_lists_them(tmp_path, fake, capsys):
+    rng = np.random.default_rng(0)
+    write_dicom_series(tmp_path / "study" / "ct", rng.integers(0, 200, size=(4, 6, 5)).astype(np.int16),
+                       "1.2.826.0.1.3680043.2.1125.701")
+    write_dicom_series(tmp_path / "study" / "pet", rng.integers(0, 200, size=(4, 6, 5)).astype(np.int16),
+                       "1.2.826.0.1.3680043.2.1125.702")
+    assert main(["predict", "-i", str(tmp_path / "study"), "-o", str(tmp_path / "out"), "-p", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no DICOM files itself" in err and f"  {tmp_path / 'study' / 'ct'}\n" in err
+    assert f"  {tmp_path / 'study' / 'pet'}\n" in err and "Pass the subfolder" in err and fake == []
+
+
+def test_an_empty_part_says_so(tmp_path, fake, capsys):
+    images = folder_of_images(tmp_path / "images", 2)
+    assert main(["predict", "-i", str(images), "-o", str(tmp_path / "out"), "-p", "liver", "--parts", "5",
+                 "--part", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "part 4 of --parts 5 holds none of the 2 image(s)" in out and "every output exists" not in out
+    assert fake == []
+
+
+def test_a_roi_outside_the_image_says_where_the_image_is(tmp_path, capsys):
+    image = save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu", "--roi", "500", "500", "500", "600", "600", "600"]) == 1
+    err = capsys.readouterr().err
+    corners = image.ijk_to_ras @ np.array([[i, j, k, 1] for i in (0, 7) for j in (0, 6) for k in (0, 5)]).T  # (8, 7, 6)
+    low, high = corners[:3].min(axis=1), corners[:3].max(axis=1)
+    assert f"voxel centres span x {low[0]:.1f} to {high[0]:.1f}, y {low[1]:.1f} to {high[1]:.1f}" in err
+
+
+def test_the_missing_demo_model_message_names_a_command_that_exists(monkeypatch, tmp_path, capsys):
+    from VoxTellCore import models
+
+    monkeypatch.setattr(models, "DEMO_MODEL_DIR", tmp_path / "DemoModel")
+    save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "`python -m Training.demo_model`" in err
+    import Training.demo_model  # the command it names
+
+    assert callable(Training.demo_model.main)
+
+
+def test_the_cpu_warning_reads_as_a_plain_message(tmp_path):
+    import subprocess
+    import sys
+
+    save_nifti(tmp_path / "ct.nii.gz")
+    result = subprocess.run([sys.executable, "-c", "import sys, torch; torch.cuda.is_available = lambda: False; "
+                             "from VoxTellCore.cli import main; sys.exit(main(sys.argv[1:]))", "predict", "-i",
+                             str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver", "-m", "demo"],
+                            capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Warning: No CUDA GPU found (device 'auto'): running on the CPU" in result.stderr
+    assert "RuntimeWarning" not in result.stderr and "self.device" not in result.stderr

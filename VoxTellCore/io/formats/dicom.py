@@ -74,6 +74,11 @@ def list_dicom_series(folder: str | Path) -> List[SeriesInfo]:
 def choose_series(folder: Path, series: Sequence[SeriesInfo], series_uid: Optional[str]) -> SeriesInfo:
     """The series ``series_uid`` names, else the only one, else the only CT/MR/PET volume."""
     if not series:
+        below = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and list_dicom_series(sub)]
+        if below:
+            listing = "\n".join(f"  {sub}" for sub in below)
+            raise InputError(f"Folder {folder} holds no DICOM files itself, but these subfolders hold DICOM series:"
+                             f"\n{listing}\nPass the subfolder of the series to segment with -i.")
         raise InputError(
             f"No DICOM series found in folder {folder}. Pass a folder that holds the DICOM files "
             f"of a series, or an image file: {SUPPORTED}."
