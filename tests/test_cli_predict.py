@@ -496,6 +496,9 @@ def unusable_input(folder: Path, kind: str) -> Path:
     if kind == "4-D NRRD":
         sitk.WriteImage(sitk.Image([4, 4, 4, 3], sitk.sitkFloat32), str(folder / "dynamic.nrrd"))
         return folder / "dynamic.nrrd"
+    if kind == "1-slice DICOM":
+        write_dicom_series(folder / "one_slice", np.zeros((1, 6, 5), np.int16), "1.2.826.0.1.3680043.2.1125.801")
+        return folder / "one_slice"
     shape = {"2-D": (8, 7), "1-slice": (8, 7, 1), "4-D": (8, 7, 6, 3)}[kind]
     nibabel.save(nibabel.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), folder / "image.nii.gz")
     return folder / "image.nii.gz"
@@ -503,7 +506,7 @@ def unusable_input(folder: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize(("kind", "message"), [
     (".txt", "Could not read"), ("PNG", "is a 2D image"), ("2-D", "is a 2D image"), ("1-slice", "single slice"),
-    ("4-D", "is a 4D image"), ("4-D NRRD", "is a 4D image")])
+    ("4-D", "is a 4D image"), ("4-D NRRD", "is a 4D image"), ("1-slice DICOM", "single slice")])
 def test_unusable_input_is_found_from_its_header_before_the_model_loads(tmp_path, fake, capsys, kind, message):
     save_nifti(tmp_path / "good.nii.gz")
     bad = unusable_input(tmp_path, kind)

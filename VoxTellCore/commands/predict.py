@@ -25,13 +25,15 @@ or DICOM series folders (--series UID picks one of several series in a folder). 
 EITHER -p (the same prompts for every image) OR --jobs, a JSON list
 [{"image": ..., "prompts": [...]}, ...] (inline or a .json file).
 
-Outputs: <case>_<prompt>.<ext> per prompt, or <case>.<ext> with --save-combined (label i+1 =
-prompt i). NIfTI and DICOM inputs give .nii.gz, NRRD gives .nrrd, MetaImage gives .mha.
+Outputs: <case>_<prompt>.<ext> per prompt, or <case>_combined.<ext> with --save-combined (label
+i+1 = prompt i, listed in <case>_combined.labels.json). NIfTI and DICOM inputs give .nii.gz,
+NRRD gives .nrrd, MetaImage gives .mha. Each file records the model that made it.
 --format seg-nrrd (Slicer) and dicom-seg (DICOM input) write <case>.seg.nrrd / <case>.dcm
 with one segment per prompt. No output ever replaces an input.
 
-Exit codes: 0 all done, 1 some images failed (the others are written), 2 unusable input,
-output folder or model (nothing is written).
+Exit codes: 0 all done, 1 some images failed (the others are written), 2 unusable input
+(checked from each file's header), output folder or model (nothing is written).
+--no-overwrite writes only missing outputs and never touches an existing file.
 
 Examples:
   voxtell-core predict -i case001.nii.gz -o out -p liver "left kidney"
