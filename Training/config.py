@@ -73,6 +73,11 @@ class TrainingConfig:
             raise InputError(f"Training config {path} does not exist. Pass the path of a JSON config (see configs/).")
         except json.JSONDecodeError as exc:
             raise InputError(f"Training config {path} is not valid JSON ({exc}). Fix the file.") from exc
+        if not isinstance(raw, dict):
+            raise InputError(f"Training config {path} must hold a JSON object of settings (see configs/).")
+        # The file's relative paths start at the file's folder (the config works from any launch
+        # folder); --set values, typed at the command line, start at the launch folder.
+        raw = {**raw, **resolved_paths(raw, path.resolve().parent)}
         for item in overrides or []:
             apply_override(raw, item)
         config = cls.from_dict(raw)
@@ -111,20 +116,10 @@ class TrainingConfig:
         return config
 
     def resolve_paths(self, base: Path) -> None:
-        """Relative paths are relative to the folder training is launched from; made absolute
-        here so every process (and the saved config) sees the same files."""
-
-        def resolve(value: str) -> str:
-            return str((base / value).resolve()) if value and not Path(value).is_absolute() else value
-
-        self.vocabulary = [resolve(v) for v in self.vocabulary]
-        self.embedding_bank = resolve(self.embedding_bank)
-        self.preprocessed_dir = resolve(self.preprocessed_dir)
-        self.output_dir = resolve(self.output_dir)
-        for dataset in self.datasets:
-            for key in ("path", "parts_dir"):
-                if key in dataset:
-                    dataset[key] = resolve(dataset[key])
+        """Relative paths made absolute from ``base``, so that every process (and the saved
+        config) sees the same files."""
+        for key, value in resolved_paths(dataclasses.asdict(self), base).items():
+            setattr(self, key, value)
 
     def network_config(self) -> VoxTellConfig:
         known = {f.name for f in dataclasses.fields(VoxTellConfig)}
@@ -151,6 +146,25 @@ class TrainingConfig:
     @property
     def total_iterations(self) -> int:
         return self.num_epochs * self.iterations_per_epoch
+
+
+PATH_KEYS = ("embedding_bank", "preprocessed_dir", "output_dir")
+DATASET_PATH_KEYS = ("path", "parts_dir")
+
+
+def resolved_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The path entries of a config (dict) with relative paths made absolute from ``base``."""
+
+    def resolve(value: str) -> str:
+        return str((base / value).resolve()) if value and not Path(value).is_absolute() else value
+
+    paths: dict[str, Any] = {key: resolve(raw[key]) for key in PATH_KEYS if isinstance(raw.get(key), str)}
+    if isinstance(raw.get("vocabulary"), list):
+        paths["vocabulary"] = [resolve(v) for v in raw["vocabulary"]]
+    if isinstance(raw.get("datasets"), list):
+        paths["datasets"] = [{**d, **{k: resolve(d[k]) for k in DATASET_PATH_KEYS if isinstance(d.get(k), str)}}
+                             if isinstance(d, dict) else d for d in raw["datasets"]]
+    return paths
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

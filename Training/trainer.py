@@ -339,14 +339,14 @@ def train(config: TrainingConfig, output_dir: str | Path | None = None, resume: 
     ctx = initialise()
     try:
         out = Path(output_dir or config.output_dir).resolve()
+        trainer = Trainer(config, out, ctx)  # data, bank and model checked: a failed start writes nothing
+        if resume:
+            trainer.resume()
         if ctx.is_main:
             (out / "fold_0").mkdir(parents=True, exist_ok=True)
             (out / "fold_0" / STOP_FILE).unlink(missing_ok=True)  # a request that the last run already served
             (out / "fold_0" / "training_config.json").write_text(json.dumps(config.to_dict(), indent=2))
         ctx.barrier()
-        trainer = Trainer(config, out, ctx)
-        if resume:
-            trainer.resume()
         model_dir = trainer.fit()
         # Rank 0 may still be writing the final model: tear the process group down together, or a
         # rank that leaves early aborts in gloo's teardown ("terminate called without an active exception").

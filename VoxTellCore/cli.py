@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from VoxTellCore import __version__
@@ -29,10 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args.command, args)
 
 
+def plain_warning(message, category, filename, lineno, line=None) -> str:
+    """A user's warning reads "Warning: ...", without Python's category and source line."""
+    return f"Warning: {message}\n"
+
+
 def run_command(name: str, args: argparse.Namespace) -> int:
     """Run a subcommand with the documented exit codes: its own (0, 1), 2 for a problem the
     user can fix (the message says which and how, no traceback), 130 when interrupted."""
     command = importlib.import_module(f"VoxTellCore.commands.{name}")
+    warnings.formatwarning = plain_warning
     try:
         return int(command.run(args) or 0)
     except VoxTellError as exc:

@@ -23,7 +23,8 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
         if not (DEMO_MODEL_DIR / "plans.json").is_file():
             raise ModelError(
                 f"The built-in demo model is missing from {DEMO_MODEL_DIR}. Reinstall VoxTell from a full "
-                "checkout, or rebuild it with `voxtell-train configs/demo.json` (see README)."
+                "checkout, or rebuild it with `python -m Training.demo_model` from the checkout (about an hour "
+                "on a CPU; see README)."
             )
         return DEMO_MODEL_DIR
     if model is not None:

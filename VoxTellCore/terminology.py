@@ -15,6 +15,7 @@ The list gives both sides of a pair ("left kidney", "right kidney") the same col
 from __future__ import annotations
 
 import colorsys
+import difflib
 import functools
 import hashlib
 import json
@@ -194,3 +195,20 @@ def default_table() -> TerminologyTable:
 def segment_info(prompt: str) -> SegmentInfo:
     """Name, colour and terminology codes that a prompt's segment gets (Slicer's rule)."""
     return default_table().segment(prompt)
+
+
+#: A prompt outside every known name but at least this similar to one (difflib's ratio: one
+#: wrong, missing or doubled letter in a short word, "livr" -> "liver" 0.89, "lefft kidney" ->
+#: "left kidney" 0.96) is probably a typo: it gets a "did you mean" warning.
+TYPO_SIMILARITY = 0.85
+
+
+def known_prompts() -> set:
+    """Lower-case names the terminology knows: its labels and their synonyms."""
+    table = default_table()
+    return {label.lower() for label in table.entries} | set(table.synonyms)
+
+
+def closest_prompts(prompt: str, candidates, count: int = 3, cutoff: float = 0.6) -> list:
+    """Up to ``count`` of ``candidates`` most like ``prompt`` (case and spacing ignored), best first."""
+    return difflib.get_close_matches(prompt_key(prompt), sorted(candidates), n=count, cutoff=cutoff)

@@ -61,6 +61,14 @@ def _draw(axis, image: np.ndarray, masks: np.ndarray, colors, title: str, window
     axis.axis("off")
 
 
+def _mark_sides(axis, top: str, bottom: str) -> None:
+    """Orientation letters on a radiological plane: the patient's right (R) on the viewer's left."""
+    style = {"transform": axis.transAxes, "color": "yellow", "fontsize": 12, "fontweight": "bold"}
+    for text, x, y, ha, va in (("R", 0.01, 0.5, "left", "center"), ("L", 0.99, 0.5, "right", "center"),
+                               (top, 0.5, 0.99, "center", "top"), (bottom, 0.5, 0.01, "center", "bottom")):
+        axis.text(x, y, text, ha=ha, va=va, **style)
+
+
 def _plane_through_smallest(masks: np.ndarray) -> int:
     """The axial plane of (N, S, A, R) masks through the centre of the smallest non-empty mask,
     so that small structures such as nodules appear in the picture."""
@@ -103,6 +111,8 @@ def overview_png(volume: Volume, masks: np.ndarray, names: Sequence[str], path: 
               aspect=spacing[1] / spacing[2])
         _draw(axes[1, column], image[:, a], network_masks[:, :, a], colors, f"{label}: coronal slice {a}", window,
               aspect=spacing[0] / spacing[2])
+        _mark_sides(axes[0, column], "A", "P")
+        _mark_sides(axes[1, column], "S", "I")
     handles = [plt.Line2D([], [], color=c, linewidth=6, label=n) for c, n in zip(colors, names)]
     figure.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, frameon=False)
     figure.suptitle(title)
@@ -111,9 +121,11 @@ def overview_png(volume: Volume, masks: np.ndarray, names: Sequence[str], path: 
     return path
 
 
-def finding_png(volume: Volume, mask: np.ndarray, path: Path, title: str,
+def finding_png(volume: Volume, mask: np.ndarray, path: Path, title: str, label: str,
                 window: tuple[float, float] = CT_WINDOW) -> Path:
-    """The axial slice through the centre of ``mask`` (K, J, I), with the mask outlined."""
+    """The axial slice through the centre of ``mask`` (K, J, I), with the mask outlined, the
+    patient's sides marked, ``label`` (which model made the mask) below, and "no voxels found"
+    across the picture when the mask is empty."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,8 +134,15 @@ def finding_png(volume: Volume, mask: np.ndarray, path: Path, title: str,
     image, network_mask = volume.to_network(), kji_to_network(mask, volume.ijk_to_ras)
     occupied = np.nonzero(network_mask.any(axis=(1, 2)))[0]
     s = int(np.round(occupied.mean())) if occupied.size else image.shape[0] // 2
-    figure, axis = plt.subplots(1, 1, figsize=(6, 6.4))
-    _draw(axis, image[s], network_mask[None, s], ["#ff3030"], f"axial slice {s} (RAS-reoriented)", window)
+    spacing = np.linalg.norm(volume.network_to_ras[:3, :3], axis=0)
+    figure, axis = plt.subplots(1, 1, figsize=(6, 6.8))
+    _draw(axis, image[s], network_mask[None, s], ["#ff3030"], f"axial slice {s} (RAS-reoriented)", window,
+          aspect=spacing[1] / spacing[2])
+    _mark_sides(axis, "A", "P")
+    if not occupied.size:
+        axis.text(0.5, 0.5, "no voxels found", transform=axis.transAxes, ha="center", va="center", fontsize=18,
+                  color="#ff3030", bbox={"facecolor": "black", "alpha": 0.7})
     figure.suptitle(title, fontsize=9, wrap=True)
+    figure.text(0.5, 0.01, label, ha="center", va="bottom", fontsize=8, wrap=True)
     _save(figure, path)
     return path

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from Training.data.vocabulary import Vocabulary
 
     config = json.loads(args.config.read_text())
-    vocabulary = Vocabulary.load([ROOT / path for path in config["vocabulary"]])
+    vocabulary = Vocabulary.load([args.config.parent / path for path in config["vocabulary"]])  # relative to the config
     print(f"{'dataset':<20} {'region':<26} {'before: visible / candidates':>29} {'now: visible / candidates':>26}")
     for spec in config["datasets"]:
         if spec["name"] not in DECATHLON_LABELS:

@@ -1,6 +1,7 @@
 """Images, geometries and DICOM series that the io, preprocessing and CLI tests make themselves."""
 
 import json
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ def write_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, spa
     """A minimal CT-like DICOM series, one file per slice; the file names are in shuffled
     order, so only sorting by slice position gets the volume right."""
     folder.mkdir(parents=True, exist_ok=True)
+    ctype = locale.setlocale(locale.LC_CTYPE)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     order = np.random.default_rng(0).permutation(array_kji.shape[0])
@@ -76,6 +78,9 @@ def write_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, spa
         slice_image.SetOrigin(position)
         writer.SetFileName(str(folder / f"slice_{series_uid[-3:]}_{rank:03d}.dcm"))
         writer.Execute(slice_image)
+    # GDCM's DICOM writer leaves the process's LC_CTYPE at "C" (ASCII), which would change how later tests
+    # decode text files; the product never writes DICOM through GDCM.
+    locale.setlocale(locale.LC_CTYPE, ctype)
 
 
 def write_full_dicom_series(folder: Path, array_kji: np.ndarray, series_uid: str, *, modality: str = "CT",

@@ -118,24 +118,36 @@ def test_dicom_folder_is_named_after_the_folder(tmp_path, fake):
     array = np.random.default_rng(0).integers(0, 200, size=(4, 6, 5)).astype(np.int16)
     write_dicom_series(tmp_path / "ct_series", array, "1.2.826.0.1.3680043.2.1125.301")
     out = tmp_path / "out"
-    assert predict.run(parse("-i", tmp_path / "ct_series", "-o", out, "-p", "liver", "--save-combined")) == 0
-    assert [p.name for p in out.iterdir()] == ["ct_series.nii.gz"]
-    assert_mask_file(out / "ct_series.nii.gz", read_volume(tmp_path / "ct_series"), 90)
+    assert predict.run(parse("-i", tmp_path / "ct_series", "-o", out, "-p", "liver")) == 0
+    assert [p.name for p in out.iterdir()] == ["ct_series_liver.nii.gz"]
+    assert_mask_file(out / "ct_series_liver.nii.gz", read_volume(tmp_path / "ct_series"), 90)
 
 
-def test_save_combined_labels_follow_prompt_order(tmp_path, fake):
-    image = save_nifti(tmp_path / "ct.nii.gz")
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".mha"])
+def test_save_combined_is_named_apart_from_the_input_and_has_a_legend(tmp_path, fake, suffix):
+    """<case>_combined<ext> (not the input's own name) with <case>_combined.labels.json beside it,
+    and the label -> prompt table in the header where the format has key-value fields."""
+    image = (save_nifti if suffix == ".nii.gz" else save_sitk)(tmp_path / f"ct{suffix}")
     out = tmp_path / "out"
-    assert predict.run(parse("-i", tmp_path / "ct.nii.gz", "-o", out, "-p", "liver", "spleen", "--save-combined")) == 0
-    assert [p.name for p in out.iterdir()] == ["ct.nii.gz"]
-    labels = read_volume(out / "ct.nii.gz").array
+    assert main(["predict", "-i", str(tmp_path / f"ct{suffix}"), "-o", str(out), "-p", "liver", "spleen",
+                 "--save-combined"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"ct_combined.labels.json", f"ct_combined{suffix}"]
+    labels = read_volume(out / f"ct_combined{suffix}").array
     expected = np.where(image.array > 110, 2, np.where(image.array > 90, 1, 0))
     assert np.array_equal(labels, expected)
+    legend = json.loads((out / "ct_combined.labels.json").read_text())
+    assert legend["labels"] == {"0": "background", "1": "liver", "2": "spleen"}
+    assert legend["label_map"] == f"ct_combined{suffix}" and legend["model"]["name"] == "fake predictor for tests"
+    if suffix != ".nii.gz":
+        header = sitk.ReadImage(str(out / f"ct_combined{suffix}"))
+        assert [header.GetMetaData(f"VoxTell_Label_{n}") for n in (1, 2)] == ["liver", "spleen"]
 
 
 def test_bad_image_is_reported_and_the_rest_finish(tmp_path, fake, capsys):
     save_nifti(tmp_path / "good1.nii.gz", seed=1)
-    (tmp_path / "broken.nii.gz").write_bytes(b"garbage")
+    save_nifti(tmp_path / "broken.nii.gz", seed=3)
+    whole = (tmp_path / "broken.nii.gz").read_bytes()  # a good header, then the voxels cut off:
+    (tmp_path / "broken.nii.gz").write_bytes(whole[:-40])  # found only when the case runs
     save_nifti(tmp_path / "good2.nii.gz", seed=2)
     out = tmp_path / "out"
     inputs = [tmp_path / n for n in ("good1.nii.gz", "broken.nii.gz", "good2.nii.gz")]
@@ -178,10 +190,11 @@ def test_no_overwrite_resumes(tmp_path, fake, capsys):
 
     assert predict.run(parse(*argv, "--no-overwrite")) == 0
     assert [Path(c["source"]).name for c in fake[0].calls] == ["b.nii.gz"]
+    assert fake[0].embedded == [["spleen"]], "only the missing prompt is segmented"
     assert (out / "a_liver.nii.gz").read_bytes() == b"earlier run"
-    assert_mask_file(out / "b_liver.nii.gz", images["b"], 90)  # an unfinished case is redone whole
+    assert (out / "b_liver.nii.gz").read_bytes() == b"earlier run", "an existing output is never replaced"
     assert_mask_file(out / "b_spleen.nii.gz", images["b"], 110)
-    assert "Skipping 1 image(s)" in capsys.readouterr().err
+    assert "Keeping 3 existing output file(s) untouched; writing the 1 missing one(s)" in capsys.readouterr().err
 
     assert predict.run(parse(*argv, "--no-overwrite")) == 0
     assert len(fake) == 1  # nothing to do: no model is even loaded
@@ -189,6 +202,29 @@ def test_no_overwrite_resumes(tmp_path, fake, capsys):
 
     assert predict.run(parse(*argv)) == 0  # overwriting is the default
     assert_mask_file(out / "a_liver.nii.gz", images["a"], 90)
+
+
+def test_no_overwrite_keeps_a_hand_edited_mask_when_a_prompt_is_added(tmp_path, capsys):
+    """The promise of --no-overwrite through the real CLI and the demo model: edit a mask by
+    hand, add a prompt, rerun: the edited file is byte-identical, the new prompt's mask appears."""
+    save_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "out"
+    common = ["-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-m", "demo", "--device", "cpu", "--no-overwrite"]
+    assert main(["predict", *common, "-p", "liver"]) == 0
+    edited = nibabel.load(out / "ct_liver.nii.gz")
+    labels = np.asarray(edited.dataobj).copy()
+    labels[2:5, 2:5, 2:4] = 1 - labels[2:5, 2:5, 2:4]  # a hand correction
+    nibabel.save(nibabel.Nifti1Image(labels, edited.affine), out / "ct_liver.nii.gz")
+    before = (out / "ct_liver.nii.gz").read_bytes()
+
+    assert main(["predict", *common, "-p", "liver", "spleen"]) == 0
+    assert (out / "ct_liver.nii.gz").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["ct_liver.nii.gz", "ct_spleen.nii.gz"]
+    for format in (["--save-combined"], ["--format", "seg-nrrd"]):  # one file per image: kept whole once there
+        assert main(["predict", *common, "-p", "liver", *format]) == 0
+        written = {p: p.read_bytes() for p in out.iterdir()}
+        assert main(["predict", *common, "-p", "liver", "spleen", *format]) == 0
+        assert {p: p.read_bytes() for p in out.iterdir()} == written
 
 
 def test_jobs_file_and_inline_json(tmp_path, fake, monkeypatch):
@@ -325,9 +361,11 @@ def test_prompts_outside_the_bank_announce_the_encoder_download_or_refuse_withou
     monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(encoder, "text_encoder_download_bytes", lambda name: 8_000_000_000)
 
-    def run(out: Path, *prompts: str) -> int:
+    def run(out: Path, *prompts: str) -> int:  # a copy of the demo model: any model, not the demo's vocabulary check
         return main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", *prompts,
-                     "-m", "demo", "--device", "cpu"])
+                     "-m", str(model), "--device", "cpu"])
+
+    model = copy_of_the_demo_model(tmp_path)
 
     assert run(tmp_path / "out", "liver") == 0
     assert "not in the embedding bank" not in capsys.readouterr().err, "bank prompts need no encoder"
@@ -350,6 +388,49 @@ def test_batch_runs_keep_no_encoder_features(tmp_path):
     assert VoxTellPredictor(model="demo", device="cpu")._features.budget_bytes is None
 
 
+def copy_of_the_demo_model(folder: Path) -> Path:
+    import shutil
+
+    from VoxTellCore.models import DEMO_MODEL_DIR
+
+    return Path(shutil.copytree(DEMO_MODEL_DIR, folder / "model"))
+
+
+def test_prompts_outside_the_demo_vocabulary_are_refused_with_the_closest_known(tmp_path, capsys):
+    save_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(out), "-p", "liver", "livr", "lefft kidney",
+                 "-m", "demo", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "'livr': closest known: 'liver'" in err and "'lefft kidney': closest known: 'left kidney'" in err
+    assert "'liver':" not in err and "--list-embeddings" in err
+    assert not out.exists()
+
+
+def test_a_near_miss_of_a_known_name_warns_did_you_mean_with_any_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VOXTELL_CACHE_DIR", str(tmp_path / "cache"))
+    save_nifti(tmp_path / "ct.nii.gz")
+    model = copy_of_the_demo_model(tmp_path)
+    prompts = ["livr", "lefft kidney", "liver", "splenic parenchyma", "an unusual structure nobody names"]
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", *prompts,
+                 "-m", str(model), "--device", "cpu"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "did you mean" in line]
+    assert warnings == [
+        "Warning: the prompt 'livr' matches no known anatomy name; did you mean 'liver'? It is segmented as written.",
+        "Warning: the prompt 'lefft kidney' matches no known anatomy name; did you mean 'left kidney'? It is "
+        "segmented as written."]
+
+
+def test_spaces_around_a_prompt_change_neither_the_mask_nor_the_file_name(tmp_path):
+    save_nifti(tmp_path / "ct.nii.gz")
+    for out, prompt in (("plain", "liver"), ("spaced", "  liver ")):
+        assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / out), "-p", prompt,
+                     "-m", "demo", "--device", "cpu"]) == 0
+    assert [p.name for p in (tmp_path / "spaced").iterdir()] == ["ct_liver.nii.gz"]
+    spaced, plain = (nibabel.load(tmp_path / f / "ct_liver.nii.gz").get_fdata() for f in ("spaced", "plain"))
+    assert np.array_equal(spaced, plain)
+
+
 def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
     vectors = predictor.embed(prompts).numpy().astype(np.float16)
     np.savez(path, labels=np.array(prompts, dtype=str), embeddings=vectors)
@@ -357,25 +438,27 @@ def make_bank_from(path: Path, predictor, prompts: list[str]) -> Path:
 
 
 # ---------------------------------------------------------------------- data safety: checked before anything runs
-def test_save_combined_into_the_inputs_folder_never_replaces_the_input(tmp_path, fake, capsys):
+def test_an_output_into_the_inputs_folder_never_replaces_an_input(tmp_path, fake, capsys):
     images = tmp_path / "images"
     images.mkdir()
     save_nifti(images / "ct.nii.gz")
-    original = (images / "ct.nii.gz").read_bytes()
-    code = main(["predict", "-i", str(images / "ct.nii.gz"), "-o", str(images), "-p", "liver", "--save-combined"])
+    save_nifti(images / "ct_liver.nii.gz", seed=1)  # an input named like ct.nii.gz's liver mask
+    original = (images / "ct_liver.nii.gz").read_bytes()
+    code = main(["predict", "-i", str(images), "-o", str(images), "-p", "liver"])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"The output {images / 'ct.nii.gz'} would overwrite the input {images / 'ct.nii.gz'}" in err
-    assert (images / "ct.nii.gz").read_bytes() == original
+    assert f"The output {images / 'ct_liver.nii.gz'} would overwrite the input {images / 'ct_liver.nii.gz'}" in err
+    assert (images / "ct_liver.nii.gz").read_bytes() == original
     assert fake == [], "refused before the model is loaded"
 
 
 def test_output_equal_to_an_input_is_refused_through_another_spelling_of_the_path(tmp_path, fake, monkeypatch):
     save_nifti(tmp_path / "ct.nii.gz")
+    save_nifti(tmp_path / "ct_liver.nii.gz")
     (tmp_path / "link").symlink_to(tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="would overwrite the input"):
-        predict.run(parse("-i", "ct.nii.gz", "-o", tmp_path / "link" / ".", "-p", "liver", "--save-combined"))
+        predict.run(parse("-i", "ct.nii.gz", "ct_liver.nii.gz", "-o", tmp_path / "link" / ".", "-p", "liver"))
 
 
 @pytest.mark.parametrize("kind", ["file", "under a file", "read-only"])
@@ -401,6 +484,38 @@ def test_missing_input_is_exit_2_and_creates_nothing(tmp_path, fake, capsys):
     assert code == 2
     assert "Image not found: " + str(tmp_path / "missing.nii.gz") in capsys.readouterr().err
     assert not out.exists() and fake == []
+
+
+def unusable_input(folder: Path, kind: str) -> Path:
+    if kind == ".txt":
+        (folder / "notes.txt").write_text("not an image")
+        return folder / "notes.txt"
+    if kind == "PNG":
+        sitk.WriteImage(sitk.Image(8, 8, sitk.sitkUInt8), str(folder / "photo.png"))
+        return folder / "photo.png"
+    if kind == "4-D NRRD":
+        sitk.WriteImage(sitk.Image([4, 4, 4, 3], sitk.sitkFloat32), str(folder / "dynamic.nrrd"))
+        return folder / "dynamic.nrrd"
+    if kind == "1-slice DICOM":
+        write_dicom_series(folder / "one_slice", np.zeros((1, 6, 5), np.int16), "1.2.826.0.1.3680043.2.1125.801")
+        return folder / "one_slice"
+    shape = {"2-D": (8, 7), "1-slice": (8, 7, 1), "4-D": (8, 7, 6, 3)}[kind]
+    nibabel.save(nibabel.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), folder / "image.nii.gz")
+    return folder / "image.nii.gz"
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    (".txt", "Could not read"), ("PNG", "is a 2D image"), ("2-D", "is a 2D image"), ("1-slice", "single slice"),
+    ("4-D", "is a 4D image"), ("4-D NRRD", "is a 4D image"), ("1-slice DICOM", "single slice")])
+def test_unusable_input_is_found_from_its_header_before_the_model_loads(tmp_path, fake, capsys, kind, message):
+    save_nifti(tmp_path / "good.nii.gz")
+    bad = unusable_input(tmp_path, kind)
+    out = tmp_path / "out"
+    assert main(["predict", "-i", str(tmp_path / "good.nii.gz"), str(bad), "-o", str(out), "-p", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}" in err and message in err and "Traceback" not in err
+    assert fake == [], "refused before the model is loaded"
+    assert not out.exists(), "a refused run writes nothing, not even the output folder"
 
 
 def test_missing_model_is_exit_2_and_creates_nothing(tmp_path, capsys):
@@ -533,3 +648,85 @@ def test_step_is_passed_to_the_predictor_and_checked(tmp_path, fake):
     with pytest.raises(InputError, match="--step 1.5"):
         predict.run(parse("-i", tmp_path / "a.nii.gz", "-o", tmp_path / "out", "-p", "liver", "--step", "1.5"))
     assert fake == []
+
+
+@pytest.mark.parametrize("format", ["nifti", "nrrd", "mha", "seg-nrrd"])
+def test_every_output_format_records_the_model_that_made_it(tmp_path, format):
+    import nrrd
+
+    import VoxTellCore
+    from VoxTellCore.models import DEMO_DESCRIPTION
+
+    save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu", "--format", format]) == 0
+    (written,) = (tmp_path / "out").iterdir()
+    if format == "nifti":
+        descrip = nibabel.load(written).header["descrip"].item().decode()
+        assert descrip == f"VoxTell {VoxTellCore.__version__}: DEMO model, not for clinical use"
+        return
+    image = sitk.ReadImage(str(written)) if format != "seg-nrrd" else None
+    fields = nrrd.read_header(str(written)) if image is None else {k: image.GetMetaData(k) for k in
+                                                                   image.GetMetaDataKeys()}
+    assert fields["VoxTell_Model"] == DEMO_DESCRIPTION
+    assert fields["VoxTell_Version"] == VoxTellCore.__version__ and fields["VoxTell_Demo"] == "yes"
+
+
+# ---------------------------------------------------------------------- messages a new user meets
+def test_a_study_folder_of_series_subfolders_lists_them(tmp_path, fake, capsys):
+    rng = np.random.default_rng(0)
+    write_dicom_series(tmp_path / "study" / "ct", rng.integers(0, 200, size=(4, 6, 5)).astype(np.int16),
+                       "1.2.826.0.1.3680043.2.1125.701")
+    write_dicom_series(tmp_path / "study" / "pet", rng.integers(0, 200, size=(4, 6, 5)).astype(np.int16),
+                       "1.2.826.0.1.3680043.2.1125.702")
+    assert main(["predict", "-i", str(tmp_path / "study"), "-o", str(tmp_path / "out"), "-p", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no DICOM files itself" in err and f"  {tmp_path / 'study' / 'ct'}\n" in err
+    assert f"  {tmp_path / 'study' / 'pet'}\n" in err and "Pass the subfolder" in err and fake == []
+
+
+def test_an_empty_part_says_so(tmp_path, fake, capsys):
+    images = folder_of_images(tmp_path / "images", 2)
+    assert main(["predict", "-i", str(images), "-o", str(tmp_path / "out"), "-p", "liver", "--parts", "5",
+                 "--part", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "part 4 of --parts 5 holds none of the 2 image(s)" in out and "every output exists" not in out
+    assert fake == []
+
+
+def test_a_roi_outside_the_image_says_where_the_image_is(tmp_path, capsys):
+    image = save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu", "--roi", "500", "500", "500", "600", "600", "600"]) == 1
+    err = capsys.readouterr().err
+    corners = image.ijk_to_ras @ np.array([[i, j, k, 1] for i in (0, 7) for j in (0, 6) for k in (0, 5)]).T  # (8, 7, 6)
+    low, high = corners[:3].min(axis=1), corners[:3].max(axis=1)
+    assert f"voxel centres span x {low[0]:.1f} to {high[0]:.1f}, y {low[1]:.1f} to {high[1]:.1f}" in err
+
+
+def test_the_missing_demo_model_message_names_a_command_that_exists(monkeypatch, tmp_path, capsys):
+    from VoxTellCore import models
+
+    monkeypatch.setattr(models, "DEMO_MODEL_DIR", tmp_path / "DemoModel")
+    save_nifti(tmp_path / "ct.nii.gz")
+    assert main(["predict", "-i", str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver",
+                 "-m", "demo", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "`python -m Training.demo_model`" in err
+    import Training.demo_model  # the command it names
+
+    assert callable(Training.demo_model.main)
+
+
+def test_the_cpu_warning_reads_as_a_plain_message(tmp_path):
+    import subprocess
+    import sys
+
+    save_nifti(tmp_path / "ct.nii.gz")
+    result = subprocess.run([sys.executable, "-c", "import sys, torch; torch.cuda.is_available = lambda: False; "
+                             "from VoxTellCore.cli import main; sys.exit(main(sys.argv[1:]))", "predict", "-i",
+                             str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / "out"), "-p", "liver", "-m", "demo"],
+                            capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Warning: No CUDA GPU found (device 'auto'): running on the CPU" in result.stderr
+    assert "RuntimeWarning" not in result.stderr and "self.device" not in result.stderr

@@ -70,6 +70,7 @@ def test_demo_command_writes_masks_overlay_and_dice_table(tmp_path, capsys):
     liver = nib.load(tmp_path / "phantom_7_liver.nii.gz")
     image = nib.load(tmp_path / "phantom_7.nii.gz")
     assert liver.shape == image.shape and np.allclose(liver.affine, image.affine, atol=1e-4)
+    assert liver.header["descrip"].item().decode().endswith("DEMO model, not for clinical use")
     # The table's Dice is that of the written mask against the phantom's truth.
     from VoxTellCore.evaluation.metrics import dice
     from VoxTellCore.io import read_volume

@@ -192,7 +192,7 @@ def _decathlon_stub(root: Path, name: str, labels: dict[str, int], cases: int) -
 
 def test_default_config_negatives_are_never_visible_in_their_dataset(tmp_path):
     config = json.loads(DEFAULT_CONFIG.read_text())
-    vocabulary = Vocabulary.load([REPO / path for path in config["vocabulary"]])
+    vocabulary = Vocabulary.load([DEFAULT_CONFIG.parent / path for path in config["vocabulary"]])
     assert all(concept.regions for concept in vocabulary.concepts.values()), "every shipped concept has regions"
     labels = {"Dataset003_Liver": {"liver": 1, "cancer": 2}, "Dataset009_Spleen": {"spleen": 1}}
     datasets = []

@@ -16,6 +16,7 @@ from VoxTellCore.evaluation.metrics import dice
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.commands import window_progress
 from VoxTellCore.io import Volume, volume_to_sitk, write_mask
+from VoxTellCore.inference.batch import model_info
 from VoxTellCore.io.naming import prompt_output_name
 from VoxTellCore.visualization import overview_png
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     write_image(volume, out / f"{case}.nii.gz")
     rows = []
     for prompt, mask in zip(prompts, masks):
-        write_mask(mask, volume, out / prompt_output_name(case, prompt, ".nii.gz"))
+        write_mask(mask, volume, out / prompt_output_name(case, prompt, ".nii.gz"), model_info(predictor))
         rows.append((prompt, dice(mask > 0, phantom.labels[prompt]), int(mask.sum()), int(phantom.labels[prompt].sum())))
     truth = np.stack([phantom.labels[prompt] for prompt in prompts]).astype(np.uint8)
     overlay = overview_png(volume, masks, prompts, out / f"{case}_overlay.png",

@@ -25,13 +25,15 @@ or DICOM series folders (--series UID picks one of several series in a folder). 
 EITHER -p (the same prompts for every image) OR --jobs, a JSON list
 [{"image": ..., "prompts": [...]}, ...] (inline or a .json file).
 
-Outputs: <case>_<prompt>.<ext> per prompt, or <case>.<ext> with --save-combined (label i+1 =
-prompt i). NIfTI and DICOM inputs give .nii.gz, NRRD gives .nrrd, MetaImage gives .mha.
+Outputs: <case>_<prompt>.<ext> per prompt, or <case>_combined.<ext> with --save-combined (label
+i+1 = prompt i, listed in <case>_combined.labels.json). NIfTI and DICOM inputs give .nii.gz,
+NRRD gives .nrrd, MetaImage gives .mha. Each file records the model that made it.
 --format seg-nrrd (Slicer) and dicom-seg (DICOM input) write <case>.seg.nrrd / <case>.dcm
 with one segment per prompt. No output ever replaces an input.
 
-Exit codes: 0 all done, 1 some images failed (the others are written), 2 unusable input,
-output folder or model (nothing is written).
+Exit codes: 0 all done, 1 some images failed (the others are written), 2 unusable input
+(checked from each file's header), output folder or model (nothing is written).
+--no-overwrite writes only missing outputs and never touches an existing file.
 
 Examples:
   voxtell-core predict -i case001.nii.gz -o out -p liver "left kidney"
@@ -57,11 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="output folder (created if missing)")
     parser.add_argument("-p", "--prompts", nargs="+", help="text prompt(s) applied to every image")
     parser.add_argument("--jobs", help='per-image prompts: a .json file or JSON text [{"image": .., "prompts": [..]}]')
-    parser.add_argument("-m", "--model", help="model folder (plans.json, fold_0/) or 'demo'; default $VOXTELL_MODEL, "
-                                              "else the official model is downloaded")
     parser.add_argument("--format", help="output format: nifti, nrrd, mha, seg-nrrd (Slicer), dicom-seg "
                                          "(DICOM input); default: the input's own (NIfTI for DICOM)")
+    add_model_arguments(parser)
+    parser.add_argument("--roi", nargs=6, type=float, metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
+                        help="segment only inside this box, corners in RAS millimetres")
+    parser.add_argument("--save-combined", action="store_true",
+                        help="one multi-label file per image (later prompts overwrite overlaps)")
+    parser.add_argument("--no-overwrite", action="store_true",
+                        help="write only the outputs that are missing; never replace a file (resume)")
+    parser.add_argument("--parts", type=int, default=1, metavar="N",
+                        help="split the images into N shares, one per process (as nnU-Net's -num_parts)")
+    parser.add_argument("--part", type=int, default=0, metavar="I",
+                        help="the share this process runs, 0 to N-1 (as nnU-Net's -part_id)")
+    parser.add_argument("--list-embeddings", action="store_true", help="list the prompts of the embedding bank and exit")
+    parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input-series and model options that `predict` and `ground` share (``make_predictor`` reads them)."""
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to segment when a DICOM folder holds several")
+    parser.add_argument("-m", "--model", help="model folder (plans.json, fold_0/) or 'demo'; default $VOXTELL_MODEL, "
+                                              "else the official model is downloaded")
     parser.add_argument("--embeddings", help="precomputed text-embedding bank (.npz); its prompts skip the text encoder")
     parser.add_argument("--text-encoder", help="Hugging Face id or local folder of the Qwen3 text encoder")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -73,20 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network arithmetic: auto (default: as the release, fp16 autocast on CUDA, fp32 "
                              "elsewhere), fp32, fp16 (GPU) or bf16 (about 2x faster on CPUs with native bf16, "
                              "e.g. AMD Zen 4, Intel Sapphire Rapids; masks differ slightly at borders)")
-    parser.add_argument("--roi", nargs=6, type=float, metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
-                        help="segment only inside this box, corners in RAS millimetres")
-    parser.add_argument("--save-combined", action="store_true",
-                        help="one multi-label file per image (later prompts overwrite overlaps)")
-    parser.add_argument("--no-overwrite", action="store_true", help="skip images whose outputs all exist (resume)")
-    parser.add_argument("--parts", type=int, default=1, metavar="N",
-                        help="split the images into N shares, one per process (as nnU-Net's -num_parts)")
-    parser.add_argument("--part", type=int, default=0, metavar="I",
-                        help="the share this process runs, 0 to N-1 (as nnU-Net's -part_id)")
-    parser.add_argument("--list-embeddings", action="store_true", help="list the prompts of the embedding bank and exit")
     parser.add_argument("--no-precomputed", action="store_true",
                         help="do not use the model's own or the published embedding bank: every prompt goes "
                              "through the text encoder (an --embeddings bank still applies)")
-    parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
 
 
 def make_predictor(args: argparse.Namespace, feature_cache_bytes: Optional[int] = 0) -> Any:

@@ -3,8 +3,9 @@
 ``voxtell-core predict`` and Slicer's batch script both call ``run_batch``. It finds the
 cases (image files, folders of images, DICOM series folders), names the outputs as the
 release does, checks everything it can before the model is loaded or a folder is made
-(inputs readable, output folder writable, no output overwriting an input), skips finished
-cases with ``no_overwrite``, keeps going when a case fails and returns the exit code
+(each input's header: readable, 3D, one channel; output folder writable; no output
+overwriting an input), with ``no_overwrite`` writes only the missing outputs (an existing
+file is never touched), keeps going when a case fails and returns the exit code
 ``voxtell-core`` documents: 0 all done, 1 some cases failed (``VoxTellError``: 2).
 """
 
@@ -16,15 +17,16 @@ import sys
 import tempfile
 import traceback
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError, VoxTellError
-from VoxTellCore.io import is_image_file, read_volume
-from VoxTellCore.io.naming import case_name, case_output_name, prompt_output_name
+from VoxTellCore.io import check_image, is_image_file, read_volume
+from VoxTellCore.io.naming import (LEGEND_SUFFIX, case_name, case_output_name, combined_output_name, legend_name,
+                                   prompt_output_name)
 from VoxTellCore.progress import Progress
 
 #: ``window_progress(case_name)``: a context manager giving the predictor's progress callback.
@@ -52,7 +54,7 @@ class BatchRequest:
     output: Path
     format: Optional[str] = None  # a writer name; None: the input's own format (release behaviour)
     save_combined: bool = False  # label-map formats: one label map per case (label i+1 = prompt i)
-    no_overwrite: bool = False  # skip cases whose outputs all exist (resume)
+    no_overwrite: bool = False  # write only missing outputs, never replace a file (resume)
     roi: Optional[Tuple[float, ...]] = None  # RAS mm (x0, y0, z0, x1, y1, z1)
     parts: int = 1  # split the sorted cases into this many shares ...
     part: int = 0  # ... and run this one (0-based, as nnU-Net's -part_id)
@@ -116,7 +118,7 @@ def check_prompts(prompts: Any, where: str) -> List[str]:
     for number, prompt in enumerate(prompts, start=1):
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError(f"{where}: prompt {number} ({prompt!r}) is empty; give a text such as 'left kidney'.")
-    return list(prompts)
+    return [prompt.strip() for prompt in prompts]  # "  liver " is "liver": same mask, same file name
 
 
 def cases_of_part(cases: Sequence[Case], parts: int, part: int) -> List[Case]:
@@ -138,10 +140,12 @@ def writer_of(case: Case, format: Optional[str]) -> Any:
 
 
 def output_paths(case: Case, folder: Path, writer: Any, combined: bool) -> List[Path]:
-    """Where a case's results go: one file per prompt for label-map formats (one label map
-    with ``combined``), one file holding every prompt as a segment otherwise."""
+    """Where a case's results go: one file per prompt for label-map formats (with ``combined``, one
+    label map and its legend), one file holding every prompt as a segment otherwise."""
     if writer.label_map and not combined:
         return [folder / prompt_output_name(case.name, prompt, writer.suffix) for prompt in case.prompts]
+    if writer.label_map:
+        return [folder / combined_output_name(case.name, writer.suffix), folder / legend_name(case.name)]
     return [folder / case_output_name(case.name, writer.suffix)]
 
 
@@ -153,12 +157,41 @@ def input_files(case: Case) -> List[Path]:
     return [path]
 
 
+def missing_outputs(cases: Sequence[Case], plans: Dict[Case, List[Path]],
+                    writers: Dict[Case, Any]) -> Tuple[List[Case], Dict[Case, List[Path]]]:
+    """``--no-overwrite``: each case cut down to the prompts whose output file is missing, with
+    their paths (in ``writers`` too). A file holding every prompt of a case (a combined label map,
+    .seg.nrrd, DICOM SEG) is kept whole when it exists. No existing file is planned again."""
+    todo: List[Case] = []
+    remaining: Dict[Case, List[Path]] = {}
+    for case in cases:
+        missing = [path for path in plans[case] if not path.exists()]
+        some_exist = len(missing) < len(plans[case])
+        if not missing or (some_exist and not per_prompt(case, plans[case])):
+            continue  # done, or a file of every prompt (with its legend) that is kept whole once there
+        if some_exist:
+            part = replace(case, prompts=tuple(prompt for prompt, path in zip(case.prompts, plans[case])
+                                               if path in missing))
+            writers[part] = writers[case]
+            case = part
+        todo.append(case)
+        remaining[case] = missing
+    kept = sum(path.exists() for case in cases for path in plans[case])
+    if kept:
+        print(f"Keeping {kept} existing output file(s) untouched; writing the {sum(map(len, remaining.values()))} "
+              f"missing one(s) (--no-overwrite).", file=sys.stderr)
+    return todo, remaining
+
+
+def per_prompt(case: Case, paths: Sequence[Path]) -> bool:
+    """Whether a case's outputs are one file per prompt (so that some can exist without the others)."""
+    return len(paths) == len(case.prompts) and not any(path.name.endswith(LEGEND_SUFFIX) for path in paths)
+
+
 # ---------------------------------------------------------------------- checks before running
 def check_inputs(cases: Sequence[Case]) -> None:
-    """Every input exists and can be read, and each DICOM folder names one series to segment
-    (corrupt contents fail later, case by case)."""
-    from VoxTellCore.io.formats.dicom import choose_series, list_dicom_series
-
+    """Every input exists, can be read, and its header shows a 3D scalar volume; each DICOM folder
+    names one series to segment (corrupt voxel data fails later, case by case)."""
     for case in cases:
         path = Path(case.image)
         if not path.exists():
@@ -166,8 +199,7 @@ def check_inputs(cases: Sequence[Case]) -> None:
                              f"(relative paths start at {Path.cwd()}).")
         if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
             raise InputError(f"{path} is not readable by this user: fix its permissions or copy it elsewhere.")
-        if path.is_dir():
-            choose_series(path, list_dicom_series(path), case.series)
+        check_image(path, case.series)
 
 
 def check_outputs(plans: Dict[Case, List[Path]]) -> None:
@@ -230,18 +262,21 @@ def run_batch(
     check_output_folder(output)
 
     result = BatchResult()
+    if not cases:
+        print(f"Nothing to do: part {request.part} of --parts {request.parts} holds none of the "
+              f"{len(request.cases)} image(s) (each part gets every {request.parts}th image; use fewer parts).")
+        return result
     todo = list(cases)
     if request.no_overwrite:
-        todo = [case for case in cases if not all(path.is_file() for path in plans[case])]
-        result.skipped = [case for case in cases if case not in todo]
-        if result.skipped:
-            print(f"Skipping {len(result.skipped)} image(s) whose outputs exist (--no-overwrite).", file=sys.stderr)
-    if not todo:
-        print("Nothing to do: every output exists.")
-        return result
+        result.skipped = [case for case in cases if all(path.exists() for path in plans[case])]
+        todo, plans = missing_outputs(cases, plans, writers)
+        if not todo:
+            print("Nothing to do: every output exists.")
+            return result
 
     predictor = make_predictor()
     print(f"Model: {predictor.description}", file=sys.stderr)
+    check_vocabulary(predictor, [prompt for case in todo for prompt in case.prompts])
     embeddings = embed_once(predictor, todo)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -265,6 +300,36 @@ def run_batch(
         print(f"{len(result.failed)} of {len(todo)} image(s) failed: "
               f"{', '.join(case.image for case, _ in result.failed)}", file=sys.stderr)
     return result
+
+
+def bank_labels(predictor: Any) -> set:
+    """The lower-case prompts of the predictor's embedding bank (none for a predictor without one)."""
+    bank = getattr(getattr(predictor, "embedder", None), "bank", None)
+    return {label.lower() for label in getattr(bank, "labels", ())}
+
+
+def check_vocabulary(predictor: Any, prompts: Sequence[str]) -> None:
+    """The demo model knows only the prompts it was trained on (its bank): others are refused
+    with the closest ones it knows. With any model, a prompt that no name of the terminology, its
+    synonyms or the bank matches but one nearly does gets a "did you mean" warning."""
+    from VoxTellCore.models import DEMO_NAME
+    from VoxTellCore.terminology import TYPO_SIMILARITY, closest_prompts, known_prompts, prompt_key
+
+    bank = bank_labels(predictor)
+    unknown = [prompt for prompt in dict.fromkeys(prompts) if prompt_key(prompt) not in bank]
+    if getattr(predictor, "is_demo", False) and unknown:
+        lines = [f"  {prompt!r}: closest known: {', '.join(map(repr, closest_prompts(prompt, bank))) or 'none'}"
+                 for prompt in unknown]
+        raise InputError(f"The {DEMO_NAME} model knows only the {len(bank)} prompts it was trained on; these are "
+                         "not among them:\n" + "\n".join(lines) + f"\nUse a known prompt (all of them: voxtell-core "
+                         f"predict -m {DEMO_NAME} --list-embeddings) or a real VoxTell model.")
+    names = known_prompts() | bank
+    for prompt in unknown:
+        if prompt_key(prompt) not in names:
+            close = closest_prompts(prompt, names, cutoff=TYPO_SIMILARITY)
+            if close:
+                print(f"Warning: the prompt {prompt!r} matches no known anatomy name; did you mean "
+                      f"{' or '.join(map(repr, close))}? It is segmented as written.", file=sys.stderr)
 
 
 def announce_text_encoder(predictor: Any, prompts: Sequence[str]) -> None:
@@ -324,17 +389,34 @@ def predict_case(
 
     segments = segment_infos(list(case.prompts))
     model = model_info(predictor)
-    if len(paths) == 1:
-        files = [(masks, segments, paths[0])]
+    legends = [path for path in paths if path.name.endswith(LEGEND_SUFFIX)]
+    mask_paths = [path for path in paths if path not in legends]
+    if len(mask_paths) == 1:
+        files = [(masks, segments, mask_paths[0])]
     else:
-        files = [(masks[index : index + 1], segments[index : index + 1], path) for index, path in enumerate(paths)]
+        files = [(masks[index : index + 1], segments[index : index + 1], path) for index, path in enumerate(mask_paths)]
     written: List[Path] = []
     try:
         for file_masks, file_segments, path in files:
             writer.write(file_masks, file_segments, volume, path, model)
+            written.append(path)
+        for path in legends:
+            write_legend(path, case, mask_paths[0], model)
             written.append(path)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def write_legend(path: Path, case: Case, label_map_path: Path, model: Any) -> None:
+    """The combined label map's legend: label value -> prompt, and who made it."""
+    from dataclasses import asdict
+
+    from VoxTellCore.atomic import atomic_write
+
+    legend = {"image": case.image, "label_map": label_map_path.name, "model": asdict(model),
+              "labels": {"0": "background", **{str(label): prompt for label, prompt in enumerate(case.prompts, 1)}}}
+    text = json.dumps(legend, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))

@@ -315,7 +315,12 @@ def roi_to_network_box(volume: Volume, roi_ras: Sequence[float]) -> tuple[slice,
     start = np.clip(np.floor(indices.min(axis=1) + 0.5), 0, shape).astype(int)
     stop = np.clip(np.floor(indices.max(axis=1) + 0.5) + 1, 0, shape).astype(int)
     if np.any(stop <= start):
-        raise InputError("The region of interest does not overlap the image. Move or enlarge the ROI.")
+        grid = np.array([[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)])
+        world = (volume.network_to_ras @ grid.T)[:3]
+        extent = ", ".join(f"{axis} {low:.1f} to {high:.1f}" for axis, low, high in
+                           zip("xyz", world.min(axis=1), world.max(axis=1)))
+        raise InputError(f"The region of interest does not overlap the image, whose voxel centres span {extent} "
+                         "(RAS millimetres). Move or enlarge the ROI.")
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 _MODULES = {
     "VoxTellCore.io.formats": ("MaskWriter", "ModelInfo", "SegmentInfo", "SeriesInfo", "list_dicom_series",
                                "register_reader", "register_writer", "segment_infos", "writer_for", "writer_names"),
-    "VoxTellCore.io.reading": ("IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "is_image_file", "read_volume"),
+    "VoxTellCore.io.reading": ("IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "check_image", "is_image_file", "read_volume"),
     "VoxTellCore.io.volume": ("DicomSource", "Volume", "ijk_to_ras_from_sitk", "kji_to_network", "network_shape",
                               "network_to_kji", "set_sitk_geometry", "volume_from_sitk", "volume_to_sitk"),
     "VoxTellCore.io.writing": ("MASK_SUFFIXES", "label_dtype", "mask_suffix", "write_mask"),

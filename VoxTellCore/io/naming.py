@@ -43,6 +43,20 @@ def prompt_output_name(case: str, prompt: str, suffix: str) -> str:
     return f"{case}_{safe_prompt_name(prompt)}{suffix}"
 
 
+def combined_output_name(case: str, suffix: str) -> str:
+    """``<case>_combined<suffix>``: a case's label map of every prompt (``--save-combined``), named
+    apart from the input (``<case><suffix>``) and from any prompt's own mask."""
+    return f"{case}_combined{suffix}"
+
+
+def legend_name(case: str) -> str:
+    """``<case>_combined.labels.json``: which prompt each label value of the combined label map is."""
+    return f"{case}_combined{LEGEND_SUFFIX}"
+
+
+LEGEND_SUFFIX = ".labels.json"
+
+
 def case_output_name(case: str, suffix: str) -> str:
-    """``<case><suffix>``: a case's label map (``--save-combined``) or segmentation file."""
+    """``<case><suffix>``: a case's segmentation file (every prompt a segment: .seg.nrrd, DICOM SEG)."""
     return f"{case}{suffix}"

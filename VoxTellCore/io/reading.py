@@ -15,15 +15,15 @@ from typing import Optional
 import numpy as np
 
 from VoxTellCore.errors import InputError
-from VoxTellCore.io.formats import image_suffixes, reader_for
-from VoxTellCore.io.formats.base import SUPPORTED
+from VoxTellCore.io.formats import ImageReader, image_suffixes, reader_for
+from VoxTellCore.io.formats.base import SUPPORTED, check_shape
 from VoxTellCore.io.formats.nifti import SUFFIXES as NIFTI_SUFFIXES
 from VoxTellCore.io.formats.seg_nrrd import WRITER as SEG_NRRD
 from VoxTellCore.io.volume import Volume
 
 IMAGE_SUFFIXES = image_suffixes()
 
-__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "is_image_file", "read_volume"]
+__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "check_image", "is_image_file", "read_volume"]
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -42,23 +42,29 @@ def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Vo
     4D or multi-component images and NaN/inf voxels.
     """
     path = Path(path)
+    volume = _reader(path).read(path, series_uid)
+    _check_voxels(volume)
+    return volume
+
+
+def check_image(path: str | os.PathLike, series_uid: Optional[str] = None) -> None:
+    """What ``read_volume`` would refuse that the header shows (not an image, 2D, single-slice,
+    4D, several channels), without reading the voxels: the checks before a model loads."""
+    path = Path(path)
+    check_shape(path, _reader(path).read_shape(path, series_uid))
+
+
+def _reader(path: Path) -> ImageReader:
     if not path.exists():
         raise InputError(f"Image not found: {path}. Check the path (relative paths start at {Path.cwd()}).")
     reader = reader_for(path)
     if reader is None:
         raise InputError(f"Cannot read {path}: it is neither a file nor a folder. Pass a 3D image: {SUPPORTED}.")
-    volume = reader.read(path, series_uid)
-    _check_voxels(volume)
-    return volume
+    return reader
 
 
 def _check_voxels(volume: Volume) -> None:
-    shape = volume.array.shape
-    if min(shape) < 2:
-        raise InputError(
-            f"{volume.source} has a single slice (KJI shape {shape}); VoxTell needs a 3D volume with "
-            "at least 2 voxels along every axis. Pass the whole volume (for DICOM, the folder of the series)."
-        )
+    check_shape(volume.source, volume.array.shape)
     bad = np.count_nonzero(~np.isfinite(volume.array))
     if bad:
         raise InputError(

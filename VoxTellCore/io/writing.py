@@ -4,12 +4,13 @@ the file's extension names (the label-map writers of ``VoxTellCore.io.formats``)
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import numpy as np
 
 from VoxTellCore.errors import InputError
 from VoxTellCore.io.formats import writers
-from VoxTellCore.io.formats.base import LabelMapWriter, matching_suffix
+from VoxTellCore.io.formats.base import LabelMapWriter, ModelInfo, header_fields, matching_suffix
 from VoxTellCore.io.volume import Volume
 
 
@@ -36,15 +37,17 @@ def label_dtype(labels: np.ndarray) -> np.dtype:
     return np.dtype(np.uint8 if largest < 255 else np.uint16)
 
 
-def write_mask(mask_kji: np.ndarray, reference: Volume, path: str | os.PathLike) -> None:
+def write_mask(mask_kji: np.ndarray, reference: Volume, path: str | os.PathLike,
+               model: Optional[ModelInfo] = None) -> None:
     """Write a KJI label map on ``reference``'s grid; the format follows the extension.
 
     The file appears complete or not at all: it is written to a temporary file in the
     same folder (same extension, so the right writer is picked) and renamed over ``path``.
+    ``model`` is recorded in the header where the format has room (see ``header_fields``).
     """
     mask = np.asarray(mask_kji)
     if mask.shape != reference.array.shape:
         raise ValueError(f"mask shape {mask.shape} differs from the reference's {reference.array.shape}")
     suffix = mask_suffix(path)
     writer = next(writer for writer in _label_map_writers() if suffix in writer.suffixes)
-    writer.write_labels(mask.astype(label_dtype(mask), copy=False), reference, path)
+    writer.write_labels(mask.astype(label_dtype(mask), copy=False), reference, path, header_fields(model))

@@ -121,7 +121,7 @@ class PromptEmbedder:
     def prompts_needing_encoder(self, prompts: Sequence[str]) -> list[str]:
         """The (lowercased, distinct) prompts that only the text encoder can embed: not in memory,
         the bank or the disk cache. Loads nothing and asks no network, so a GUI can check first."""
-        keys = dict.fromkeys(prompt.lower() for prompt in ([prompts] if isinstance(prompts, str) else prompts))
+        keys = dict.fromkeys(prompt.strip().lower() for prompt in ([prompts] if isinstance(prompts, str) else prompts))
         return [key for key in keys if key.strip() and not self._recall(key)]
 
     def embed(self, prompts: Sequence[str]) -> torch.Tensor:
@@ -137,7 +137,7 @@ class PromptEmbedder:
                     f"Prompt {number} ({prompt!r}) is empty; give a short anatomical description "
                     "such as 'liver' or 'left kidney'."
                 )
-            keys.append(prompt.lower())
+            keys.append(prompt.strip().lower())  # surrounding spaces would change the embedding
 
         unknown = self.prompts_needing_encoder(keys)
         if unknown:

@@ -40,7 +40,7 @@ def ui_widget_names() -> set[str]:
 def ui_attribute_names(source_path) -> set[str]:
     """Every ``self.ui.<name>`` the code uses."""
     names = set()
-    for node in ast.walk(ast.parse(source_path.read_text())):
+    for node in ast.walk(ast.parse(source_path.read_text(encoding="utf-8"))):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "ui"
                 and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"):
             names.add(node.attr)
@@ -57,7 +57,7 @@ def test_every_widget_the_code_uses_exists_in_the_ui_file():
 def test_ui_files_the_code_loads_exist():
     loaded = set()
     for path in SLICER_MODULE_DIR.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".ui"):
                 loaded.add(node.value)
     assert "UI/VoxTellSlicer.ui" in loaded
@@ -72,7 +72,7 @@ def test_ui_parameter_bindings_name_parameter_node_fields():
         for prop in widget.findall("property"):
             if prop.get("name") == "SlicerParameterName":
                 bound[widget.get("name")] = prop.find("string").text
-    module = ast.parse(MODULE_FILE.read_text())
+    module = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
     wrapper = next(n for n in module.body if isinstance(n, ast.ClassDef) and n.name == "VoxTellSlicerParameterNode")
     fields = {n.target.id for n in wrapper.body if isinstance(n, ast.AnnAssign)}
     assert set(bound) == {"inputVolumeSelector", "outputSegmentationSelector", "roiSelector"}
@@ -90,7 +90,7 @@ def test_ui_connections_name_existing_widgets():
 @pytest.mark.parametrize("path", sorted(LIB_DIR.glob("*.py")), ids=lambda p: p.name)
 def test_voxtellslicerlib_never_imports_qt(path):
     forbidden = {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.parameterNodeWrapper", "slicer.i18n"}
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -105,7 +105,7 @@ def test_voxtellslicerlib_never_imports_qt(path):
 # --- what Slicer installs and loads ------------------------------------------------------------
 
 def cmake_listed(cmake_file, variable) -> list[str]:
-    text = cmake_file.read_text()
+    text = cmake_file.read_text(encoding="utf-8")
     block = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S).group(1)
     return [item.replace("${MODULE_NAME}", "VoxTellSlicer") for item in block.split()]
 
@@ -125,7 +125,7 @@ def test_module_cmake_lists_every_script_and_resource():
 def test_every_installed_script_exists_and_parses(script):
     path = SLICER_MODULE_DIR / script
     assert path.is_file(), f"VoxTellSlicer/CMakeLists.txt installs {script}, which does not exist"
-    ast.parse(path.read_text(), filename=str(path))
+    ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
 def top_level_scripts() -> set[str]:
@@ -138,7 +138,7 @@ def top_level_scripts() -> set[str]:
 def test_slicer_loads_only_modules_from_the_module_folder():
     assert "VoxTellSlicer.py" in top_level_scripts()
     for name in sorted(top_level_scripts()):
-        tree = ast.parse((SLICER_MODULE_DIR / name).read_text())
+        tree = ast.parse((SLICER_MODULE_DIR / name).read_text(encoding="utf-8"))
         classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
         module_name = name[: -len(".py")]
         assert module_name in classes, (
@@ -148,12 +148,12 @@ def test_slicer_loads_only_modules_from_the_module_folder():
 
 @pytest.mark.parametrize("path", sorted(EFFECT_DIR.glob("*.py")), ids=lambda p: p.name)
 def test_segment_editor_effect_files_parse(path):
-    ast.parse(path.read_text(), filename=str(path))
+    ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
 def test_segment_editor_effect_defines_the_class_slicer_instantiates():
     """qSlicerSegmentEditorScriptedEffect.setPythonSource loads the class named like the file."""
-    tree = ast.parse((EFFECT_DIR / "SegmentEditorEffect.py").read_text())
+    tree = ast.parse((EFFECT_DIR / "SegmentEditorEffect.py").read_text(encoding="utf-8"))
     effect = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SegmentEditorEffect"), None)
     assert effect is not None, "SegmentEditorEffect.py defines no class SegmentEditorEffect"
     assert [ast.unparse(base) for base in effect.bases] == ["AbstractScriptedSegmentEditorEffect"]
@@ -166,7 +166,7 @@ def test_help_text_names_the_demo_model_caveat():
     from VoxTellCore.models import DEMO_DESCRIPTION
 
     assert DEMO_DESCRIPTION == "demo model (synthetic training data, not for clinical images)"
-    tree = ast.parse(MODULE_FILE.read_text())
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
     imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
     assert ("VoxTellCore.models", "DEMO_DESCRIPTION") in imported  # the core's caveat, not a copy
@@ -178,7 +178,7 @@ def test_help_text_names_the_demo_model_caveat():
 # --- the extension's metadata, as the Extensions Index validator reads it ----------------------
 
 def extension_setting(key) -> str:
-    match = re.search(rf'set\s*\({key}\s+"([^"]*)"\s*\)', EXTENSION_CMAKE.read_text())
+    match = re.search(rf'set\s*\({key}\s+"([^"]*)"\s*\)', EXTENSION_CMAKE.read_text(encoding="utf-8"))
     assert match, f"{key} is not set in CMakeLists.txt"
     return match.group(1)
 
@@ -192,7 +192,7 @@ def repository_file(url):
 
 def test_project_name_is_a_distinct_extension_name():
     # The validator's own pattern: the first project() of the top-level CMakeLists.txt.
-    names = re.findall(r"project\s*\(\s*([^\s\)\n\r]+)", EXTENSION_CMAKE.read_text(), re.IGNORECASE)
+    names = re.findall(r"project\s*\(\s*([^\s\)\n\r]+)", EXTENSION_CMAKE.read_text(encoding="utf-8"), re.IGNORECASE)
     assert names and names[0] == EXTENSION_NAME
     assert EXTENSION_NAME.lower() not in NAMES_TAKEN_IN_THE_INDEX
     assert not EXTENSION_NAME.lower().startswith("slicer"), "the validator refuses names starting with Slicer"
@@ -203,7 +203,7 @@ def test_extension_metadata_is_set():
     for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION"):
         assert extension_setting(key).strip(), key
     assert extension_setting("EXTENSION_CATEGORY") == "Segmentation"
-    assert "add_subdirectory(VoxTellSlicer)" in EXTENSION_CMAKE.read_text()
+    assert "add_subdirectory(VoxTellSlicer)" in EXTENSION_CMAKE.read_text(encoding="utf-8")
 
 
 def test_extension_depends_on_the_pytorch_extension():
@@ -255,13 +255,13 @@ LICENSE_SECTIONS = [
 def test_license_file_is_the_full_apache_2_text():
     license_file = ROOT / "LICENSE"
     assert license_file.is_file(), "the Extensions Index requires a LICENSE file in the repository root"
-    text = license_file.read_text()
+    text = license_file.read_text(encoding="utf-8")
     assert text.split()[:5] == ["Apache", "License", "Version", "2.0,", "January"]
     assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in text
     for section in LICENSE_SECTIONS:
         assert section in text, section
     assert "END OF TERMS AND CONDITIONS" in text
-    assert re.search(r'^license = "Apache-2.0"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert re.search(r'^license = "Apache-2.0"$', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M)
 
 
 # --- the module on an extension build machine (no torch) --------------------------------------
@@ -403,7 +403,7 @@ def test_pinned_terminology_lists_hold_the_colours_the_tests_expect(terminologie
     from test_logic import LEFT_KIDNEY_RGB, LIVER_RGB
 
     general = json.loads(
-        (terminologies_dir / "SegmentationCategoryTypeModifier-SlicerGeneralAnatomy.term.json").read_text())
+        (terminologies_dir / "SegmentationCategoryTypeModifier-SlicerGeneralAnatomy.term.json").read_text(encoding="utf-8"))
     assert general["SegmentationCategoryTypeContextName"] == "Segmentation category and type - 3D Slicer General Anatomy list"
     assert recommended_rgb(general, "liver") == LIVER_RGB
     assert recommended_rgb(general, "left kidney") == LEFT_KIDNEY_RGB
@@ -411,13 +411,13 @@ def test_pinned_terminology_lists_hold_the_colours_the_tests_expect(terminologie
 
 
 def test_terminology_extract_script_pins_the_same_trame_slicer():
-    script = (ROOT / "scripts" / "extract_slicer_terminology.py").read_text()
+    script = (ROOT / "scripts" / "extract_slicer_terminology.py").read_text(encoding="utf-8")
     assert re.findall(r"trame-slicer==([0-9.]+)", script) == [TRAME_SLICER_VERSION]
 
 
 def test_synonyms_table_maps_to_slicer_labels(terminologies_dir):
-    table = json.loads((ROOT / "Resources" / "vocabulary" / "slicer_synonyms.json").read_text())
-    general = (terminologies_dir / "SegmentationCategoryTypeModifier-SlicerGeneralAnatomy.term.json").read_text()
+    table = json.loads((ROOT / "Resources" / "vocabulary" / "slicer_synonyms.json").read_text(encoding="utf-8"))
+    general = (terminologies_dir / "SegmentationCategoryTypeModifier-SlicerGeneralAnatomy.term.json").read_text(encoding="utf-8")
     labels = set(re.findall(r'"3dSlicerLabel"\s*:\s*"([^"]*)"', general))
     wrong = {k: v for k, v in table.items() if not k.startswith("_") and v not in labels}
     assert not wrong, f"synonyms pointing to labels Slicer's list lacks: {wrong}"
@@ -430,7 +430,7 @@ TRANSLATED_FILES = [MODULE_FILE, EFFECT_DIR / "SegmentEditorEffect.py"]
 
 
 def translation_calls(path) -> list:
-    return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+    return [node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name) and node.func.id in ("_", "translate")]
 
 
@@ -446,14 +446,14 @@ def test_translation_functions_get_literal_strings_only(path):
 
 
 def test_the_module_category_is_translated_in_slicers_context():
-    tree = ast.parse(MODULE_FILE.read_text())
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
     categories = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
                       and ast.unparse(node.targets[0]) == "self.parent.categories")
     assert ast.unparse(categories.value) == "[translate('qSlicerAbstractCoreModule', 'Segmentation')]"
 
 
 def module_title() -> str:
-    tree = ast.parse(MODULE_FILE.read_text())
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
     title = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
                  and ast.unparse(node.targets[0]) == "self.parent.title")
     return title.value.args[0].value
@@ -466,7 +466,7 @@ def test_the_module_title_differs_from_the_other_extensions_voxtell_module():
 
 def test_the_readme_says_what_its_slicer_screenshot_is():
     """The image is a trame-slicer web page, not the Slicer application: the caption says so."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## 3D Slicer"):]
     section = section[: section.index("\n## ", 1)]
     image = re.search(r"!\[([^\]]*)\]\(([^)]+)\)", section)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -45,6 +45,11 @@ class ImageReader(Protocol):
     def can_read(self, path: Path) -> bool: ...
 
     def read(self, path: Path, series_uid: Optional[str] = None) -> Volume: ...
+
+    def read_shape(self, path: Path, series_uid: Optional[str] = None) -> Tuple[int, ...]:
+        """The voxel grid's size from the header alone; raises InputError as ``read`` would for
+        an unreadable file or one that is not a 3D scalar image."""
+        ...
 
 
 class MaskWriter(Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,8 +17,8 @@ from VoxTellCore.terminology import SegmentInfo
 
 SUPPORTED = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd) or a folder with a DICOM series"
 
-__all__ = ["SUPPORTED", "LabelMapWriter", "ModelInfo", "SegmentInfo", "check_dimensions", "label_map",
-           "matching_suffix", "unreadable"]
+__all__ = ["SUPPORTED", "LabelMapWriter", "ModelInfo", "SegmentInfo", "check_dimensions", "check_shape", "header_fields", "label_map",
+           "matching_suffix", "short_description", "unreadable"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,25 @@ class ModelInfo:
     name: str  # e.g. "VoxTell v1.1 (official)", "demo model (synthetic training data, not for clinical images)"
     version: str  # this package's version
     is_demo: bool = False
+
+
+def header_fields(model: Optional[ModelInfo] = None, legend: Sequence[str] = ()) -> Dict[str, str]:
+    """Key-value header fields (NRRD, MetaImage, .seg.nrrd): who made the masks and, for a label
+    map of several prompts, which prompt each label value is."""
+    fields = {}
+    if model is not None:
+        fields = {"VoxTell_Model": model.name, "VoxTell_Version": model.version,
+                  "VoxTell_Demo": "yes" if model.is_demo else "no"}
+    fields.update({f"VoxTell_Label_{label}": prompt for label, prompt in enumerate(legend, start=1)})
+    return fields
+
+
+def short_description(fields: Dict[str, str], limit: int = 80) -> str:
+    """One line of at most ``limit`` bytes (NIfTI's ``descrip``) naming the model of ``fields``."""
+    if "VoxTell_Model" not in fields:
+        return ""
+    model = "DEMO model, not for clinical use" if fields["VoxTell_Demo"] == "yes" else fields["VoxTell_Model"]
+    return f"VoxTell {fields['VoxTell_Version']}: {model}".encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def matching_suffix(path: str | os.PathLike, suffixes: Sequence[str]) -> Optional[str]:
@@ -63,17 +82,20 @@ class LabelMapWriter:
 
     def write(self, masks: np.ndarray, segments: Sequence[SegmentInfo], reference: Volume, path: Path,
               model: ModelInfo) -> None:
-        self.write_labels(label_map(masks), reference, path)
+        legend = [segment.prompt for segment in segments] if len(segments) > 1 else []
+        self.write_labels(label_map(masks), reference, path, header_fields(model, legend))
 
-    def write_labels(self, labels: np.ndarray, reference: Volume, path: str | os.PathLike) -> None:
-        """Write a KJI label map on ``reference``'s grid, atomically, with its dtype."""
+    def write_labels(self, labels: np.ndarray, reference: Volume, path: str | os.PathLike,
+                     fields: Optional[Dict[str, str]] = None) -> None:
+        """Write a KJI label map on ``reference``'s grid, atomically, with its dtype and the
+        ``header_fields`` (where the format has room for them)."""
         if labels.shape != reference.array.shape:
             raise ValueError(f"mask shape {labels.shape} differs from the reference's {reference.array.shape}")
         # The temporary file keeps the real extension: the libraries pick the format from it.
         suffix = matching_suffix(path, self.suffixes) or self.suffix
-        atomic_write(path, lambda temporary: self.save(labels, reference, temporary), suffix)
+        atomic_write(path, lambda temporary: self.save(labels, reference, temporary, fields or {}), suffix)
 
-    def save(self, labels: np.ndarray, reference: Volume, filename: str) -> None:
+    def save(self, labels: np.ndarray, reference: Volume, filename: str, fields: Dict[str, str]) -> None:
         raise NotImplementedError
 
 
@@ -92,6 +114,15 @@ def check_dimensions(path: Path, ndim: int, components: int) -> None:
         raise InputError(
             f"{path} has {components} values per voxel (color or vector image). "
             "Convert it to a single-channel (scalar) 3D volume."
+        )
+
+
+def check_shape(source: str | os.PathLike, shape: Sequence[int]) -> None:
+    """A 3D volume with at least 2 voxels along every axis (a header's or an array's shape)."""
+    if min(shape) < 2:
+        raise InputError(
+            f"{source} has a single slice (shape {tuple(int(n) for n in shape)}); VoxTell needs a 3D volume with "
+            "at least 2 voxels along every axis. Pass the whole volume (for DICOM, the folder of the series)."
         )
 
 

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 
 from VoxTellCore.errors import InputError
 from VoxTellCore.io.formats.base import SUPPORTED, check_dimensions, unreadable
+from VoxTellCore.io.formats.sitk_image import read_header
 from VoxTellCore.io.volume import DicomSource, Volume, volume_from_sitk
 
 VOLUME_MODALITIES = ("CT", "MR", "PT")
@@ -73,6 +74,11 @@ def list_dicom_series(folder: str | Path) -> List[SeriesInfo]:
 def choose_series(folder: Path, series: Sequence[SeriesInfo], series_uid: Optional[str]) -> SeriesInfo:
     """The series ``series_uid`` names, else the only one, else the only CT/MR/PET volume."""
     if not series:
+        below = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and list_dicom_series(sub)]
+        if below:
+            listing = "\n".join(f"  {sub}" for sub in below)
+            raise InputError(f"Folder {folder} holds no DICOM files itself, but these subfolders hold DICOM series:"
+                             f"\n{listing}\nPass the subfolder of the series to segment with -i.")
         raise InputError(
             f"No DICOM series found in folder {folder}. Pass a folder that holds the DICOM files "
             f"of a series, or an image file: {SUPPORTED}."
@@ -133,12 +139,21 @@ class DicomSeriesReader:
         return volume
 
 
+    def read_shape(self, path: Path, series_uid: Optional[str] = None) -> Tuple[int, ...]:
+        chosen = choose_series(path, list_dicom_series(path), series_uid)
+        header = read_header(Path(chosen.files[0]))
+        if header.GetNumberOfComponents() != 1:
+            check_dimensions(path, 3, header.GetNumberOfComponents())
+        columns, rows, *frames = header.GetSize()
+        # One file per slice, or one multi-frame file (frames as the third size).
+        slices = len(chosen.files) if len(chosen.files) > 1 else (frames[0] if frames else 1)
+        return (columns, rows, slices)
+
+
 def _header(filename: str) -> dict:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(filename)
     try:
-        reader.ReadImageInformation()
-    except RuntimeError:
+        reader = read_header(Path(filename))
+    except InputError:
         return {}
     return {name: reader.GetMetaData(key).strip() for name, key in TAGS.items() if reader.HasMetaDataKey(key)}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import nibabel
 import numpy as np
@@ -11,7 +11,8 @@ from nibabel.funcs import squeeze_image
 from nibabel.orientations import io_orientation
 
 from VoxTellCore.errors import InputError
-from VoxTellCore.io.formats.base import LabelMapWriter, check_dimensions, matching_suffix, unreadable
+from VoxTellCore.io.formats.base import (LabelMapWriter, check_dimensions, matching_suffix, short_description,
+                                         unreadable)
 from VoxTellCore.io.volume import Volume, network_to_kji
 
 SUFFIXES = (".nii.gz", ".nii")
@@ -41,16 +42,29 @@ class NiftiReader:
         return Volume(array=network_to_kji(network, affine), ijk_to_ras=np.array(affine, dtype=np.float64),
                       source=str(path))
 
+    def read_shape(self, path: Path, series_uid: Optional[str] = None) -> Tuple[int, ...]:
+        try:
+            shape = nibabel.load(path).shape  # the header only; the voxels stay on disk
+        except Exception as error:
+            raise unreadable(path, error) from error
+        while len(shape) > 3 and shape[-1] == 1:  # as squeeze_image in ``read``
+            shape = shape[:-1]
+        check_dimensions(path, len(shape), components=1)
+        return tuple(shape)
+
 
 class NiftiWriter(LabelMapWriter):
     name = "nifti"
     suffix = ".nii.gz"
     suffixes = SUFFIXES
 
-    def save(self, labels: np.ndarray, reference: Volume, filename: str) -> None:
-        # Like the release: a plain Nifti1Image on the affine (sform), (i, j, k) data order.
+    def save(self, labels: np.ndarray, reference: Volume, filename: str, fields: Dict[str, str]) -> None:
+        # Like the release: a plain Nifti1Image on the affine (sform), (i, j, k) data order; the
+        # model goes into the 80-byte descrip, NIfTI's only free-text field.
         affine = np.asarray(reference.ijk_to_ras, dtype=np.float64)
-        nibabel.save(nibabel.Nifti1Image(labels.T, affine), filename)
+        image = nibabel.Nifti1Image(labels.T, affine)
+        image.header["descrip"] = short_description(fields).encode("utf-8")
+        nibabel.save(image, filename)
 
 
 READER = NiftiReader()

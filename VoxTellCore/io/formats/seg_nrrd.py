@@ -9,7 +9,7 @@ from typing import List, Sequence
 import numpy as np
 
 from VoxTellCore.atomic import atomic_write
-from VoxTellCore.io.formats.base import ModelInfo, SegmentInfo
+from VoxTellCore.io.formats.base import ModelInfo, SegmentInfo, header_fields
 from VoxTellCore.io.volume import LPS_TO_RAS, Volume
 from VoxTellCore.terminology import PROMPT_TAG, prompt_key
 
@@ -55,6 +55,7 @@ class SegNrrdWriter:
             "masterRepresentation": "Binary labelmap",
             "segments": [_segment(info, layer, value, index) for index, (info, (layer, value))
                          in enumerate(zip(segments, placement))],
+            **header_fields(model),  # slicerio writes other keys as header fields
         }
         atomic_write(path, lambda temporary: slicerio.write_segmentation(temporary, segmentation), self.suffix)
 
