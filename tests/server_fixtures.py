@@ -130,3 +130,16 @@ def smooth_volume(shape=(40, 70, 90), seed: int = 0, ijk_to_ras: Optional[np.nda
         [[-0.8, 0, 0, 100.0], [0, -0.9, 0, 80.0], [0, 0, 2.5, -40.0], [0, 0, 0, 1]])
     return Volume(array=array, ijk_to_ras=matrix, source="test volume")
 
+
+
+#: Prompts of the tiny model's bank (no text encoder is ever needed).
+BANK_PROMPTS = ["liver", "spleen", "aorta", "left kidney", "right kidney", "heart", "left lung", "right lung"]
+
+
+def tiny_model(folder: Path) -> tuple:
+    """A tiny random model folder and an embedding bank of ``BANK_PROMPTS``."""
+    from model_fixtures import TINY, make_bank, make_model_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = make_model_folder(folder / "model", TINY, seed=1)
+    return model, make_bank(folder / "bank.npz", BANK_PROMPTS, TINY.text_embedding_dim, seed=2)
