@@ -36,7 +36,7 @@ def pack_array(array: np.ndarray) -> bytes:
     """``array`` framed as VXA2: dtype-aware blosc2 chunks (the release's exact layout)."""
     array = np.ascontiguousarray(array)
     dtype = array.dtype.str.encode("ascii")
-    raw = memoryview(array).cast("B")
+    raw = memoryview(array.reshape(-1).view(np.uint8))
     out = bytearray(MAGIC)
     out += len(dtype).to_bytes(1, "little") + dtype
     out += len(array.shape).to_bytes(1, "little")
@@ -129,7 +129,7 @@ def content_hash(array: np.ndarray, ijk_to_ras: np.ndarray) -> str:
     digest = hashlib.sha256()
     digest.update(repr(values.shape).encode("ascii"))
     digest.update(np.ascontiguousarray(ijk_to_ras, dtype="<f8").tobytes())
-    digest.update(memoryview(values).cast("B"))
+    digest.update(values.reshape(-1).view(np.uint8))
     return digest.hexdigest()
 
 
