@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 
 import VoxTellCore
 from VoxTellCore.errors import InputError
+from VoxTellCore.inference.predictor import roi_to_network_box
 from VoxTellCore.io import Volume, write_mask
 from VoxTellCore.remote.wire import (
     ARRAY_CONTENT_TYPE,
@@ -112,6 +113,8 @@ def make_app(scheduler: Scheduler, store: ImageStore, limits: Limits, api_key: O
         if roi is not None and (not isinstance(roi, list) or len(roi) != 6
                                 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in roi)):
             raise HTTPException(400, "roi_ras must be 6 finite numbers: x0 y0 z0 x1 y1 z1 (RAS millimetres).")
+        if roi is not None:
+            roi_to_network_box(image.volume, roi)  # InputError (422) now when the ROI misses the image
         job = Job(image=image, prompts=prompts, keep_largest=bool(payload.get("keep_largest", False)),
                   roi_ras=None if roi is None else tuple(float(v) for v in roi))
         try:
