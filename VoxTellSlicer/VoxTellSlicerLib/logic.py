@@ -38,6 +38,7 @@ from VoxTellSlicerLib.report import (
     shortName,
     uniqueName,
 )
+from VoxTellSlicerLib.slicerCompat import setSegmentTerminology
 from VoxTellSlicerLib.terminology import (
     PromptTerminology,
     SegmentStyle,
@@ -45,7 +46,7 @@ from VoxTellSlicerLib.terminology import (
     loadSynonyms,
     normalizePrompt,
 )
-from VoxTellSlicerLib.worker import exclusiveRun
+from VoxTellSlicerLib.worker import NothingWritten, exclusiveRun
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ PredictorFactory = Callable[[str, str, Optional[str]], object]
 Log = Callable[[str], object]
 
 MODULE_DIR = Path(__file__).resolve().parent.parent
-#: qSlicerSegmentEditorAbstractEffect.ModificationModeSet == vtkSlicerSegmentEditorLogic.ModificationModeSet
-MODIFICATION_MODE_SET = 0
 
 
 def defaultPredictorFactory(model: str, device: str, embeddingBank: Optional[str]):
@@ -230,33 +229,6 @@ def _unionExtent(first, second) -> list:
     return [min(first[i], second[i]) if i % 2 == 0 else max(first[i], second[i]) for i in range(6)]
 
 
-class SegmentEditorLogicEditor:
-    """A vtkSlicerSegmentEditorLogic seen through the four calls of a scripted Segment Editor
-    effect that ``fillSelectedSegment`` uses. In Slicer the effect passes its own
-    ``scriptedEffect``; this adapter serves the slicer-core wheel (tests) and headless use."""
-
-    def __init__(self, editorLogic) -> None:
-        self.editorLogic = editorLogic
-
-    def parameterSetNode(self):
-        return self.editorLogic.GetSegmentEditorNode()
-
-    def defaultModifierLabelmap(self):
-        self.editorLogic.ResetModifierLabelmapToDefault()
-        return self.editorLogic.GetModifierLabelmap()
-
-    def saveStateForUndo(self) -> None:
-        self.editorLogic.SaveStateForUndo()
-
-    def modifySelectedSegmentByLabelmap(self, labelmap, modificationMode: int) -> None:
-        logic = type(self.editorLogic)
-        modes = (logic.ModificationModeSet, logic.ModificationModeAdd, logic.ModificationModeRemove,
-                 logic.ModificationModeRemoveAll)  # the wrapped enum accepts no int
-        node = self.parameterSetNode()
-        self.editorLogic.ModifySegmentByLabelmap(
-            node.GetSegmentationNode(), node.GetSelectedSegmentID(), labelmap, modes[modificationMode], True, False)
-
-
 class VoxTellLogic:
     """Runs VoxTell on volume nodes and writes the masks into segmentation nodes.
 
@@ -391,17 +363,17 @@ class VoxTellLogic:
                 predictor = self.predictor(model, options.device, bank)
                 predictor.precision = options.precisionOn(predictor.device.type)  # kept features are keyed by it
                 if log is not None:
-                    log("Segmenting...")
+                    log(f"Segmenting with {options.modelLabel()} on {predictor.device}...")
                 return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)
 
             try:
                 masks = np.asarray(self.runCompute(compute), dtype=np.uint8)
             except Cancelled:
                 if sceneClosed.is_set():
-                    raise Cancelled("The scene was closed during the run: nothing was written.") from None
+                    raise NothingWritten("The scene was closed during the run: nothing was written.") from None
                 raise
             if sceneClosed.is_set() or volumeNode.GetScene() is None:
-                raise Cancelled("The scene was closed (or the volume deleted) during the run: nothing was written.")
+                raise NothingWritten("The scene was closed (or the volume deleted) during the run: nothing was written.")
         raise_if_cancelled(cancel)
         expected = (len(prompts), *volume.array.shape)
         if masks.shape != expected:
@@ -442,7 +414,7 @@ class VoxTellLogic:
             return
         encoder, device, text = asked
         if not confirm(text):
-            raise Cancelled("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
+            raise NothingWritten("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
         if log is not None:
             log(f"Downloading the text encoder {encoder}...")
         with exclusiveRun():
@@ -459,7 +431,7 @@ class VoxTellLogic:
     ) -> None:
         """Set the Segment Editor's selected segment to the prompt's mask (the effect's Apply).
 
-        ``editor``: the scripted effect (``scriptedEffect``) or a ``SegmentEditorLogicEditor``.
+        ``editor``: the scripted effect (``scriptedEffect``) or a ``slicerCompat.SegmentEditorLogicEditor``.
         The mask is moved into the segmentation's frame (transforms apply) and onto the editor's
         modifier geometry, then goes through the editor's own modification, so its editable
         area, editable intensity range and overwrite mode apply; the change is one editor undo step.
@@ -475,14 +447,14 @@ class VoxTellLogic:
         mask = self.predictMasks(volumeNode, cleanPrompts([prompt])[:1], options, progress, cancel, log)[0]
         if (segmentationNode.GetScene() is None or editorNode.GetSegmentationNode() is not segmentationNode
                 or editorNode.GetSelectedSegmentID() != segmentId):
-            raise Cancelled("The segmentation or the selected segment changed during the run: nothing was written.")
+            raise NothingWritten("The segmentation or the selected segment changed during the run: nothing was written.")
         import slicer
 
         modifier = slicer.vtkOrientedImageData()
         slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
             segmentationLabelmap(mask, volumeNode, segmentationNode), editor.defaultModifierLabelmap(), modifier, False)
         editor.saveStateForUndo()
-        editor.modifySelectedSegmentByLabelmap(modifier, MODIFICATION_MODE_SET)
+        editor.modifySelectedSegmentByLabelmap(modifier, editor.ModificationModeSet)
 
     def revertLastRun(self) -> str:
         """Undo the last ``segment``/``groundReport`` run: its new segments are removed (its new
@@ -555,7 +527,7 @@ class VoxTellLogic:
 
     def volumeFromNode(self, volumeNode):
         """The node's voxels as a VoxTellCore ``Volume``; reused while the node's image is unchanged."""
-        from VoxTellCore.io import Volume
+        from VoxTellCore.io.volume import Volume  # not VoxTellCore.io: its readers need packages Slicer lacks
 
         ijkToRas = ijkToRasArray(volumeNode)
         imageData = volumeNode.GetImageData()
@@ -575,7 +547,7 @@ class VoxTellLogic:
         import slicer
 
         if segmentationNode is not None and segmentationNode.GetScene() is None:
-            raise Cancelled("The output segmentation was deleted during the run: nothing was written.")
+            raise NothingWritten("The output segmentation was deleted during the run: nothing was written.")
         createdNode = segmentationNode is None
         if createdNode:
             segmentationNode = self._newSegmentationNode(volumeNode)
@@ -645,7 +617,7 @@ class VoxTellLogic:
             segment.SetColor(*style.color)
             segment.SetColorAutoGenerated(bool(style.terminology))
             if style.terminology:
-                segment.SetTerminology(style.terminology)
+                setSegmentTerminology(segment, style.terminology)
             segment.SetTag(PROMPT_TAG, promptKey(request.prompt))
             for name, value in request.tags:
                 segment.SetTag(name, value)
