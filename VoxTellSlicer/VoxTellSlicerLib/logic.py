@@ -529,7 +529,11 @@ class VoxTellLogic:
     def remotePredictor(self, url: str, apiKey: Optional[str], log: Optional[Log] = None):
         """The client of the VoxTell server at ``url`` (torch-free), reused while URL and key stay the same;
         ``log`` shows the queue position while a job waits."""
-        from VoxTellCore.remote.client import RemotePredictor
+        try:
+            from VoxTellCore.remote.client import RemotePredictor
+        except ImportError as error:
+            raise InputError(f"Computing on a VoxTell server needs the Python package {error.name} in Slicer: "
+                             f"run slicer.util.pip_install('{error.name}') in the Python console.") from None
 
         if self._remote is None or self._remote[0] != (url, apiKey):
             self._remote = ((url, apiKey), RemotePredictor(url, apiKey))

@@ -144,3 +144,37 @@ def test_a_server_killed_mid_run_leaves_the_segments_untouched(logic, tiny_model
     after = voxels(segmentation_node, volume_node)
     assert list(after) == list(before) == ["spleen"]
     np.testing.assert_array_equal(after["spleen"][2], before["spleen"][2])
+
+
+MODULE_PROBE = textwrap.dedent("""
+    import json, sys
+    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    import pytest
+    from PyQt5.QtCore import QSettings
+    from VoxTellSlicerLib.headless import createHeadlessSlicer
+    from module_harness import Timer, load_module
+
+    settings = QSettings(sys.argv[3], QSettings.IniFormat)
+    settings.setValue("VoxTell/computeOn", "server")
+    settings.setValue("VoxTell/serverUrl", "http://127.0.0.1:9")
+    headless = createHeadlessSlicer()
+    module = load_module(pytest.MonkeyPatch(), settings)
+    widget = module.VoxTellSlicerWidget()
+    widget.setup()
+    widget.enter()
+    for callback in list(Timer.single_shots):
+        callback()
+    options = widget.logic.runOptions()
+    print("REPORT " + json.dumps({"torch": "torch" in sys.modules, "probed": widget._devicesProbed,
+                                  "server": options.serverUrl}))
+""")
+
+
+def test_the_module_in_remote_mode_never_probes_or_imports_torch(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-c", MODULE_PROBE, str(ROOT / "tests" / "slicer"), str(ROOT / "VoxTellSlicer"),
+         str(tmp_path / "user.ini")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    reports = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
+    assert reports, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert json.loads(reports[-1][len("REPORT "):]) == {"torch": False, "probed": False,
+                                                        "server": "http://127.0.0.1:9"}
