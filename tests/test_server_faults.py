@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from server_fixtures import serve, smooth_volume, tiny_model
-from VoxTellCore.remote.client import VoxTellClient, nifti_bytes
+from VoxTellCore.remote.client import VoxTellClient
 from VoxTellCore.remote.wire import ARRAY_CONTENT_TYPE, MAGIC, META_HEADER, pack_array
 
 LIMIT_MB = 40

@@ -5,7 +5,6 @@ keeps serving, and the server's memory stays bounded over many jobs."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest

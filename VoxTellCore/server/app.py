@@ -37,7 +37,7 @@ from VoxTellCore.remote.wire import (
     unpack_array,
 )
 from VoxTellCore.server.images import ImageStore, StoreFull, decode_array_upload, decode_nifti_upload
-from VoxTellCore.server.jobs import FINISHED, Job, QueueFull, Scheduler
+from VoxTellCore.server.jobs import Job, QueueFull, Scheduler
 from VoxTellCore.server.limits import BodyLimit, Limits
 from VoxTellCore.server.security import key_matches
 

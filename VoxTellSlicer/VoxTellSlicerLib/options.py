@@ -11,16 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from VoxTellCore.errors import InputError
-from VoxTellSlicerLib.settings import (
-    COMPUTE_ON,
-    DEVICE,
-    MODEL_FOLDER,
-    MODEL_SOURCE,
-    PRECISION,
-    SERVER_KEY,
-    SERVER_URL,
-    UserSettings,
-)
+from VoxTellSlicerLib import settings as user
+from VoxTellSlicerLib.settings import UserSettings
 
 #: Model names that are not folders.
 OFFICIAL_MODEL = "official"
@@ -71,14 +63,15 @@ class RunOptions:
 
         A model folder that was chosen but not given is an error, never a silent fallback to
         the official model (whose download would start on an offline site)."""
-        if settings.get(COMPUTE_ON) == "server":
-            server = settings.get(SERVER_URL)
+        if settings.get(user.COMPUTE_ON) == "server":
+            server = settings.get(user.SERVER_URL)
             if not server:
                 raise InputError("No VoxTell server is set: enter its URL under 'Compute on' in the VoxTell "
                                  "Segmentation module, or choose 'this computer'.")
-            return cls(roiNode=roiNode, serverUrl=server, serverKey=settings.get(SERVER_KEY) or None)
-        source = settings.get(MODEL_SOURCE)
-        model = settings.get(MODEL_FOLDER) if source == "folder" else source
+            return cls(roiNode=roiNode, serverUrl=server, serverKey=settings.get(user.SERVER_KEY) or None)
+        source = settings.get(user.MODEL_SOURCE)
+        model = settings.get(user.MODEL_FOLDER) if source == "folder" else source
         if not model:
             raise InputError("No model folder is set: choose it under 'Model and device' in the VoxTell Segmentation module.")
-        return cls(model=model, device=settings.get(DEVICE), roiNode=roiNode, precision=settings.get(PRECISION))
+        return cls(model=model, device=settings.get(user.DEVICE), roiNode=roiNode,
+                   precision=settings.get(user.PRECISION))

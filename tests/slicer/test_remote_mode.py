@@ -5,16 +5,13 @@ segments untouched."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 import threading
 
 import numpy as np
 import pytest
 from server_fixtures import serve
-from slicer_fixtures import ROOT, add_volume, lps_ijk_to_ras, phantom
+from slicer_fixtures import add_volume, lps_ijk_to_ras, phantom, run_probe
 
 from VoxTellCore.errors import InputError
 from VoxTellCore.remote.client import ServerError
@@ -109,12 +106,7 @@ PROBE = textwrap.dedent("""
 
 
 def test_remote_mode_imports_no_torch(server):
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "tests" / "slicer"), str(ROOT / "VoxTellSlicer"), server.url, KEY],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
-    reports = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
-    assert reports, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert json.loads(reports[-1][len("REPORT "):]) == {"segments": 1, "torch": False}
+    assert run_probe(PROBE, server.url, KEY) == {"segments": 1, "torch": False}
 
 
 def test_a_server_killed_mid_run_leaves_the_segments_untouched(logic, tiny_model, tmp_path):
@@ -171,10 +163,5 @@ MODULE_PROBE = textwrap.dedent("""
 
 
 def test_the_module_in_remote_mode_never_probes_or_imports_torch(tmp_path):
-    completed = subprocess.run(
-        [sys.executable, "-c", MODULE_PROBE, str(ROOT / "tests" / "slicer"), str(ROOT / "VoxTellSlicer"),
-         str(tmp_path / "user.ini")], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    reports = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
-    assert reports, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert json.loads(reports[-1][len("REPORT "):]) == {"torch": False, "probed": False,
-                                                        "server": "http://127.0.0.1:9"}
+    assert run_probe(MODULE_PROBE, str(tmp_path / "user.ini")) == {"torch": False, "probed": False,
+                                                                  "server": "http://127.0.0.1:9"}
