@@ -85,11 +85,11 @@ def make_app(scheduler: Scheduler, store: ImageStore, limits: Limits, api_key: O
             image = store.add(volume, network_orientation=not as_array)
         except StoreFull as error:
             raise _busy(str(error), limits) from None
-        grid = image.volume.array if as_array else None
-        spacing = (np.linalg.norm(image.volume.ijk_to_ras[:3, :3], axis=0)[::-1] if as_array
-                   else np.linalg.norm(image.volume.network_to_ras[:3, :3], axis=0))
-        info = {"image_id": image.image_id, "sha256": image.sha256, "spacing": [float(s) for s in spacing],
-                "shape": list(grid.shape if grid is not None else image.volume.network_shape)}
+        # The grid the masks come back on: the array's own (KJI) or, for a .nii.gz, the release's (S, A, R).
+        matrix, shape = ((image.volume.ijk_to_ras @ np.eye(4)[[2, 1, 0, 3]], image.volume.array.shape) if as_array
+                         else (image.volume.network_to_ras, image.volume.network_shape))
+        info = {"image_id": image.image_id, "sha256": image.sha256, "shape": list(shape),
+                "spacing": [float(s) for s in np.linalg.norm(matrix[:3, :3], axis=0)]}
         content = b""
         if include_image and not as_array:  # the release returns the reoriented image for display
             content = await run_in_threadpool(pack_array, image.volume.to_network())
