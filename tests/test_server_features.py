@@ -81,3 +81,14 @@ def test_idle_images_are_reaped_unless_a_job_holds_them():
     assert store.reap() == [idle.image_id]
     assert store.get(idle.image_id) is None and store.get(kept.image_id) is kept
     assert store.find(kept.sha256) is kept and store.find(idle.sha256) is None
+
+
+def test_keep_largest_keeps_the_largest_component_as_the_release_server():
+    from VoxTellCore.server.jobs import keep_largest_component
+
+    mask = np.zeros((10, 10, 10), np.uint8)
+    mask[1:3, 1:3, 1:3] = 1      # 8 voxels
+    mask[5:9, 5:9, 5:9] = 1      # 64 voxels
+    mask[0, 9, 9] = 1
+    kept = keep_largest_component(mask)
+    assert kept.sum() == 64 and kept[6, 6, 6] == 1 and kept.dtype == np.uint8
