@@ -37,7 +37,16 @@ from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
 from VoxTellSlicerLib.devices import UNPROBED_CHOICES  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
-from VoxTellSlicerLib.settings import DEVICE, MODEL_FOLDER, MODEL_SOURCE, PRECISION, UserSettings  # noqa: E402
+from VoxTellSlicerLib.settings import (  # noqa: E402
+    COMPUTE_ON,
+    DEVICE,
+    MODEL_FOLDER,
+    MODEL_SOURCE,
+    PRECISION,
+    SERVER_KEY,
+    SERVER_URL,
+    UserSettings,
+)
 from VoxTellSlicerLib.worker import (  # noqa: E402
     BackgroundCall,
     NothingWritten,
@@ -166,7 +175,9 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic.runCompute = lambda compute: runInWorker(compute, poll=self.poll)
 
         self.populateDevices(UNPROBED_CHOICES, bf16=False)
-        qt.QTimer.singleShot(0, self.probeDevices)  # after the panel shows: torch and CUDA take seconds
+        self.setupComputeOn()
+        if not self.computesOnServer():  # remote mode never imports torch
+            qt.QTimer.singleShot(0, self.probeDevices)  # after the panel shows: torch and CUDA take seconds
         for value, label in modelSources():
             self.ui.modelSourceComboBox.addItem(label, value)
         self.ui.progressBar.visible = False
@@ -199,6 +210,69 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             shortcut.connect("activated()", self.onRunButton)
 
         self.initializeParameterNode()
+
+    def setupComputeOn(self) -> None:
+        """"Compute on: this computer / a VoxTell server", its URL and key (Slicer's user settings
+        only, never the scene) and Test connection."""
+        import ctk
+        import qt
+
+        settings = self.logic.settings
+        section = ctk.ctkCollapsibleButton()
+        section.text = _("Compute on")
+        form = qt.QFormLayout(section)
+        self.computeOnComboBox = qt.QComboBox()
+        self.computeOnComboBox.addItem(_("This computer"), "local")
+        self.computeOnComboBox.addItem(_("A VoxTell server"), "server")
+        self.computeOnComboBox.currentIndex = 1 if self.computesOnServer() else 0
+        self.serverUrlLineEdit = qt.QLineEdit(settings.get(SERVER_URL))
+        self.serverUrlLineEdit.placeholderText = "http://gpu-box:1527"
+        self.serverKeyLineEdit = qt.QLineEdit(settings.get(SERVER_KEY))
+        self.serverKeyLineEdit.echoMode = qt.QLineEdit.Password
+        self.serverKeyLineEdit.placeholderText = _("the key the server's administrator gave you (if any)")
+        self.testConnectionButton = qt.QPushButton(_("Test connection"))
+        self.serverStatusLabel = qt.QLabel("")
+        self.serverStatusLabel.wordWrap = True
+        form.addRow(_("Compute on:"), self.computeOnComboBox)
+        form.addRow(_("Server URL:"), self.serverUrlLineEdit)
+        form.addRow(_("Key:"), self.serverKeyLineEdit)
+        form.addRow(self.testConnectionButton, self.serverStatusLabel)
+        self.layout.insertWidget(1, section)
+        self.computeOnComboBox.connect("currentIndexChanged(int)", self.onComputeOnChanged)
+        self.serverUrlLineEdit.connect("editingFinished()", lambda: settings.set(SERVER_URL, self.serverUrlLineEdit.text.strip()))
+        self.serverKeyLineEdit.connect("editingFinished()", lambda: settings.set(SERVER_KEY, self.serverKeyLineEdit.text))
+        self.testConnectionButton.connect("clicked(bool)", self.onTestConnection)
+        self.showComputeOn()
+
+    def computesOnServer(self) -> bool:
+        return self.logic.settings.get(COMPUTE_ON) == "server"
+
+    def showComputeOn(self) -> None:
+        remote = self.computesOnServer()
+        for widget in (self.serverUrlLineEdit, self.serverKeyLineEdit, self.testConnectionButton, self.serverStatusLabel):
+            widget.visible = remote
+        self.ui.deviceComboBox.enabled = not remote  # the server's model and device apply
+        self.ui.modelSourceComboBox.enabled = not remote
+
+    def onComputeOnChanged(self, index: int) -> None:
+        self.logic.settings.set(COMPUTE_ON, self.computeOnComboBox.itemData(index))
+        self.showComputeOn()
+        if not self.computesOnServer() and not self._devicesProbed:
+            self.probeDevices()
+        self.updateDeviceWarning()
+
+    def onTestConnection(self) -> None:
+        from VoxTellCore.errors import VoxTellError
+
+        settings = self.logic.settings
+        settings.set(SERVER_URL, self.serverUrlLineEdit.text.strip())
+        settings.set(SERVER_KEY, self.serverKeyLineEdit.text)
+        self.serverStatusLabel.text = _("Connecting...")
+        slicer.app.processEvents()
+        try:
+            self.serverStatusLabel.text = self.logic.testConnection(settings.get(SERVER_URL), settings.get(SERVER_KEY) or None)
+        except VoxTellError as error:
+            self.serverStatusLabel.text = str(error)
 
     def cleanup(self) -> None:
         """Module reload or application exit: a running run is cancelled and finishes without this GUI."""
@@ -380,8 +454,9 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from VoxTellCore.errors import InputError
         from VoxTellSlicerLib.devices import cpuEstimate, resolveDevice
 
-        if not self._devicesProbed:
-            return  # resolving asks PyTorch: after the background probe
+        if not self._devicesProbed or self.computesOnServer():
+            self.ui.deviceWarningLabel.visible = False
+            return  # resolving asks PyTorch: after the background probe; a server has its own device
         node = self._parameterNode
         try:
             device, warning = resolveDevice(node.device if node else "auto")
@@ -447,11 +522,12 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setRunning(True)
         self._progressState = ProgressState()
         try:
-            installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
-            if installed:
-                self.probeDevices()  # a new torch may see GPUs
-                self._progressState.note(_("Installed {packages}.").format(packages=", ".join(installed)))
             options = self.logic.runOptions()
+            if not options.serverUrl:  # a server needs no PyTorch here
+                installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
+                if installed:
+                    self.probeDevices()  # a new torch may see GPUs
+                    self._progressState.note(_("Installed {packages}.").format(packages=", ".join(installed)))
             self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,
                                           self._progressState.status)
             self._progressState.status(startText)

@@ -23,7 +23,8 @@ from VoxTellCore.io.volume import Volume
 
 IMAGE_SUFFIXES = image_suffixes()
 
-__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "check_image", "is_image_file", "read_volume"]
+__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "check_image", "check_voxels", "is_image_file",
+           "read_volume"]
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -43,7 +44,7 @@ def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Vo
     """
     path = Path(path)
     volume = _reader(path).read(path, series_uid)
-    _check_voxels(volume)
+    check_voxels(volume)
     return volume
 
 
@@ -63,7 +64,8 @@ def _reader(path: Path) -> ImageReader:
     return reader
 
 
-def _check_voxels(volume: Volume) -> None:
+def check_voxels(volume: Volume) -> None:
+    """InputError for a volume VoxTell cannot segment: 2D, single-slice, 4D, several channels, NaN or infinite voxels."""
     check_shape(volume.source, volume.array.shape)
     bad = np.count_nonzero(~np.isfinite(volume.array))
     if bad:

@@ -169,7 +169,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.cancelButton.enabled = True
         self.progressBar.visible = True
         try:
-            setupDependenciesInWorker(self.poll, self._progress.status, self.confirm, self._cancel)
+            if not options.serverUrl:  # a server needs no PyTorch here
+                setupDependenciesInWorker(self.poll, self._progress.status, self.confirm, self._cancel)
             self.logic().prepareTextEncoder([prompt], options, self.confirm, self._progress, self._cancel,
                                             self._progress.status)
             self.logic().fillSelectedSegment(self.scriptedEffect, prompt, options, progress=self._progress,

@@ -15,6 +15,7 @@ Slicer copy the segmentations): each run keeps a backup of the segments it chang
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -107,13 +108,9 @@ class PredictorCache:
     def release(self) -> None:
         self._predictor = None
         self._key = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        torch = sys.modules.get("torch")  # never imported here: remote mode runs without it
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 #: One loaded model for the whole process: the module's logic and the effect's share it
@@ -250,6 +247,7 @@ class VoxTellLogic:
         self._synonymsPath = Path(synonymsPath) if synonymsPath else findSynonymsFile(MODULE_DIR)
         self._terminology: Optional[PromptTerminology] = None
         self._volumeKey: Optional[tuple] = None
+        self._remote: Optional[tuple] = None  # ((url, key), RemotePredictor)
         self._volume = None
         self.runCompute: Callable[[Callable[[], Any]], Any] = lambda compute: compute()
         #: The backup of the last run of ``segment``/``groundReport`` (see ``revertLastRun``).
@@ -359,6 +357,11 @@ class VoxTellLogic:
                 return sceneClosed.is_set() or is_cancelled(cancel)
 
             def compute():
+                if options.serverUrl:  # no model, download or torch here: the server has them
+                    predictor = self.remotePredictor(options.serverUrl, options.serverKey, log)
+                    if log is not None:
+                        log(f"Segmenting on {options.modelLabel()} ({predictor.description}, {predictor.device})...")
+                    return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)
                 model, bank = self.resolveModel(options, progress, stop, log)
                 predictor = self.predictor(model, options.device, bank)
                 predictor.precision = options.precisionOn(predictor.device.type)  # kept features are keyed by it
@@ -397,6 +400,8 @@ class VoxTellLogic:
         from VoxTellSlicerLib import officialModel
 
         options = options or RunOptions()
+        if options.serverUrl:
+            return  # the server embeds the prompts
 
         def question() -> Optional[Tuple[str, str, str]]:
             model, bank = self.resolveModel(options, progress, cancel, log)
@@ -520,6 +525,29 @@ class VoxTellLogic:
         """The predictor for this model folder (or "demo"), device and bank, reused while they stay the same."""
         return self._predictors.get((str(model) if model else DEMO_MODEL, str(device),
                                      str(embeddingBank) if embeddingBank else None))
+
+    def remotePredictor(self, url: str, apiKey: Optional[str], log: Optional[Log] = None):
+        """The client of the VoxTell server at ``url`` (torch-free), reused while URL and key stay the same;
+        ``log`` shows the queue position while a job waits."""
+        try:
+            from VoxTellCore.remote.client import RemotePredictor
+        except ImportError as error:
+            raise InputError(f"Computing on a VoxTell server needs the Python package {error.name} in Slicer: "
+                             f"run slicer.util.pip_install('{error.name}') in the Python console.") from None
+
+        if self._remote is None or self._remote[0] != (url, apiKey):
+            self._remote = ((url, apiKey), RemotePredictor(url, apiKey))
+        predictor = self._remote[1]
+        predictor.notify = log
+        return predictor
+
+    def testConnection(self, url: str, apiKey: Optional[str]) -> str:
+        """One line naming the server's model, devices and version; ``ServerError``/``InputError`` saying why not."""
+        from VoxTellCore.remote.client import VoxTellClient
+
+        info = VoxTellClient(url, apiKey, timeout=15).version()
+        return (f"Connected: {info.get('server')} {info.get('version')}, model {info.get('model')}, "
+                f"on {', '.join(info.get('devices') or ['?'])} (protocol {info.get('protocol')}).")
 
     def releasePredictor(self) -> None:
         """Drop the cached model (frees its GPU memory)."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from VoxTellCore.errors import InputError
-from VoxTellSlicerLib.settings import DEVICE, MODEL_FOLDER, MODEL_SOURCE, PRECISION, UserSettings
+from VoxTellSlicerLib import settings as user
+from VoxTellSlicerLib.settings import UserSettings
 
 #: Model names that are not folders.
 OFFICIAL_MODEL = "official"
@@ -25,19 +26,24 @@ class RunOptions:
     a bank ``.npz`` of precomputed prompt embeddings. ``roiNode``: a markups ROI node; only
     voxels inside it are segmented. ``precision``: ``"auto"`` (the release's arithmetic) or
     ``"bf16"`` (faster on CPUs with native bf16; see ``VoxTellCore.inference.precision``), a
-    CPU option: see ``precisionOn``."""
+    CPU option: see ``precisionOn``. ``serverUrl``: compute on this VoxTell server instead
+    (``model``, ``device`` and ``precision`` are then the server's), sending ``serverKey``."""
 
     model: str = OFFICIAL_MODEL
     device: str = "auto"
     embeddingBank: Optional[str] = None
     roiNode: Any = None
     precision: str = "auto"
+    serverUrl: Optional[str] = None
+    serverKey: Optional[str] = dataclasses.field(default=None, repr=False)
 
     def withRoi(self, roiNode) -> RunOptions:
         return dataclasses.replace(self, roiNode=roiNode)
 
     def modelLabel(self) -> str:
         """The model as the user knows it (shown while it runs)."""
+        if self.serverUrl:
+            return f"the VoxTell server at {self.serverUrl}"
         if self.model in (OFFICIAL_MODEL, DEMO_MODEL):
             return {OFFICIAL_MODEL: "the official VoxTell v1.1", DEMO_MODEL: "the demo model"}[self.model]
         return f"the model in {self.model}"
@@ -57,8 +63,15 @@ class RunOptions:
 
         A model folder that was chosen but not given is an error, never a silent fallback to
         the official model (whose download would start on an offline site)."""
-        source = settings.get(MODEL_SOURCE)
-        model = settings.get(MODEL_FOLDER) if source == "folder" else source
+        if settings.get(user.COMPUTE_ON) == "server":
+            server = settings.get(user.SERVER_URL)
+            if not server:
+                raise InputError("No VoxTell server is set: enter its URL under 'Compute on' in the VoxTell "
+                                 "Segmentation module, or choose 'this computer'.")
+            return cls(roiNode=roiNode, serverUrl=server, serverKey=settings.get(user.SERVER_KEY) or None)
+        source = settings.get(user.MODEL_SOURCE)
+        model = settings.get(user.MODEL_FOLDER) if source == "folder" else source
         if not model:
             raise InputError("No model folder is set: choose it under 'Model and device' in the VoxTell Segmentation module.")
-        return cls(model=model, device=settings.get(DEVICE), roiNode=roiNode, precision=settings.get(PRECISION))
+        return cls(model=model, device=settings.get(user.DEVICE), roiNode=roiNode,
+                   precision=settings.get(user.PRECISION))

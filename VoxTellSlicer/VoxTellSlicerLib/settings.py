@@ -36,6 +36,11 @@ MODEL_FOLDER = Setting("modelFolder", "")
 DEVICE = Setting("device", "auto")
 PRECISION = Setting("precision", "auto", ("auto", "bf16"))
 USER_SETTINGS = (MODEL_SOURCE, MODEL_FOLDER, DEVICE, PRECISION)
+#: Where runs compute: "local" (this computer) or "server" (a VoxTell server, docs/server.md).
+#: Kept out of USER_SETTINGS, so neither the server nor its key reaches a parameter node or a scene.
+COMPUTE_ON = Setting("computeOn", "local", ("local", "server"))
+SERVER_URL = Setting("serverUrl", "")
+SERVER_KEY = Setting("serverKey", "")
 
 
 class UserSettings:

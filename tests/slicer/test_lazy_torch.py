@@ -4,12 +4,9 @@ background thread once the panel shows. Checked in a fresh interpreter (sys.modu
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
-from slicer_fixtures import ROOT
+from slicer_fixtures import run_probe
 
 PROBE = textwrap.dedent("""
     import json, sys, time
@@ -40,11 +37,6 @@ PROBE = textwrap.dedent("""
 
 
 def test_opening_the_module_imports_no_torch_and_the_probe_runs_later(tmp_path):
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "tests" / "slicer"), str(ROOT / "VoxTellSlicer"),
-         str(tmp_path / "user.ini")], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    reports = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
-    assert reports, completed.stdout[-3000:] + completed.stderr[-3000:]
-    report = json.loads(reports[-1][len("REPORT "):])
+    report = run_probe(PROBE, str(tmp_path / "user.ini"))
     assert report == {"after import": False, "after setup and enter": False, "after the probe": True,
                       "probed": True}
