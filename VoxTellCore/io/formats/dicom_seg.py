@@ -4,11 +4,14 @@ One binary segment per prompt, labelled with the prompt and coded with the categ
 and laterality modifier that Slicer's General Anatomy list gives the prompt; prompts the
 list lacks get the code Slicer gives a segment without terminology (SCT 85756007 "Tissue"
 for both). Each frame references its source instance; the algorithm identification names
-VoxTell, the model and the version. Pixels are bit-packed with empty frames left out, and
-the file is stored with the Deflated Explicit VR Little Endian transfer syntax (lossless
-zlib over the whole dataset, read by pydicom, highdicom and DCMTK/dcmqi). highdicom's
-other choice for binary segments, JPEG 2000, is not used: DCMTK (Slicer's DICOM SEG
-reader, dcmqi) has no free JPEG 2000 decoder.
+VoxTell, the model and the version. Pixels are bit-packed with empty frames left out.
+
+The file is Explicit VR Little Endian, the transfer syntax every PACS, viewer and the
+reference validator (dciodvfy) reads. ``--format dicom-seg-deflated`` writes Deflated
+Explicit VR Little Endian instead (lossless zlib over the whole dataset, often 10-50x
+smaller for sparse masks), which pydicom, highdicom and DCMTK/dcmqi read but dciodvfy and
+many PACS do not. highdicom's other choice for binary segments, JPEG 2000, is not used:
+DCMTK (Slicer's DICOM SEG reader, dcmqi) has no free JPEG 2000 decoder.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ SERIES_NUMBER = 9701  # an arbitrary number that keeps VoxTell's SEG series apar
 
 
 class DicomSegWriter:
-    name = "dicom-seg"
     suffix = ".dcm"
     label_map = False
+
+    def __init__(self, name: str = "dicom-seg", deflate: bool = False) -> None:
+        self.name = name
+        self.deflate = deflate
 
     def check_input(self, volume: Volume) -> None:
         source = volume.dicom
@@ -64,7 +70,7 @@ class DicomSegWriter:
               model: ModelInfo) -> None:
         import highdicom
         import pydicom
-        from pydicom.uid import DeflatedExplicitVRLittleEndian
+        from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
         self.check_input(reference)
         masks = np.asarray(masks)
@@ -103,7 +109,7 @@ class DicomSegWriter:
             specific_character_set="ISO_IR 192",  # UTF-8: prompts may hold any character
             omit_empty_frames=True,
         )
-        seg.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        seg.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian if self.deflate else ExplicitVRLittleEndian
 
         def save(temporary: str) -> None:
             seg.save_as(temporary, enforce_file_format=True)
@@ -148,4 +154,4 @@ def _description(number: int, info: SegmentInfo, algorithm):
     return description
 
 
-WRITER = DicomSegWriter()
+WRITERS = (DicomSegWriter(), DicomSegWriter("dicom-seg-deflated", deflate=True))
