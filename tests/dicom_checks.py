@@ -80,3 +80,25 @@ def totalsegmentator_ct(destination: Path) -> Path:
             dataset.PatientID, dataset.PatientName = "TS0001", "TotalSegmentator^Example"
             dataset.save_as(destination / f"{name}.dcm", enforce_file_format=True)
     return destination
+
+
+def rasterised_rtstruct(path: Path, reference: Volume) -> np.ndarray:
+    """Each ROI's contours filled back on ``reference``'s grid by the even-odd rule (as planning
+    systems fill them): (N, K, J, I) uint8 in ROI order. A contour's slice is its referenced image."""
+    import pydicom
+    from skimage.draw import polygon
+
+    rtstruct = pydicom.dcmread(path)
+    slice_of = {uid: k for k, uid in enumerate(reference.dicom.sop_instance_uids)}
+    lps_to_ijk = np.linalg.inv(LPS_TO_RAS @ reference.ijk_to_ras)
+    masks = np.zeros((len(rtstruct.ROIContourSequence), *reference.array.shape), np.uint8)
+    for row, roi in enumerate(rtstruct.ROIContourSequence):
+        for contour in roi.get("ContourSequence", []):
+            k = slice_of[contour.ContourImageSequence[0].ReferencedSOPInstanceUID]
+            raw = contour.get_item(0x30060050).value  # the encoded text: parsing it as DS values is slow
+            points = np.asarray(raw.decode("ascii").split("\\"), float).reshape(-1, 3)
+            ijk = (np.column_stack([points, np.ones(len(points))]) @ lps_to_ijk.T)[:, :3]
+            assert np.allclose(ijk[:, 2], k, atol=1e-3), "a contour lies off its referenced slice"
+            rows, columns = polygon(ijk[:, 1], ijk[:, 0], reference.array.shape[1:])
+            masks[row, k, rows, columns] ^= 1
+    return masks

@@ -30,7 +30,7 @@ from VoxTellCore.io.volume import Volume
 from VoxTellCore.terminology import segment_info
 
 # Readers are asked in this order; "sitk_fallback" last reads any other file SimpleITK knows.
-FORMAT_MODULES = ("nifti", "nrrd", "mha", "seg_nrrd", "dicom", "dicom_seg")
+FORMAT_MODULES = ("nifti", "nrrd", "mha", "seg_nrrd", "dicom", "dicom_seg", "rtstruct")
 # The writer for an input without --format, by the input's extension; anything else -> nifti.
 WRITER_BY_INPUT_SUFFIX = {".nrrd": "nrrd", ".nhdr": "nrrd", ".mha": "mha", ".mhd": "mha"}
 

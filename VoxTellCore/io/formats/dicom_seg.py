@@ -42,29 +42,7 @@ class DicomSegWriter:
         self.deflate = deflate
 
     def check_input(self, volume: Volume) -> None:
-        source = volume.dicom
-        if source is None:
-            raise InputError(
-                f"DICOM SEG output needs a DICOM series as input (a folder of DICOM files); {volume.source} is not "
-                "one. Pass the DICOM series folder, or pick another --format (nifti, nrrd, mha, seg-nrrd)."
-            )
-        if len(source.files) != volume.array.shape[0]:
-            raise InputError(
-                f"{volume.source} is a multi-frame DICOM series ({len(source.files)} file(s) for "
-                f"{volume.array.shape[0]} slices); DICOM SEG output supports series of single-slice files only. "
-                "Pick another --format (nifti, nrrd, mha, seg-nrrd)."
-            )
-        missing = [name for name, value in (("Study Instance UID", source.study_uid),
-                                             ("Series Instance UID", source.series_uid),
-                                             ("Frame of Reference UID", source.frame_of_reference_uid)) if not value]
-        if not all(source.sop_instance_uids) or not all(source.sop_class_uids):
-            missing.append("SOP Class/Instance UID in every file")
-        if missing:
-            raise InputError(
-                f"The DICOM series in {volume.source} has no {', '.join(missing)} (anonymised without UIDs?), "
-                "which a DICOM SEG must reference. Pick another --format (nifti, nrrd, mha, seg-nrrd), or restore "
-                "the UIDs."
-            )
+        check_dicom_reference(volume, "DICOM SEG")
 
     def write(self, masks: np.ndarray, segments: Sequence[SegmentInfo], reference: Volume, path: Path,
               model: ModelInfo) -> None:
@@ -84,7 +62,7 @@ class DicomSegWriter:
             name="VoxTell",
             family=_coded(ARTIFICIAL_INTELLIGENCE),
             version=model.version,
-            source=_long_string(model.name),
+            source=long_string(model.name),
             parameters={"model": model.name, "demo model": "yes" if model.is_demo else "no"},
         )
         descriptions = [_description(number, info, algorithm) for number, info in enumerate(segments, start=1)]
@@ -99,11 +77,11 @@ class DicomSegWriter:
             sop_instance_uid=highdicom.UID(),
             instance_number=1,
             manufacturer=MANUFACTURER,
-            manufacturer_model_name=_long_string(model.name),
+            manufacturer_model_name=long_string(model.name),
             software_versions=model.version,
             device_serial_number="none",
-            series_description=_long_string("VoxTell segmentation" + demo),
-            content_description=_long_string("VoxTell from text prompts" + demo),
+            series_description=long_string("VoxTell segmentation" + demo),
+            content_description=long_string("VoxTell from text prompts" + demo),
             content_label="VOXTELL",
             content_qualification=highdicom.ContentQualificationValues.RESEARCH,
             specific_character_set="ISO_IR 192",  # UTF-8: prompts may hold any character
@@ -117,13 +95,41 @@ class DicomSegWriter:
         atomic_write(path, save, self.suffix)
 
 
+def check_dicom_reference(volume: Volume, what: str) -> None:
+    """``volume`` is a series of single-slice DICOM files with the UIDs a DICOM object made
+    from it (``what``: DICOM SEG, RTSTRUCT) must reference; else InputError naming the fix."""
+    source = volume.dicom
+    if source is None:
+        raise InputError(
+            f"{what} output needs a DICOM series as input (a folder of DICOM files); {volume.source} is not "
+            "one. Pass the DICOM series folder, or pick another --format (nifti, nrrd, mha, seg-nrrd)."
+        )
+    if len(source.files) != volume.array.shape[0]:
+        raise InputError(
+            f"{volume.source} is a multi-frame DICOM series ({len(source.files)} file(s) for "
+            f"{volume.array.shape[0]} slices); {what} output supports series of single-slice files only. "
+            "Pick another --format (nifti, nrrd, mha, seg-nrrd)."
+        )
+    missing = [name for name, value in (("Study Instance UID", source.study_uid),
+                                         ("Series Instance UID", source.series_uid),
+                                         ("Frame of Reference UID", source.frame_of_reference_uid)) if not value]
+    if not all(source.sop_instance_uids) or not all(source.sop_class_uids):
+        missing.append("SOP Class/Instance UID in every file")
+    if missing:
+        raise InputError(
+            f"The DICOM series in {volume.source} has no {', '.join(missing)} (anonymised without UIDs?), "
+            f"which a {what} must reference. Pick another --format (nifti, nrrd, mha, seg-nrrd), or restore "
+            "the UIDs."
+        )
+
+
 def _coded(code: Code):
     from highdicom.sr import CodedConcept
 
     return CodedConcept(code.value, code.scheme, code.meaning)
 
 
-def _long_string(text: str) -> str:
+def long_string(text: str) -> str:
     """A valid DICOM LO value: no backslash, at most 64 characters (counted in UTF-8 bytes, as
     pydicom checks them)."""
     return text.replace("\\", "/").encode("utf-8")[:LONG_STRING].decode("utf-8", errors="ignore")
@@ -136,7 +142,7 @@ def _description(number: int, info: SegmentInfo, algorithm):
     terminology = info.terminology or GENERIC
     description = highdicom.seg.SegmentDescription(
         segment_number=number,
-        segment_label=_long_string(info.name),
+        segment_label=long_string(info.name),
         segmented_property_category=_coded(terminology.category),
         segmented_property_type=_coded(terminology.type),
         algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
