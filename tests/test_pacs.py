@@ -171,10 +171,11 @@ def test_unusable_pacs_is_exit_2_before_the_model_loads(pacs, tmp_path, monkeypa
 
 class CuttingProxy(http.server.ThreadingHTTPServer):
     """Forwards to Orthanc, but dies mid-transfer: cuts the series download (WADO-RS) after
-    half its bytes, or drops the connection on the first store (STOW-RS) without forwarding it."""
+    half its bytes ("fetch"), or drops the connection on the first store (STOW-RS) without
+    forwarding it ("store"); or answers the first download 503 Service Unavailable ("busy once")."""
 
     def __init__(self, orthanc, cut: str):
-        self.orthanc, self.cut = orthanc, cut
+        self.orthanc, self.cut, self.refused = orthanc, cut, False
         super().__init__(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}/dicom-web"
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -191,10 +192,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "POST" and self.server.cut == "store":
             self.connection.shutdown(2)
             return
+        is_series = "/series/" in self.path and not self.path.endswith("/metadata") and "instances?" not in self.path
+        if self.server.cut == "busy once" and is_series and not self.server.refused:
+            self.server.refused = True
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
         answer = requests.request(method, self.server.orthanc.url + self.path, headers=headers, data=body, timeout=30)
         content = answer.content
-        is_series = "/series/" in self.path and not self.path.endswith("/metadata") and "instances?" not in self.path
         self.send_response(answer.status_code)
         for key, value in answer.headers.items():
             if key.lower() not in ("transfer-encoding", "connection", "content-encoding", "content-length"):
@@ -243,3 +250,14 @@ def test_rtstruct_is_stored_and_counts_as_done_for_no_overwrite(pacs, thresholds
     assert main(run) == 0 and "Skipping 1 image(s)" in capsys.readouterr().err
     # A SEG is another kind of result: the RTSTRUCT does not count for it.
     assert main(run[:-3] + ["--no-overwrite"]) == 0 and len(seg_series(pacs)) == 1
+
+
+def test_a_busy_answer_is_retried(pacs, tmp_path, thresholds):
+    proxy = CuttingProxy(pacs, "busy once")
+    try:
+        assert main(["predict", "--dicomweb", proxy.url, "--study", STUDY, "-p", *PROMPTS, "--store"]) == 0
+        assert proxy.refused
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert len(seg_series(pacs)) == 1
