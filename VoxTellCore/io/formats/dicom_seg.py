@@ -84,13 +84,16 @@ class DicomSegWriter:
             content_description=long_string("VoxTell from text prompts" + demo),
             content_label="VOXTELL",
             content_qualification=highdicom.ContentQualificationValues.RESEARCH,
-            specific_character_set="ISO_IR 192",  # UTF-8: prompts may hold any character
             omit_empty_frames=True,
         )
+        seg.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: prompts may hold any character
         seg.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian if self.deflate else ExplicitVRLittleEndian
 
         def save(temporary: str) -> None:
-            seg.save_as(temporary, enforce_file_format=True)
+            if int(pydicom.__version__.split(".")[0]) < 3:  # pydicom 2 (Python 3.9: Slicer 5.6/5.8)
+                seg.save_as(temporary, write_like_original=False)
+            else:
+                seg.save_as(temporary, enforce_file_format=True)
 
         atomic_write(path, save, self.suffix)
 
@@ -129,6 +132,18 @@ def _coded(code: Code):
     return CodedConcept(code.value, code.scheme, code.meaning)
 
 
+def dicom_cielab(rgb: Sequence[float]) -> list:
+    """An sRGB colour (0-1) as a DICOM Recommended Display CIELab Value: L*a*b* (D65) scaled to
+    0-65535. Computed here, not by highdicom: 0.22, the last highdicom for Python 3.9 (Slicer
+    5.6, 5.8), has no display colour option."""
+    linear = np.array([c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in map(float, rgb)])
+    xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+                    [0.0193339, 0.1191920, 0.9503041]]) @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    lab = (116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2]))
+    return [round(lab[0] * 65535 / 100), round((lab[1] + 128) * 65535 / 255), round((lab[2] + 128) * 65535 / 255)]
+
+
 def long_string(text: str) -> str:
     """A valid DICOM LO value: no backslash, at most 64 characters (counted in UTF-8 bytes, as
     pydicom checks them)."""
@@ -147,8 +162,8 @@ def _description(number: int, info: SegmentInfo, algorithm):
         segmented_property_type=_coded(terminology.type),
         algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=algorithm,
-        display_color=highdicom.color.CIELabColor.from_rgb(*(255.0 * float(c) for c in info.color)),
     )
+    description.RecommendedDisplayCIELabValue = dicom_cielab(info.color)
     if terminology.modifier is not None:
         item = Dataset()
         item.CodeValue = terminology.modifier.value
