@@ -50,11 +50,7 @@ class DicomSegWriter:
         import pydicom
         from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
-        self.check_input(reference)
-        masks = np.asarray(masks)
-        if masks.shape[1:] != reference.array.shape or len(segments) != masks.shape[0]:
-            raise ValueError(f"expected {len(segments)} masks on the reference's grid {reference.array.shape}, "
-                             f"got {masks.shape}")
+        masks = checked_masks(masks, segments, reference, "DICOM SEG")
         # Slice k of the volume is source file k (sorted by position when read); a DICOM frame's
         # rows and columns are the volume's J and I.
         sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in reference.dicom.files]
@@ -96,6 +92,17 @@ class DicomSegWriter:
                 seg.save_as(temporary, enforce_file_format=True)
 
         atomic_write(path, save, self.suffix)
+
+
+def checked_masks(masks: np.ndarray, segments: Sequence[SegmentInfo], reference: Volume, what: str) -> np.ndarray:
+    """``masks`` as an array, after checking that ``reference`` can be referenced and that there
+    is one mask per segment on its grid."""
+    check_dicom_reference(reference, what)
+    masks = np.asarray(masks)
+    if masks.shape[1:] != reference.array.shape or len(segments) != masks.shape[0]:
+        raise ValueError(f"expected {len(segments)} masks on the reference's grid {reference.array.shape}, "
+                         f"got {masks.shape}")
+    return masks
 
 
 def check_dicom_reference(volume: Volume, what: str) -> None:

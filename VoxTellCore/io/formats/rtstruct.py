@@ -23,7 +23,8 @@ import numpy as np
 
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.io.formats.base import ModelInfo, SegmentInfo
-from VoxTellCore.io.formats.dicom_seg import MANUFACTURER, SERIES_NUMBER, check_dicom_reference, long_string
+from VoxTellCore.io.formats.dicom_seg import (MANUFACTURER, SERIES_NUMBER, check_dicom_reference, checked_masks,
+                                               long_string)
 from VoxTellCore.io.volume import LPS_TO_RAS, Volume
 
 CONTOUR_DATA = 0x30060050
@@ -46,11 +47,7 @@ class RTStructWriter:
         from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_uid
 
-        self.check_input(reference)
-        masks = np.asarray(masks)
-        if masks.shape[1:] != reference.array.shape or len(segments) != masks.shape[0]:
-            raise ValueError(f"expected {len(segments)} masks on the reference's grid {reference.array.shape}, "
-                             f"got {masks.shape}")
+        masks = checked_masks(masks, segments, reference, "RTSTRUCT")
         source = reference.dicom
         first = pydicom.dcmread(source.files[0], stop_before_pixels=True)
         images = [_image_reference(cls, uid) for cls, uid in zip(source.sop_class_uids, source.sop_instance_uids)]
