@@ -57,6 +57,7 @@ def main() -> None:
         value = work()
         seconds = time.perf_counter() - start
         rows.append((what, seconds, size(value) if size else None))
+        print(f"{what}: {seconds:.2f} s", file=sys.stderr, flush=True)  # progress: the model step takes minutes
         return value
 
     with tempfile.TemporaryDirectory(prefix="voxtell-pacs-bench-") as work:
