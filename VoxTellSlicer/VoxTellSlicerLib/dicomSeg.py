@@ -78,11 +78,10 @@ def saveAsDicomSeg(segmentationNode, volumeNode, outputFolder: str | Path,
             raise InputError(f"{volumeNode.GetName()} no longer lies on the grid of its DICOM files (resampled, "
                              "cropped or transformed?): segment the volume as loaded from DICOM.")
         writer_for("dicom-seg").write(masks, infos, reference, path, model)
-    if addToDatabase:  # as Slicer's DICOMUtils adds derived objects on 5.6 and 5.8 (copied into the database)
-        import ctk
+    if addToDatabase:  # as Slicer's own DICOM SEG exporter adds its file (ctkDICOMDatabase::insert, stored there)
         import slicer
 
-        ctk.ctkDICOMIndexer().addFile(slicer.dicomDatabase, str(path), True)
+        slicer.dicomDatabase.insert(str(path))
     return path
 
 
