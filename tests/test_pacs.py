@@ -89,7 +89,9 @@ def frames_by_instance(seg) -> np.ndarray:
 def test_pull_segment_and_store_a_seg_equal_to_the_file_system_run(pacs, tmp_path, capsys):
     common = ["-p", *PROMPTS, "-m", "demo", "--device", "cpu"]
     assert main(["predict", "-i", str(pacs.ct_folder), "-o", str(tmp_path / "fs"), "--format", "dicom-seg", *common]) == 0
+    capsys.readouterr()
     assert main(["predict", "--dicomweb", pacs.dicomweb, "--study", STUDY, "--store", *common]) == 0
+    assert f"Stored {CT_SERIES}.dcm in {pacs.dicomweb}." in capsys.readouterr().err
 
     seg = stored_seg(pacs)
     assert referenced_series(seg.to_json_dict()) == [CT_SERIES]  # the CT, not the localizer

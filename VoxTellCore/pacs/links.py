@@ -9,6 +9,7 @@ modality already references the case's series in the PACS.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ class PacsSink:
 
     def store(self, case: Case, paths: Sequence[Path]) -> None:
         self.target.store(paths)
+        print(f"Stored {', '.join(path.name for path in paths)} in {self.target.url}.", file=sys.stderr)
 
     def holds_result(self, case: Case) -> bool:
         if not isinstance(self.target, DicomWebServer):
