@@ -58,6 +58,11 @@ class BatchRequest:
     roi: Optional[Tuple[float, ...]] = None  # RAS mm (x0, y0, z0, x1, y1, z1)
     parts: int = 1  # split the sorted cases into this many shares ...
     part: int = 0  # ... and run this one (0-based, as nnU-Net's -part_id)
+    # A PACS (VoxTellCore.pacs): the source checked the cases when it listed them and fetches
+    # each one's files while it runs; the sink stores each case's files once written and tells
+    # no_overwrite which cases it already holds.
+    source: Optional[Any] = None
+    sink: Optional[Any] = None
 
 
 @dataclass
@@ -253,7 +258,8 @@ def run_batch(
     A case that fails is reported and counted in the result; the others still run.
     """
     output = Path(request.output)
-    check_inputs(request.cases)
+    if request.source is None:
+        check_inputs(request.cases)
     # Every part plans every case, so that no part's output can overwrite another part's input.
     writers = {case: writer_of(case, request.format) for case in request.cases}
     plans = {case: output_paths(case, output, writers[case], request.save_combined) for case in request.cases}
@@ -268,8 +274,15 @@ def run_batch(
         return result
     todo = list(cases)
     if request.no_overwrite:
-        result.skipped = [case for case in cases if all(path.exists() for path in plans[case])]
-        todo, plans = missing_outputs(cases, plans, writers)
+        if request.sink:  # "done" is what the PACS holds: a whole case is either there or not
+            todo = [case for case in cases if not request.sink.holds_result(case)]
+            result.skipped = [case for case in cases if case not in todo]
+            if result.skipped:
+                print(f"Skipping {len(result.skipped)} image(s) whose outputs the PACS holds (--no-overwrite).",
+                      file=sys.stderr)
+        else:
+            result.skipped = [case for case in cases if all(path.exists() for path in plans[case])]
+            todo, plans = missing_outputs(cases, plans, writers)
         if not todo:
             print("Nothing to do: every output exists.")
             return result
@@ -284,8 +297,12 @@ def run_batch(
 
     for case in tqdm(todo, desc="Images", unit="image", file=sys.stderr, disable=len(todo) < 2):
         try:
-            result.written += predict_case(predictor, case, embeddings(case), writers[case], plans[case],
-                                           request.roi, window_progress)
+            with request.source.fetch(case) if request.source else nullcontext():
+                written = predict_case(predictor, case, embeddings(case), writers[case], plans[case], request.roi,
+                                       window_progress)
+                if request.sink:
+                    store_case(request.sink, case, written)
+            result.written += written
         except (Cancelled, KeyboardInterrupt):
             raise
         except Exception as error:  # one bad image must not stop the batch
@@ -420,3 +437,13 @@ def write_legend(path: Path, case: Case, label_map_path: Path, model: Any) -> No
               "labels": {"0": "background", **{str(label): prompt for label, prompt in enumerate(case.prompts, 1)}}}
     text = json.dumps(legend, indent=2, ensure_ascii=False) + "\n"
     atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+def store_case(sink: Any, case: Case, paths: List[Path]) -> None:
+    """Send a case's files to the sink; if it fails, the case counts as failed and leaves no file."""
+    try:
+        sink.store(case, paths)
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise

@@ -47,6 +47,9 @@ VTK_NAMES = {
     "VTK_UNSIGNED_CHAR", "GetExtent",
     "connect",  # PythonQt's signal connection on every QObject (slicer.app.connect)
 }
+#: CTK's ctkDICOMDatabase (slicer.dicomDatabase), declared in CTK's headers, not Slicer's; Slicer 5.6.2's
+#: own DICOMLib calls fileForInstance, and insert(filePath) is Q_INVOKABLE in the CTK that 5.6 ships.
+CTK_NAMES = {"fileForInstance", "insert"}
 
 CAMEL_CASE = re.compile(r"[A-Z][A-Za-z0-9_]*$")
 
@@ -118,7 +121,7 @@ def api_names() -> set[str]:
 
 def unknown_calls(sources: dict[str, str]) -> list[str]:
     """'file:line name' for each Slicer name no 5.6.2 header declares, on an unmarked line."""
-    known = api_names() | VTK_NAMES
+    known = api_names() | VTK_NAMES | CTK_NAMES
     own = own_names(ast.parse(text) for text in sources.values())
     return [f"{path}:{line} {name}" for path, text in sources.items()
             for line, name, marked in slicer_names(text, own) if name not in known and not marked]
