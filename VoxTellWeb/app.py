@@ -1,0 +1,170 @@
+"""The page: trame-slicer's segmentation app (Slicer's slice and 3D views, window/level presets,
+Segment Editor with paint, erase, threshold, islands, smoothing, undo/redo) plus a VoxTell panel
+on the right: prompts with completion, Run with progress and Cancel, Revert last run, Save.
+
+trame-slicer 2.0.0 keeps its logic objects private (``_logic``, ``_slicer_app``, ``_ui``): the app
+reaches them by those names, so the version is pinned (``requirements/web.txt``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import List, Optional
+
+from trame.app.file_upload import ClientFile
+from trame.widgets import html
+from trame.widgets.vuetify3 import (
+    VAlert,
+    VBtn,
+    VCombobox,
+    VNavigationDrawer,
+    VProgressLinear,
+    VSelect,
+)
+from trame_slicer.app.segmentation_app import SegmentationApp
+
+from VoxTellCore.errors import Cancelled, VoxTellError
+from VoxTellSlicerLib.options import DEMO_MODEL
+from VoxTellSlicerLib.worker import ProgressState
+from VoxTellWeb.session import DOWNLOAD_FORMATS, Upload, WebSession
+from VoxTellWeb.vocabulary import prompt_suggestions
+
+log = logging.getLogger(__name__)
+
+
+class VoxTellWebApp(SegmentationApp):
+    """One page, one ``WebSession``: every browser tab connected to this server shares it (the
+    launcher gives each user a server of their own)."""
+
+    def __init__(self, server=None, model: str = DEMO_MODEL, device: str = "auto") -> None:
+        super().__init__(server)
+        self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device)
+        self._cancel: Optional[threading.Event] = None
+        # The upload buttons go through the session (the core's readers and their checks).
+        upload = self._ui.load_volume_items_buttons.on_load_volume
+        upload.disconnect(self._logic._load_files_logic._load_volume_files)
+        upload.connect(self._on_upload)
+        state = self.server.state
+        state.trame__title = "VoxTell"
+        state.update({"voxtell_prompts": [], "voxtell_suggestions": prompt_suggestions(model),
+                      "voxtell_error": "", "voxtell_status": "", "voxtell_running": False, "voxtell_progress": 0,
+                      "voxtell_can_revert": False, "voxtell_has_volume": False, "voxtell_format": DOWNLOAD_FORMATS[0],
+                      "voxtell_formats": list(DOWNLOAD_FORMATS)})
+        self._ui.layout.title.set_text("VoxTell")
+        self._build_panel()
+
+    # ------------------------------------------------------------------ page
+    def _build_panel(self) -> None:
+        layout = self._ui.layout
+        with layout, VNavigationDrawer(location="right", permanent=True, width=320, classes="pa-3"):
+            html.Div("VoxTell: segment from text", classes="text-h6 mb-2")
+            VAlert(v_if=("voxtell_error",), text=("voxtell_error",), type="error", density="compact",
+                   closable=True, click_close="voxtell_error = ''", classes="mb-2 voxtell-error")
+            VCombobox(v_model=("voxtell_prompts",), items=("voxtell_suggestions",), label="Prompts (Enter after each)",
+                      multiple=True, chips=True, closable_chips=True, density="compact", hide_details=True,
+                      disabled=("voxtell_running",), classes="mb-2 voxtell-prompts")
+            with html.Div(classes="d-flex ga-2 mb-2"):
+                VBtn("Run", color="primary", click=self.run, disabled=("voxtell_running || !voxtell_has_volume",),
+                     classes="voxtell-run")
+                VBtn("Cancel", click=self.cancel, disabled=("!voxtell_running",), classes="voxtell-cancel")
+                VBtn("Revert last run", click=self.revert, disabled=("voxtell_running || !voxtell_can_revert",),
+                     classes="voxtell-revert")
+            VProgressLinear(model_value=("voxtell_progress",), active=("voxtell_running",), height=6, classes="mb-2")
+            html.Div("{{ voxtell_status }}", classes="text-body-2 mb-4 voxtell-status")
+            with html.Div(classes="d-flex ga-2 align-center"):
+                VSelect(v_model=("voxtell_format",), items=("voxtell_formats",), label="Save as", density="compact",
+                        hide_details=True, classes="voxtell-format")
+                VBtn("Save", disabled=("voxtell_running || !voxtell_has_volume",), classes="voxtell-save",
+                     click=(f"trigger('{self.server.trigger_name(self.download)}', [voxtell_format])"
+                            ".then((file) => file && utils.download(file[0], file[1], 'application/octet-stream'))"))
+        layout.flush_content()
+
+    def _show(self, error: str = "", status: str = "") -> None:
+        with self.server.state as state:
+            state.voxtell_error = error
+            state.voxtell_status = status
+
+    # ------------------------------------------------------------------ actions
+    async def _on_upload(self, files: List[dict]) -> None:
+        self._show(status="Reading the volume...")
+        try:
+            node = self.session.open([Upload(client.name, client.content) for client in map(ClientFile, files)])
+        except Exception as error:  # bad input must never take the page down
+            self._show(error=_message(error))
+            return
+        self._slicer_app.display_manager.show_volume(node, do_reset_views=True)
+        self._logic._load_files_logic.volume_loaded(node)  # the Segment Editor and W/L presets follow it
+        with self.server.state as state:
+            state.voxtell_can_revert, state.voxtell_has_volume = False, True
+        self._show(status=f"Opened {self.session.case}: {' x '.join(map(str, self.session.volume.array.shape[::-1]))} voxels.")
+
+    async def run(self) -> None:
+        state = self.server.state
+        try:
+            requests = self.session.requests(list(state.voxtell_prompts or []))
+        except Exception as error:
+            self._show(error=_message(error))
+            return
+        progress, self._cancel = ProgressState(), threading.Event()
+        with state:
+            state.voxtell_running, state.voxtell_progress = True, 0
+        self._show(status=f"Segmenting {', '.join(request.prompt for request in requests)}...")
+        work = asyncio.get_running_loop().run_in_executor(None, self.session.predict, requests, progress, self._cancel)
+        while not work.done():
+            await asyncio.wait([work], timeout=0.2)
+            done, total, _ = progress.latest()
+            with state:
+                state.voxtell_progress = 100 * done / total if total else 0
+        try:
+            masks = work.result()
+            editor = self._slicer_app.segmentation_editor
+            self.session.apply(masks, requests, editor.active_segmentation_node)
+            # The Segment Editor shows its tools once a segment is selected: the run's first one.
+            editor.set_active_segment_id(self.session.logic.promptSegmentId(
+                editor.active_segmentation_node.GetSegmentation(), requests[0].prompt))
+            self._show(status=f"Segmented {', '.join(request.style.name for request in requests)}.")
+        except Cancelled as error:
+            self._show(status=str(error))
+        except Exception as error:
+            self._show(error=_message(error))
+        finally:
+            with state:
+                state.voxtell_running, state.voxtell_progress = False, 0
+                state.voxtell_can_revert = self.session.logic.canRevert()
+            self._refresh_segment_list()
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def revert(self) -> None:
+        try:
+            self._show(status=self.session.revert())
+        except Exception as error:
+            self._show(error=_message(error))
+        with self.server.state as state:
+            state.voxtell_can_revert = self.session.logic.canRevert()
+        self._refresh_segment_list()
+
+    def download(self, format: str):
+        """[file name, attachment] for the browser, or None (the error is shown)."""
+        try:
+            name, content = self.session.export(format, self._slicer_app.segmentation_editor.active_segmentation_node)
+        except Exception as error:
+            self._show(error=_message(error))
+            return None
+        self._show(status=f"Saved {name}.")
+        return [name, self.server.protocol.addAttachment(content)]
+
+    def _refresh_segment_list(self) -> None:
+        with self.server.state:
+            self._logic._segment_editor_logic._on_segment_editor_changed()
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, VoxTellError):
+        return str(error)
+    log.exception("VoxTell web: unexpected error")
+    return f"Unexpected error ({type(error).__name__}: {error}). The page still works; the server log has the details."
