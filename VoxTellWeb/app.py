@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import List, Optional
 
 from trame.app.file_upload import ClientFile
@@ -42,6 +43,7 @@ class VoxTellWebApp(SegmentationApp):
         super().__init__(server)
         self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device)
         self._cancel: Optional[threading.Event] = None
+        self._runs = 0
         # The upload buttons go through the session (the core's readers and their checks).
         upload = self._ui.load_volume_items_buttons.on_load_volume
         upload.disconnect(self._logic._load_files_logic._load_volume_files)
@@ -108,9 +110,11 @@ class VoxTellWebApp(SegmentationApp):
             self._show(error=_message(error))
             return
         progress, self._cancel = ProgressState(), threading.Event()
+        self._runs += 1
+        run, start = self._runs, time.monotonic()
         with state:
             state.voxtell_running, state.voxtell_progress = True, 0
-        self._show(status=f"Segmenting {', '.join(request.prompt for request in requests)}...")
+        self._show(status=f"Segmenting {', '.join(request.prompt for request in requests)} (run {run})...")
         work = asyncio.get_running_loop().run_in_executor(None, self.session.predict, requests, progress, self._cancel)
         while not work.done():
             await asyncio.wait([work], timeout=0.2)
@@ -124,11 +128,12 @@ class VoxTellWebApp(SegmentationApp):
             # The Segment Editor shows its tools once a segment is selected: the run's first one.
             editor.set_active_segment_id(self.session.logic.promptSegmentId(
                 editor.active_segmentation_node.GetSegmentation(), requests[0].prompt))
-            self._show(status=f"Segmented {', '.join(request.style.name for request in requests)}.")
+            names = ", ".join(request.style.name for request in requests)
+            self._show(status=f"Segmented {names} (run {run}, {time.monotonic() - start:.1f} s).")
         except Cancelled as error:
-            self._show(status=str(error))
+            self._show(status=f"Run {run} cancelled: {error}")
         except Exception as error:
-            self._show(error=_message(error))
+            self._show(error=_message(error), status=f"Run {run} failed.")
         finally:
             with state:
                 state.voxtell_running, state.voxtell_progress = False, 0
