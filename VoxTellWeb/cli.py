@@ -25,7 +25,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parser().parse_args(argv)
-    from trame.app import get_server
+    try:
+        from trame.app import get_server
+    except ImportError:
+        print("voxtell-web: error: trame-slicer is not installed here. The web app has its own environment: "
+              "bash scripts/setup.sh --web, then .venv-web/bin/voxtell-web", file=sys.stderr)
+        return 2
 
     from VoxTellWeb.app import VoxTellWebApp
 

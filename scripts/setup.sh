@@ -2,7 +2,9 @@
 # Creates (or updates) .venv with everything VoxTell needs, on the CPU build of PyTorch.
 #   bash scripts/setup.sh          runtime (voxtell-core, voxtell-train)
 #   bash scripts/setup.sh --training   plus the training extras (requirements/training.txt), torch kept
-#   bash scripts/setup.sh --test   plus the training extras, the test suite's oracle (voxtell 0.1.2) and slicer-core
+#   bash scripts/setup.sh --test   plus the training extras, the test suite's oracle (voxtell 0.1.2) and slicer-core,
+#                                  and the web app's environment with its browser (as --web; Chromium via apt-get as root)
+#   bash scripts/setup.sh --web    the web app (voxtell-web) in its own .venv-web: trame-slicer pins slicer-core<5.12
 # TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +31,23 @@ if [[ " $* " == *" --test "* ]]; then
   npm install --silent --no-fund --no-audit --prefix .venv/pyright pyright@1.1.405
 fi
 pip install -q --no-deps -e .
+if [[ " $* " == *" --web "* || " $* " == *" --test "* ]]; then
+  # Its own venv: trame-slicer 2.0.0 pins slicer-core<5.12 and vtk 9.6.0 (the suite's slicer-core is 5.13).
+  [ -x .venv-web/bin/python ] || "$python" -m venv .venv-web
+  web_pip() { .venv-web/bin/python -m pip "$@"; }
+  web_pip install -q --upgrade pip
+  web_pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+  web_pip install -q -r requirements/runtime.txt -r requirements/web.txt \
+    -c <(.venv-web/bin/python -c 'import torch; print("torch==" + torch.__version__)')
+  web_pip install -q --no-deps -r requirements/no-deps.txt
+  web_pip install -q --no-deps -e .
+fi
+if [[ " $* " == *" --test "* ]] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  # The web tests drive Debian's headless Chromium (tests/web/browser.py).
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  else
+    echo "setup: WARNING: /usr/bin/chromium or /usr/bin/chromedriver is missing and this is not root:" \
+         "install them (apt-get install chromium chromium-driver) or tests/test_web_app.py fails." >&2
+  fi
+fi
