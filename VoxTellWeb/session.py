@@ -46,29 +46,27 @@ def _safe_name(name: str, index: int) -> str:
     return base or f"file_{index}"
 
 
-def read_uploads(uploads: Sequence[Upload]) -> Tuple[Volume, str]:
-    """(volume, case name) from the browser's files: one image file, a zip of a DICOM series, or
-    the files of a DICOM series folder. Raises InputError (message names the upload, not the server's
-    temporary folder)."""
+def read_uploads(uploads: Sequence[Upload], folder: Path) -> Tuple[Volume, str]:
+    """(volume, case name) from the browser's files, kept in ``folder`` (a DICOM volume refers to
+    its files until it is saved): one image file, a zip of a DICOM series, or the files of a DICOM
+    series folder. Raises InputError; its message names the upload, not the server's folder."""
     if not uploads:
         raise InputError("No file received: choose a NIfTI, NRRD or MHA file, or a zip of a DICOM series.")
-    with tempfile.TemporaryDirectory(prefix="voxtell-web-") as folder:
-        root = Path(folder)
-        names = [_safe_name(upload.name, index) for index, upload in enumerate(uploads)]
-        if len(set(names)) < len(names):  # a folder upload: DICOM files of several subfolders
-            names = [f"{index:05d}_{name}" for index, name in enumerate(names)]
-        for name, upload in zip(names, uploads):
-            (root / name).write_bytes(upload.content)
-        if len(uploads) == 1 and names[0].lower().endswith(".zip"):
-            target, case = _unzip(root / names[0]), names[0][:-4]
-        elif len(uploads) == 1:
-            target, case = root / names[0], case_name(names[0])
-        else:
-            target, case = root, "dicom_series"
-        try:
-            return read_volume(target), case
-        except InputError as error:
-            raise InputError(str(error).replace(str(root) + "/", "").replace(str(root), "the upload")) from None
+    names = [_safe_name(upload.name, index) for index, upload in enumerate(uploads)]
+    if len(set(names)) < len(names):  # a folder upload: DICOM files of several subfolders
+        names = [f"{index:05d}_{name}" for index, name in enumerate(names)]
+    for name, upload in zip(names, uploads):
+        (folder / name).write_bytes(upload.content)
+    if len(uploads) == 1 and names[0].lower().endswith(".zip"):
+        target, case = _unzip(folder / names[0]), names[0][:-4]
+    elif len(uploads) == 1:
+        target, case = folder / names[0], case_name(names[0])
+    else:
+        target, case = folder, "dicom_series"
+    try:
+        return read_volume(target), case
+    except InputError as error:
+        raise InputError(str(error).replace(str(folder) + "/", "").replace(str(folder), "the upload")) from None
 
 
 def _unzip(archive: Path) -> Path:
@@ -142,16 +140,30 @@ class WebSession:
         self.volume: Optional[Volume] = None
         self.volume_node = None
         self.case = ""
+        self._upload_folder: Optional[tempfile.TemporaryDirectory] = None
 
     def open(self, uploads: Sequence[Upload]):
         """Read the upload (nothing in the scene changes when it is refused), then show it as the
         scene's only volume; returns the new volume node."""
-        volume, case = read_uploads(uploads)
+        folder = tempfile.TemporaryDirectory(prefix="voxtell-web-")
+        try:
+            volume, case = read_uploads(uploads, Path(folder.name))
+        except BaseException:
+            folder.cleanup()
+            raise
+        self.close()
+        self._upload_folder = folder
         self.scene.Clear()
         self.logic.forgetLastRun()
         self.volume, self.case = volume, case
         self.volume_node = add_volume_node(self.scene, volume, case)
         return self.volume_node
+
+    def close(self) -> None:
+        """Delete the uploaded files (the scene keeps its copy of the voxels)."""
+        if self._upload_folder is not None:
+            self._upload_folder.cleanup()
+            self._upload_folder = None
 
     def requests(self, prompts: str | Sequence[str]) -> List[SegmentRequest]:
         """The segments a run will write (checks the prompts: InputError for none)."""

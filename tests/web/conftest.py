@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+TESTS = Path(__file__).resolve().parents[1]
+# tests/conftest.py (and pytest) put tests/ on sys.path; slicer-core 5.11's `slicer` package adds every
+# `slicer` folder on sys.path to its own and imports what it holds, tests/slicer/conftest.py included.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != TESTS]
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browser import ROOT, open_page, web_server  # noqa: E402
