@@ -1,6 +1,10 @@
 """``voxtell-web``: start the VoxTell web app and print its local URL.
 
     voxtell-web [-m demo|official|MODEL_DIR] [--device auto] [--host 127.0.0.1] [--port 8080]
+                [--sessions N] [--idle-timeout S]
+
+Without ``--sessions`` one process serves one session (every tab on it shares the scene);
+``--sessions N`` gives each browser user a process of their own, at most N (VoxTellWeb.launcher).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import List, Optional
 import VoxTellWeb  # noqa: F401  (puts the Slicer module's logic on the path)
 from VoxTellSlicerLib.options import DEMO_MODEL
 
+SESSION_IDLE_TIMEOUT_S = 60
+
 
 def parser() -> argparse.ArgumentParser:
     result = argparse.ArgumentParser(prog="voxtell-web", description="VoxTell in the browser (trame-slicer).")
@@ -19,7 +25,12 @@ def parser() -> argparse.ArgumentParser:
                         help="'demo' (default), 'official' (VoxTell v1.1, downloaded once) or a model folder")
     result.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     result.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    result.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    result.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    result.add_argument("--sessions", type=int, default=0,
+                        help="one process per browser user, at most this many at once (beyond: a 'busy' page)")
+    result.add_argument("--idle-timeout", type=int, default=None,
+                        help=f"seconds without a connected page before a process stops (default: never; "
+                             f"{SESSION_IDLE_TIMEOUT_S} with --sessions)")
     return result
 
 
@@ -31,13 +42,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("voxtell-web: error: trame-slicer is not installed here. The web app has its own environment: "
               "bash scripts/setup.sh --web, then .venv-web/bin/voxtell-web", file=sys.stderr)
         return 2
+    if args.model == DEMO_MODEL:
+        print("Model: demo model (synthetic training data, not for clinical images)", file=sys.stderr)
+    if args.sessions:
+        from VoxTellWeb.launcher import Launcher, serve
 
+        idle = SESSION_IDLE_TIMEOUT_S if args.idle_timeout is None else args.idle_timeout
+        serve(Launcher(["-m", args.model, "--device", args.device], args.sessions, args.host, idle), args.port)
+        return 0
     from VoxTellWeb.app import VoxTellWebApp
 
     app = VoxTellWebApp(get_server("voxtell", client_type="vue3"), model=args.model, device=args.device)
-    if args.model == DEMO_MODEL:
-        print("Model: demo model (synthetic training data, not for clinical images)", file=sys.stderr)
-    app.server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=True)
+    app.server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=True,
+                     timeout=args.idle_timeout or 0)
     return 0
 
 

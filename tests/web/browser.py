@@ -24,6 +24,35 @@ SERVER_START_S = 180
 STEP_S = 120  # the longest a page change may take (a run, an upload) on a busy 2-core machine
 
 
+PHANTOM_SEED = 2026
+
+
+def write_phantom(path: Path) -> Path:
+    """The demo's synthetic CT phantom (seed 2026, the demo model's shape) as a NIfTI file."""
+    import json
+
+    import SimpleITK as sitk
+
+    from VoxTellCore.io import volume_to_sitk
+    from VoxTellCore.models import DEMO_MODEL_DIR
+    from VoxTellCore.phantoms import generate_phantom
+
+    shape = json.loads((DEMO_MODEL_DIR / "voxtell_model.json").read_text())["phantom_shape"]
+    sitk.WriteImage(volume_to_sitk(generate_phantom(seed=PHANTOM_SEED, shape=tuple(shape)).to_volume()), str(path))
+    return path
+
+
+def colour_pixels(png: bytes, rgb, tolerance: int = 40) -> int:
+    """How many pixels of a PNG are within ``tolerance`` (every channel) of ``rgb`` (0..255)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return int(np.count_nonzero(np.abs(image - np.asarray(rgb)).max(axis=2) < tolerance))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

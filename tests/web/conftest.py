@@ -6,7 +6,6 @@ command line's `.seg.nrrd` of it is made by `voxtell-core predict` in a subproce
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +18,14 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != TESTS]
 sys.path.insert(0, str(Path(__file__).parent))
 
-from browser import ROOT, open_page, web_server  # noqa: E402
+from browser import ROOT, open_page, web_server, write_phantom  # noqa: E402
 
-PHANTOM_SEED = 2026
 PROMPT = "liver"
 
 
 @pytest.fixture(scope="session")
 def phantom(tmp_path_factory) -> Path:
-    import SimpleITK as sitk
-
-    from VoxTellCore.io import volume_to_sitk
-    from VoxTellCore.models import DEMO_MODEL_DIR
-    from VoxTellCore.phantoms import generate_phantom
-
-    shape = json.loads((DEMO_MODEL_DIR / "voxtell_model.json").read_text())["phantom_shape"]
-    path = tmp_path_factory.mktemp("input") / "phantom.nii.gz"
-    sitk.WriteImage(volume_to_sitk(generate_phantom(seed=PHANTOM_SEED, shape=tuple(shape)).to_volume()), str(path))
-    return path
+    return write_phantom(tmp_path_factory.mktemp("input") / "phantom.nii.gz")
 
 
 @pytest.fixture(scope="session")
