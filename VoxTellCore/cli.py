@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from VoxTellCore import __version__
 from VoxTellCore.errors import VoxTellError
 
-COMMANDS = ("predict", "demo", "evaluate", "findings", "ground")
+COMMANDS = ("predict", "demo", "evaluate", "findings", "ground", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -124,6 +124,10 @@ class VoxTellPredictor:
             keep_loaded=keep_text_encoder_loaded, expected_dim=self.network.config.text_embedding_dim,
         )
 
+    def use_feature_cache(self, cache: FeatureCache) -> None:
+        """Keep encoder features in ``cache`` from now on: a server holds one per uploaded image."""
+        self._features = cache
+
     def _info_path(self, key: str) -> str | None:
         value = self.info.get(key)
         if not value:

@@ -23,7 +23,7 @@ from VoxTellCore.io.volume import Volume
 
 IMAGE_SUFFIXES = image_suffixes()
 
-__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "is_image_file", "read_volume"]
+__all__ = ["IMAGE_SUFFIXES", "NIFTI_SUFFIXES", "SUPPORTED", "check_voxels", "is_image_file", "read_volume"]
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -48,11 +48,12 @@ def read_volume(path: str | os.PathLike, series_uid: Optional[str] = None) -> Vo
     if reader is None:
         raise InputError(f"Cannot read {path}: it is neither a file nor a folder. Pass a 3D image: {SUPPORTED}.")
     volume = reader.read(path, series_uid)
-    _check_voxels(volume)
+    check_voxels(volume)
     return volume
 
 
-def _check_voxels(volume: Volume) -> None:
+def check_voxels(volume: Volume) -> None:
+    """InputError for a volume VoxTell cannot segment: a single slice, NaN or infinite voxels."""
     shape = volume.array.shape
     if min(shape) < 2:
         raise InputError(

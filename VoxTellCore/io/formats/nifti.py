@@ -27,19 +27,27 @@ class NiftiReader:
     def read(self, path: Path, series_uid: Optional[str] = None) -> Volume:
         try:
             image = nibabel.load(path)
-            if image.ndim > 3:
-                image = squeeze_image(image)  # drops trailing length-1 axes, e.g. (X, Y, Z, 1)
-            check_dimensions(path, image.ndim, components=1)
-            # The release's reader: reorient to the closest RAS axes, get_fdata, transpose.
-            affine = image.affine
-            reoriented = image.as_reoriented(io_orientation(affine))
-            network = reoriented.get_fdata().T.astype(np.float32)
-        except InputError:
-            raise
         except Exception as error:
             raise unreadable(path, error) from error
-        return Volume(array=network_to_kji(network, affine), ijk_to_ras=np.array(affine, dtype=np.float64),
-                      source=str(path))
+        return volume_from_nifti(image, path)
+
+
+def volume_from_nifti(image: nibabel.Nifti1Image, source: Path) -> Volume:
+    """A Volume from a loaded NIfTI image (a file, or bytes a server received), as the release reads it."""
+    try:
+        if image.ndim > 3:
+            image = squeeze_image(image)  # drops trailing length-1 axes, e.g. (X, Y, Z, 1)
+        check_dimensions(source, image.ndim, components=1)
+        # The release's reader: reorient to the closest RAS axes, get_fdata, transpose.
+        affine = image.affine
+        reoriented = image.as_reoriented(io_orientation(affine))
+        network = reoriented.get_fdata().T.astype(np.float32)
+    except InputError:
+        raise
+    except Exception as error:
+        raise unreadable(source, error) from error
+    return Volume(array=network_to_kji(network, affine), ijk_to_ras=np.array(affine, dtype=np.float64),
+                  source=str(source))
 
 
 class NiftiWriter(LabelMapWriter):
