@@ -27,6 +27,7 @@ from trame.widgets.vuetify3 import (
 from trame_slicer.app.segmentation_app import SegmentationApp
 
 from VoxTellCore.errors import Cancelled, VoxTellError
+from VoxTellCore.models import DEMO_DESCRIPTION
 from VoxTellSlicerLib.options import DEMO_MODEL
 from VoxTellSlicerLib.worker import ProgressState
 from VoxTellWeb.session import DOWNLOAD_FORMATS, Upload, WebSession
@@ -39,9 +40,14 @@ class VoxTellWebApp(SegmentationApp):
     """One page, one ``WebSession``: every browser tab connected to this server shares it (the
     launcher gives each user a server of their own)."""
 
-    def __init__(self, server=None, model: str = DEMO_MODEL, device: str = "auto") -> None:
+    def __init__(self, server=None, model: str = DEMO_MODEL, device: str = "auto", predictor_factory=None,
+                 compute: str = "") -> None:
+        """``predictor_factory`` as ``VoxTellLogic``'s (``VoxTellWeb.compute.server_factory`` for a
+        server); ``compute`` says where runs compute, shown in the page (default: this machine)."""
         super().__init__(server)
-        self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device)
+        self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device,
+                                  predictor_factory)
+        self._compute = compute or f"this machine, model {model}" + (f" ({DEMO_DESCRIPTION})" if model == DEMO_MODEL else "")
         self._cancel: Optional[threading.Event] = None
         self._runs = 0
         # The upload buttons go through the session (the core's readers and their checks).
@@ -61,7 +67,8 @@ class VoxTellWebApp(SegmentationApp):
     def _build_panel(self) -> None:
         layout = self._ui.layout
         with layout, VNavigationDrawer(location="right", permanent=True, width=320, classes="pa-3"):
-            html.Div("VoxTell: segment from text", classes="text-h6 mb-2")
+            html.Div("VoxTell: segment from text", classes="text-h6 mb-1")
+            html.Div(f"Computes on {self._compute}.", classes="text-caption mb-2 voxtell-compute")
             VAlert(v_if=("voxtell_error",), text=("voxtell_error",), type="error", density="compact",
                    closable=True, click_close="voxtell_error = ''", classes="mb-2 voxtell-error")
             VCombobox(v_model=("voxtell_prompts",), items=("voxtell_suggestions",), label="Prompts (Enter after each)",

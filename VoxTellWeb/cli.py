@@ -1,20 +1,24 @@
 """``voxtell-web``: start the VoxTell web app and print its local URL.
 
     voxtell-web [-m demo|official|MODEL_DIR] [--device auto] [--host 127.0.0.1] [--port 8080]
-                [--sessions N] [--idle-timeout S]
+                [--sessions N] [--idle-timeout S] [--server-url URL] [--api-key-file FILE]
 
 Without ``--sessions`` one process serves one session (every tab on it shares the scene);
 ``--sessions N`` gives each browser user a process of their own, at most N (VoxTellWeb.launcher).
+``--server-url`` (or $VOXTELL_SERVER_URL) computes on a VoxTell server, with the key of
+``--api-key-file`` or $VOXTELL_API_KEY; the page never asks for either.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
 import VoxTellWeb  # noqa: F401  (puts the Slicer module's logic on the path)
 from VoxTellSlicerLib.options import DEMO_MODEL
+from VoxTellWeb.compute import SERVER_URL_ENVIRONMENT
 
 SESSION_IDLE_TIMEOUT_S = 60
 
@@ -31,6 +35,10 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--idle-timeout", type=int, default=None,
                         help=f"seconds without a connected page before a process stops (default: never; "
                              f"{SESSION_IDLE_TIMEOUT_S} with --sessions)")
+    result.add_argument("--server-url", default=os.environ.get(SERVER_URL_ENVIRONMENT),
+                        help=f"compute on this VoxTell server (voxtell-core serve; default ${SERVER_URL_ENVIRONMENT}) "
+                             "instead of this machine")
+    result.add_argument("--api-key-file", help="file whose first line is the server's key (default $VOXTELL_API_KEY)")
     return result
 
 
@@ -42,17 +50,31 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("voxtell-web: error: trame-slicer is not installed here. The web app has its own environment: "
               "bash scripts/setup.sh --web, then .venv-web/bin/voxtell-web", file=sys.stderr)
         return 2
-    if args.model == DEMO_MODEL:
+    if args.model == DEMO_MODEL and not args.server_url:
         print("Model: demo model (synthetic training data, not for clinical images)", file=sys.stderr)
     if args.sessions:
         from VoxTellWeb.launcher import Launcher, serve
 
         idle = SESSION_IDLE_TIMEOUT_S if args.idle_timeout is None else args.idle_timeout
-        serve(Launcher(["-m", args.model, "--device", args.device], args.sessions, args.host, idle), args.port)
+        passed = ["-m", args.model, "--device", args.device]
+        if args.server_url:  # the key travels in the environment or its file, never on a command line
+            passed += ["--server-url", args.server_url] + (["--api-key-file", args.api_key_file] if args.api_key_file else [])
+        serve(Launcher(passed, args.sessions, args.host, idle), args.port)
         return 0
+    from VoxTellCore.errors import InputError
+    from VoxTellCore.server.security import load_api_key
     from VoxTellWeb.app import VoxTellWebApp
+    from VoxTellWeb.compute import server_factory
 
-    app = VoxTellWebApp(get_server("voxtell", client_type="vue3"), model=args.model, device=args.device)
+    factory = None
+    if args.server_url:
+        try:
+            factory = server_factory(args.server_url, load_api_key(None, args.api_key_file))
+        except InputError as error:
+            print(f"voxtell-web: error: {error}", file=sys.stderr)
+            return 2
+    app = VoxTellWebApp(get_server("voxtell", client_type="vue3"), model=args.model, device=args.device,
+                        predictor_factory=factory, compute=f"VoxTell server {args.server_url}" if factory else "")
     app.server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=True,
                      timeout=args.idle_timeout or 0)
     return 0
