@@ -19,16 +19,22 @@ from trame.widgets import html
 from trame.widgets.vuetify3 import (
     VAlert,
     VBtn,
+    VCheckbox,
+    VChip,
     VCombobox,
     VNavigationDrawer,
     VProgressLinear,
     VSelect,
+    VTab,
+    VTabs,
+    VTextarea,
 )
 from trame_slicer.app.segmentation_app import SegmentationApp
 
 from VoxTellCore.errors import Cancelled, VoxTellError
 from VoxTellCore.models import DEMO_DESCRIPTION
 from VoxTellSlicerLib.options import DEMO_MODEL
+from VoxTellSlicerLib.report import extractReportFindings
 from VoxTellSlicerLib.worker import ProgressState
 from VoxTellWeb.session import DOWNLOAD_FORMATS, Upload, WebSession
 from VoxTellWeb.vocabulary import prompt_suggestions
@@ -59,7 +65,7 @@ class VoxTellWebApp(SegmentationApp):
         state.update({"voxtell_prompts": [], "voxtell_suggestions": prompt_suggestions(model),
                       "voxtell_error": "", "voxtell_status": "", "voxtell_running": False, "voxtell_progress": 0,
                       "voxtell_can_revert": False, "voxtell_has_volume": False, "voxtell_format": DOWNLOAD_FORMATS[0],
-                      "voxtell_formats": list(DOWNLOAD_FORMATS)})
+                      "voxtell_formats": list(DOWNLOAD_FORMATS), "voxtell_findings": [], "voxtell_selected": []})
         self._ui.layout.title.set_text("VoxTell")
         self._build_panel()
 
@@ -71,9 +77,24 @@ class VoxTellWebApp(SegmentationApp):
             html.Div(f"Computes on {self._compute}.", classes="text-caption mb-2 voxtell-compute")
             VAlert(v_if=("voxtell_error",), text=("voxtell_error",), type="error", density="compact",
                    closable=True, click_close="voxtell_error = ''", classes="mb-2 voxtell-error")
-            VCombobox(v_model=("voxtell_prompts",), items=("voxtell_suggestions",), label="Prompts (Enter after each)",
-                      multiple=True, chips=True, closable_chips=True, density="compact", hide_details=True,
-                      disabled=("voxtell_running",), classes="mb-2 voxtell-prompts")
+            with VTabs(v_model=("voxtell_tab", "prompts"), density="compact", classes="mb-2"):
+                VTab("Prompts", value="prompts", classes="voxtell-tab-prompts")
+                VTab("Report", value="report", classes="voxtell-tab-report")
+            with html.Div(v_show="voxtell_tab === 'prompts'"):
+                VCombobox(v_model=("voxtell_prompts",), items=("voxtell_suggestions",),
+                          label="Prompts (Enter after each)", multiple=True, chips=True, closable_chips=True,
+                          density="compact", hide_details=True, disabled=("voxtell_running",),
+                          classes="mb-2 voxtell-prompts")
+            with html.Div(v_show="voxtell_tab === 'report'"):
+                VTextarea(v_model=("voxtell_report", ""), label="Paste a report", rows=4, density="compact",
+                          hide_details=True, classes="mb-2 voxtell-report")
+                VBtn("Extract findings", click=self.extract_findings, size="small", classes="mb-2 voxtell-extract")
+                with html.Div(v_for="(row, i) in voxtell_findings", key="i", classes="d-flex align-center voxtell-finding"):
+                    VCheckbox(v_model=("voxtell_selected", []), value=("i",), density="compact", hide_details=True,
+                              classes="flex-grow-0")
+                    html.Span("{{ row.text }}", classes="text-body-2 mr-1")
+                    VChip("negated", v_if="row.negated", size="x-small", color="error", classes="mr-1")
+                    VChip("uncertain", v_if="row.uncertain", size="x-small", color="warning")
             with html.Div(classes="d-flex ga-2 mb-2"):
                 VBtn("Run", color="primary", click=self.run, disabled=("voxtell_running || !voxtell_has_volume",),
                      classes="voxtell-run")
@@ -109,10 +130,24 @@ class VoxTellWebApp(SegmentationApp):
             state.voxtell_can_revert, state.voxtell_has_volume = False, True
         self._show(status=f"Opened {self.session.case}: {' x '.join(map(str, self.session.volume.array.shape[::-1]))} voxels.")
 
+    def extract_findings(self) -> None:
+        """The report's findings as rows to tick (positive ones ticked, negated ones not)."""
+        rows = extractReportFindings(self.server.state.voxtell_report or "")
+        with self.server.state as state:
+            state.voxtell_findings = rows
+            state.voxtell_selected = [index for index, row in enumerate(rows) if row["selected"]]
+        self._show(status=f"{len(rows)} finding(s); Run grounds the ticked ones." if rows else "",
+                   error="" if rows else "No finding found in the report: paste its findings or impression.")
+
     async def run(self) -> None:
+        """Segment the prompts (Prompts tab) or ground the ticked findings (Report tab)."""
         state = self.server.state
         try:
-            requests = self.session.requests(list(state.voxtell_prompts or []))
+            if state.voxtell_tab == "report":
+                rows = [state.voxtell_findings[index] for index in sorted(state.voxtell_selected or [])]
+                requests = self.session.finding_requests(rows, self._slicer_app.segmentation_editor.active_segmentation_node)
+            else:
+                requests = self.session.requests(list(state.voxtell_prompts or []))
         except Exception as error:
             self._show(error=_message(error))
             return
@@ -132,9 +167,11 @@ class VoxTellWebApp(SegmentationApp):
             masks = work.result()
             editor = self._slicer_app.segmentation_editor
             self.session.apply(masks, requests, editor.active_segmentation_node)
-            # The Segment Editor shows its tools once a segment is selected: the run's first one.
-            editor.set_active_segment_id(self.session.logic.promptSegmentId(
-                editor.active_segmentation_node.GetSegmentation(), requests[0].prompt))
+            # The run's first segment: selected (the Segment Editor shows its tools then) and centred in the views.
+            node = editor.active_segmentation_node
+            first = self.session.logic.promptSegmentId(node.GetSegmentation(), requests[0].prompt)
+            editor.set_active_segment_id(first)
+            self.session.logic.jumpToSegment(node, first)
             names = ", ".join(request.style.name for request in requests)
             self._show(status=f"Segmented {names} (run {run}, {time.monotonic() - start:.1f} s).")
         except Cancelled as error:

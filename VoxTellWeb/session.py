@@ -171,6 +171,14 @@ class WebSession:
             raise InputError("No volume yet: open a CT, MR or PET volume first (NIfTI, NRRD, MHA or a zip of a DICOM series).")
         return [SegmentRequest(prompt, self.logic.segmentStyle(prompt)) for prompt in cleanPrompts(prompts)]
 
+    def finding_requests(self, rows: Sequence[dict], segmentation_node) -> List[SegmentRequest]:
+        """The segments for the chosen rows of ``VoxTellSlicerLib.report.extractReportFindings``: names,
+        category colours and tags as the module's Report section gives them."""
+        if self.volume_node is None:
+            raise InputError("No volume yet: open the CT the report describes first.")
+        return self.logic.findingRequests([{"text": row["text"], "category": row["category"]} for row in rows],
+                                          segmentation_node)
+
     def predict(self, requests: Sequence[SegmentRequest], progress: Optional[Progress] = None,
                 cancel: CancelCheck = None) -> np.ndarray:
         """The model work (no scene change): may run in a worker thread while the page stays live."""

@@ -188,6 +188,19 @@ class Page:
         """The first slice view (the red, axial one in trame-slicer's default layout) as PNG."""
         return self.all("img.image-display-area")[0].screenshot_as_png
 
+    def settled_slice_view_png(self) -> bytes:
+        """The first slice view once it stopped changing (the server streams it: after a change the
+        page shows intermediate images for a moment): two shots 1 s apart with the same pixels."""
+        shots = [self.slice_view_png()]
+
+        def settled():
+            time.sleep(1)
+            shots.append(self.slice_view_png())
+            return shots[-1] == shots[-2]
+
+        self.wait_for(settled, "the slice view to settle", timeout_s=60)
+        return shots[-1]
+
     def download(self, format: str) -> tuple:
         """Save in ``format`` through the page; (file name, bytes) of the file the browser saved."""
         for old in self.downloads.iterdir():
