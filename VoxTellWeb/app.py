@@ -142,6 +142,10 @@ class VoxTellWebApp(SegmentationApp):
     async def run(self) -> None:
         """Segment the prompts (Prompts tab) or ground the ticked findings (Report tab)."""
         state = self.server.state
+        if state.voxtell_running:  # every tab on this process shares the run (and its Cancel)
+            self._show(error="VoxTell is already running: wait for it to finish or press Cancel.",
+                       status=state.voxtell_status)
+            return
         try:
             if state.voxtell_tab == "report":
                 rows = [state.voxtell_findings[index] for index in sorted(state.voxtell_selected or [])]
