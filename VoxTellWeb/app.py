@@ -53,7 +53,8 @@ class VoxTellWebApp(SegmentationApp):
         super().__init__(server)
         self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device,
                                   predictor_factory)
-        self._compute = compute or f"this machine, model {model}" + (f" ({DEMO_DESCRIPTION})" if model == DEMO_MODEL else "")
+        self._compute = compute or ("this machine with the " + DEMO_DESCRIPTION if model == DEMO_MODEL
+                                    else f"this machine with the model {model}")
         self._cancel: Optional[threading.Event] = None
         self._runs = 0
         # The upload buttons go through the session (the core's readers and their checks).

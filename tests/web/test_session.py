@@ -170,6 +170,11 @@ def test_zip_members_cannot_land_outside_the_upload(tmp_path):
     assert files == ["server/evil.zip", "server/evil/00000_escaped.dcm"]
 
 
+def test_a_broken_zip_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(InputError, match="ct.zip is not a readable zip file: zip the folder of one DICOM series"):
+        read_uploads([Upload("ct.zip", b"PK not really")], tmp_path)
+
+
 def test_revert_follows_the_module_rule(session, tmp_path):
     import slicer
     from VoxTellSlicerLib.geometry import segmentationLabelmap
