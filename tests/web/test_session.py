@@ -75,11 +75,14 @@ def read_seg_nrrd(content: bytes, tmp_path: Path) -> dict:
     return slicerio.read_segmentation(str(path))
 
 
-def test_terminology_parse_inverts_slicers_serialization(session):
-    """The segment's terminology string from Slicer's logic reads back as the core's codes."""
-    for prompt in ("liver", "left kidney", "right kidney"):
-        serialized = session.logic.segmentStyle(prompt).terminology
-        assert Terminology.parse(serialized) == segment_info(prompt).terminology
+def test_segments_look_as_the_module_and_the_command_line_make_them(session):
+    """Slicer's terminology in the page's scene gives the core's name, colour (the right side a
+    lighter shade of the left's) and codes; the serialised entry reads back as the core's codes."""
+    for prompt in ("Liver", "left kidney", "right kidney", "hepatic organ", "a made-up structure"):
+        style, expected = session.logic.segmentStyle(prompt), segment_info(prompt)
+        assert style.name == expected.name and style.color == pytest.approx(expected.color)
+        assert Terminology.parse(style.terminology) == expected.terminology
+    assert session.logic.segmentStyle("left kidney").color != session.logic.segmentStyle("right kidney").color
     assert Terminology.parse("") is None
 
 
@@ -119,15 +122,20 @@ def test_nifti_download_is_the_label_map_on_the_upload_grid(session, tmp_path):
     assert np.count_nonzero(labels == 1) == 2 * 4 * 5 and labels[1, 1, 1] == 2  # later prompts win overlaps
 
 
-def test_dicom_zip_upload_and_dicom_seg_download(session, tmp_path):
-    import pydicom
-
+def dicom_helpers():
+    """tests/conftest_io_helpers.py, loaded by path (tests/ is kept off sys.path here: see conftest)."""
     from conftest import TESTS
 
     spec = importlib.util.spec_from_file_location("conftest_io_helpers", TESTS / "conftest_io_helpers.py")
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
-    write_full_dicom_series = helpers.write_full_dicom_series
+    return helpers
+
+
+def test_dicom_zip_upload_and_dicom_seg_download(session, tmp_path):
+    import pydicom
+
+    write_full_dicom_series = dicom_helpers().write_full_dicom_series
 
     array = np.zeros((5, 8, 10), np.int16)
     array[1:4, 2:6, 2:7] = 200
@@ -141,6 +149,15 @@ def test_dicom_zip_upload_and_dicom_seg_download(session, tmp_path):
     name, content = session.export("dicom-seg", run(session, ["liver"]))
     seg = pydicom.dcmread(io.BytesIO(content))
     assert name == "ct.dcm" and seg.Modality == "SEG" and seg.SegmentSequence[0].SegmentLabel == "liver"
+
+
+def test_dicom_folder_upload(session, tmp_path):
+    """The folder button sends every file of the folder, names with their subfolders."""
+    array = np.zeros((4, 6, 7), np.int16)
+    files = dicom_helpers().write_full_dicom_series(tmp_path / "ct", array, "1.2.826.0.1.3680043.2.1125.8")
+    session.open([Upload(f"ct/{'a' if index % 2 else 'b'}/{path.name}", path.read_bytes())
+                  for index, path in enumerate(files)])
+    assert session.volume.array.shape == (4, 6, 7) and session.case == "dicom_series"
 
 
 def test_dicom_seg_of_a_nifti_upload_is_refused_with_the_fix(session, tmp_path):
