@@ -15,6 +15,8 @@ from typing import Annotated, Optional
 import slicer
 import vtk
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -23,12 +25,6 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
-
-try:
-    from slicer.i18n import tr as _
-except ImportError:  # Slicer < 5.4
-    def _(text):
-        return text
 
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Developer mode: VoxTellCore sits next to this folder in a source checkout (in the
@@ -39,18 +35,42 @@ if os.path.isdir(os.path.join(_CHECKOUT_ROOT, "VoxTellCore")) and _CHECKOUT_ROOT
 
 from VoxTellCore.models import DEMO_DESCRIPTION  # noqa: E402
 from VoxTellSlicerLib import VoxTellLogic, cleanPrompts, extractReportFindings  # noqa: E402
+from VoxTellSlicerLib.devices import UNPROBED_CHOICES  # noqa: E402
 from VoxTellSlicerLib.options import RunOptions  # noqa: E402
-from VoxTellSlicerLib.worker import ProgressState, RunInProgress, runInWorker, setupDependenciesInWorker  # noqa: E402
-
-MODEL_SOURCES = [
-    ("official", "Official VoxTell v1.1 (downloaded once)"),
-    ("folder", "Local model folder"),
-    ("demo", "Built-in demo model"),
-]
-TEXT_ENCODER_NOTE = (
-    "Prompts outside the model's embedding bank need the Qwen3-Embedding-4B text encoder: about 8 GB, "
-    "downloaded on first use, and about 16 GB of RAM when it runs on the CPU."
+from VoxTellSlicerLib.settings import (  # noqa: E402
+    COMPUTE_ON,
+    DEVICE,
+    MODEL_FOLDER,
+    MODEL_SOURCE,
+    PRECISION,
+    SERVER_KEY,
+    SERVER_URL,
+    UserSettings,
 )
+from VoxTellSlicerLib.worker import (  # noqa: E402
+    BackgroundCall,
+    NothingWritten,
+    ProgressState,
+    RunInProgress,
+    runInWorker,
+    setupDependenciesInWorker,
+    showProgress,
+)
+
+
+
+def modelSources() -> list:
+    """(value, label) of the model box (a function: Slicer's translation is loaded by then)."""
+    return [
+        ("official", _("Official VoxTell v1.1 (downloaded once)")),
+        ("folder", _("Local model folder")),
+        ("demo", _("Built-in demo model")),
+    ]
+
+
+def textEncoderNote() -> str:
+    return _("Prompts outside the model's embedding bank need the Qwen3-Embedding-4B text encoder: about 8 GB, "
+             "downloaded on first use, and about 16 GB of RAM when it runs on the CPU.")
 
 
 #
@@ -61,8 +81,9 @@ TEXT_ENCODER_NOTE = (
 class VoxTellSlicer(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("VoxTell")
-        self.parent.categories = ["Segmentation"]
+        # Not just "VoxTell": another extension's module has that title in the module list.
+        self.parent.title = _("VoxTell Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["VoxTell Slicer extension contributors"]
         self.parent.helpText = _("""
@@ -81,12 +102,12 @@ index, Apple MPS, or the CPU.
 <p><b>Report</b>: paste a radiology report, extract its findings (hedged ones are marked
 uncertain), tick and edit them, and ground each one as a segment coloured by finding
 category; click a finding to jump to it.
-<p>A "VoxTell" effect in the Segment Editor fills the selected segment from a prompt,
+<p>The "VoxTell prompt" effect in the Segment Editor fills the selected segment from a prompt,
 honouring the editor's masking settings; the editor's Undo (Ctrl+Z) reverts it.
 Only one VoxTell run goes at a time (module or effect).
 See <a href="https://github.com/voxtell/VoxTellSlicer/blob/main/docs/slicer.md">the documentation</a>
 (tutorial, troubleshooting).
-""").format(demo=DEMO_DESCRIPTION, encoder=TEXT_ENCODER_NOTE)
+""").format(demo=DEMO_DESCRIPTION, encoder=textEncoderNote())
         self.parent.acknowledgementText = _("""
 VoxTell: free-text promptable universal 3D medical image segmentation (Rokuss et al., 2025).
 This module runs the released VoxTell model; please cite the VoxTell paper when you use it.
@@ -109,16 +130,17 @@ This module runs the released VoxTell model; please cite the VoxTell paper when 
 
 @parameterNodeWrapper
 class VoxTellSlicerParameterNode:
-    """Read by RunOptions.fromParameterNode (also from the Segment Editor effect): keep the names."""
+    """The scene's state of the module, saved in scene files: never patient text (the pasted
+    report stays in its text box). Model, folder, device and precision are filled from the
+    user's settings (VoxTellSlicerLib.settings, same names), which outlive the scene."""
 
     inputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
     roi: vtkMRMLMarkupsROINode
     prompts: str = ""
-    report: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda:N", "mps" (devices.deviceChoices)
     precision: str = "auto"  # "auto" (the release's arithmetic) or "bf16"
-    modelSource: Annotated[str, Choice([value for value, _ in MODEL_SOURCES])] = "official"
+    modelSource: Annotated[str, Choice(list(MODEL_SOURCE.choices))] = "official"
     modelFolder: str = ""
 
 
@@ -137,6 +159,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._cancel = None
         self._progressState = ProgressState()
         self._cleanedUp = False  # module reload or close: the GUI of this widget is gone
+        self._devicesProbed = False  # PyTorch was asked which devices exist
+        self._deviceProbeTimer = None
 
     def setup(self) -> None:
         import qt
@@ -150,9 +174,12 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = VoxTellSlicerLogic()
         self.logic.runCompute = lambda compute: runInWorker(compute, poll=self.poll)
 
-        self.populateDevices()
-        for value, text in MODEL_SOURCES:
-            self.ui.modelSourceComboBox.addItem(_(text), value)
+        self.populateDevices(UNPROBED_CHOICES, bf16=False)
+        self.setupComputeOn()
+        if not self.computesOnServer():  # remote mode never imports torch
+            qt.QTimer.singleShot(0, self.probeDevices)  # after the panel shows: torch and CUDA take seconds
+        for value, label in modelSources():
+            self.ui.modelSourceComboBox.addItem(label, value)
         self.ui.progressBar.visible = False
         self.ui.cancelButton.enabled = False
 
@@ -176,12 +203,76 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         header.setSectionResizeMode(self.CATEGORY_COLUMN, qt.QHeaderView.ResizeToContents)
         header.setSectionResizeMode(self.UNCERTAIN_COLUMN, qt.QHeaderView.ResizeToContents)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.roiSelector.connect("nodeAddedByUser(vtkMRMLNode*)", self.onRoiCreated)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = qt.QShortcut(qt.QKeySequence(keys), self.ui.promptsTextEdit)
             shortcut.setContext(qt.Qt.WidgetWithChildrenShortcut)
             shortcut.connect("activated()", self.onRunButton)
 
         self.initializeParameterNode()
+
+    def setupComputeOn(self) -> None:
+        """"Compute on: this computer / a VoxTell server", its URL and key (Slicer's user settings
+        only, never the scene) and Test connection."""
+        import ctk
+        import qt
+
+        settings = self.logic.settings
+        section = ctk.ctkCollapsibleButton()
+        section.text = _("Compute on")
+        form = qt.QFormLayout(section)
+        self.computeOnComboBox = qt.QComboBox()
+        self.computeOnComboBox.addItem(_("This computer"), "local")
+        self.computeOnComboBox.addItem(_("A VoxTell server"), "server")
+        self.computeOnComboBox.currentIndex = 1 if self.computesOnServer() else 0
+        self.serverUrlLineEdit = qt.QLineEdit(settings.get(SERVER_URL))
+        self.serverUrlLineEdit.placeholderText = "http://gpu-box:1527"
+        self.serverKeyLineEdit = qt.QLineEdit(settings.get(SERVER_KEY))
+        self.serverKeyLineEdit.echoMode = qt.QLineEdit.Password
+        self.serverKeyLineEdit.placeholderText = _("the key the server's administrator gave you (if any)")
+        self.testConnectionButton = qt.QPushButton(_("Test connection"))
+        self.serverStatusLabel = qt.QLabel("")
+        self.serverStatusLabel.wordWrap = True
+        form.addRow(_("Compute on:"), self.computeOnComboBox)
+        form.addRow(_("Server URL:"), self.serverUrlLineEdit)
+        form.addRow(_("Key:"), self.serverKeyLineEdit)
+        form.addRow(self.testConnectionButton, self.serverStatusLabel)
+        self.layout.insertWidget(1, section)
+        self.computeOnComboBox.connect("currentIndexChanged(int)", self.onComputeOnChanged)
+        self.serverUrlLineEdit.connect("editingFinished()", lambda: settings.set(SERVER_URL, self.serverUrlLineEdit.text.strip()))
+        self.serverKeyLineEdit.connect("editingFinished()", lambda: settings.set(SERVER_KEY, self.serverKeyLineEdit.text))
+        self.testConnectionButton.connect("clicked(bool)", self.onTestConnection)
+        self.showComputeOn()
+
+    def computesOnServer(self) -> bool:
+        return self.logic.settings.get(COMPUTE_ON) == "server"
+
+    def showComputeOn(self) -> None:
+        remote = self.computesOnServer()
+        for widget in (self.serverUrlLineEdit, self.serverKeyLineEdit, self.testConnectionButton, self.serverStatusLabel):
+            widget.visible = remote
+        self.ui.deviceComboBox.enabled = not remote  # the server's model and device apply
+        self.ui.modelSourceComboBox.enabled = not remote
+
+    def onComputeOnChanged(self, index: int) -> None:
+        self.logic.settings.set(COMPUTE_ON, self.computeOnComboBox.itemData(index))
+        self.showComputeOn()
+        if not self.computesOnServer() and not self._devicesProbed:
+            self.probeDevices()
+        self.updateDeviceWarning()
+
+    def onTestConnection(self) -> None:
+        from VoxTellCore.errors import VoxTellError
+
+        settings = self.logic.settings
+        settings.set(SERVER_URL, self.serverUrlLineEdit.text.strip())
+        settings.set(SERVER_KEY, self.serverKeyLineEdit.text)
+        self.serverStatusLabel.text = _("Connecting...")
+        slicer.app.processEvents()
+        try:
+            self.serverStatusLabel.text = self.logic.testConnection(settings.get(SERVER_URL), settings.get(SERVER_KEY) or None)
+        except VoxTellError as error:
+            self.serverStatusLabel.text = str(error)
 
     def cleanup(self) -> None:
         """Module reload or application exit: a running run is cancelled and finishes without this GUI."""
@@ -203,6 +294,8 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.cancelRun()  # the logic also notices the close and writes nothing
         self.logic.forgetLastRun()
         self.setParameterNode(None)
+        self.ui.reportTextEdit.clear()  # the closed scene's patient
+        self.ui.findingsTable.setRowCount(0)
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -231,11 +324,11 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         node = self._parameterNode
         if node is None:
             return
-        for textEdit, text in ((self.ui.promptsTextEdit, node.prompts), (self.ui.reportTextEdit, node.report)):
-            if textEdit.toPlainText() != text:  # setting the same text would move the cursor
-                wasBlocked = textEdit.blockSignals(True)
-                textEdit.setPlainText(text)
-                textEdit.blockSignals(wasBlocked)
+        textEdit = self.ui.promptsTextEdit
+        if textEdit.toPlainText() != node.prompts:  # setting the same text would move the cursor
+            wasBlocked = textEdit.blockSignals(True)
+            textEdit.setPlainText(node.prompts)
+            textEdit.blockSignals(wasBlocked)
         for comboBox, value in ((self.ui.deviceComboBox, node.device), (self.ui.modelSourceComboBox, node.modelSource)):
             wasBlocked = comboBox.blockSignals(True)
             comboBox.currentIndex = max(comboBox.findData(value), 0)
@@ -249,12 +342,13 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelFolderLabel.visible = node.modelSource == "folder"
         self.ui.modelInfoLabel.text = {
             "official": _("VoxTell v1.1 from the Hugging Face Hub; downloaded once in the background (Cancel "
-                          "stops it), then used from the cache without asking the network. ") + _(TEXT_ENCODER_NOTE),
+                          "stops it), then used from the cache without asking the network. ") + textEncoderNote(),
             "folder": _("A folder with plans.json and fold_0/ (e.g. the official model copied for offline use)."),
             "demo": _("Built-in {description}.").format(description=DEMO_DESCRIPTION),
         }[node.modelSource]
         if node.outputSegmentation is None and node.inputVolume is not None:
             self.ui.outputSegmentationSelector.baseName = f"{node.inputVolume.GetName()} VoxTell"
+        self.updateDeviceWarning()  # its estimate depends on the image and the prompts
         self.updateRunButton()
 
     def updateRunButton(self) -> None:
@@ -271,7 +365,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         findingsProblem = problem or (None if self.checkedFindings() else _("Extract the findings and tick at least one."))
         self.ui.groundFindingsButton.enabled = findingsProblem is None and not running
         self.ui.groundFindingsButton.toolTip = findingsProblem or _("Segment every ticked finding, coloured by category.")
-        self.ui.extractFindingsButton.enabled = bool(node and node.report.strip()) and not running
+        self.ui.extractFindingsButton.enabled = bool(self.ui.reportTextEdit.toPlainText().strip()) and not running
         self.ui.cancelButton.enabled = running
         self.ui.revertButton.enabled = not running and self.logic.canRevert()
 
@@ -280,48 +374,101 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.prompts = self.ui.promptsTextEdit.toPlainText()
 
     def onReportEdited(self) -> None:
+        """The report stays in its text box: nothing of it goes into the scene."""
+        self.updateRunButton()
+
+    def rememberSetting(self, setting, value: str) -> None:
+        """A user's choice: kept in the user settings and shown through the parameter node."""
+        self.logic.settings.set(setting, value)
         if self._parameterNode:
-            self._parameterNode.report = self.ui.reportTextEdit.toPlainText()
+            setattr(self._parameterNode, setting.name, self.logic.settings.get(setting))
 
     def onDeviceChanged(self, index: int) -> None:
-        if self._parameterNode:
-            self._parameterNode.device = self.ui.deviceComboBox.itemData(index)
+        self.rememberSetting(DEVICE, self.ui.deviceComboBox.itemData(index))
         self.updateDeviceWarning()
 
     def onBf16Toggled(self, checked: bool) -> None:
-        if self._parameterNode:
-            self._parameterNode.precision = "bf16" if checked else "auto"
+        self.rememberSetting(PRECISION, "bf16" if checked else "auto")
 
     def onModelSourceChanged(self, index: int) -> None:
-        if self._parameterNode:
-            self._parameterNode.modelSource = self.ui.modelSourceComboBox.itemData(index)
+        self.rememberSetting(MODEL_SOURCE, self.ui.modelSourceComboBox.itemData(index))
 
     def onModelFolderChanged(self, path: str) -> None:
-        if self._parameterNode:
-            self._parameterNode.modelFolder = path
+        self.rememberSetting(MODEL_FOLDER, path)
 
-    def populateDevices(self) -> None:
-        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU: what PyTorch sees; and
-        bf16 arithmetic where the CPU computes it natively (elsewhere it is emulated: slower)."""
-        from VoxTellSlicerLib.devices import deviceChoices, nativeCpuBf16
+    def onRoiCreated(self, roiNode) -> None:
+        """'Create new Markups ROI' gives an empty box: fit it to the input volume to shrink from there."""
+        from VoxTellSlicerLib.geometry import fitRoiToVolume
 
-        self.ui.bf16CheckBox.visible = nativeCpuBf16()
+        volume = self._parameterNode.inputVolume if self._parameterNode else None
+        if volume is not None:
+            fitRoiToVolume(roiNode, volume)
+            self.setStatus(_("The new ROI covers the whole image: drag its handles around the structure."))
+        else:
+            self.setStatus(_("Select an input volume to fit the new ROI to, or place the ROI in a view."))
 
+    def populateDevices(self, choices: list, bf16: bool) -> None:
+        """Auto, each CUDA GPU by index (name and memory), Apple MPS, CPU; and bf16 arithmetic
+        where the CPU computes it natively (elsewhere it is emulated: slower)."""
+        self.ui.bf16CheckBox.visible = bf16
         wasBlocked = self.ui.deviceComboBox.blockSignals(True)
         self.ui.deviceComboBox.clear()
-        for value, label in deviceChoices():
+        for value, label in choices:
             self.ui.deviceComboBox.addItem(label, value)
         self.ui.deviceComboBox.blockSignals(wasBlocked)
+        self.updateGUIFromParameterNode()  # selects the user's device again
+
+    def probeDevices(self) -> None:
+        """Ask PyTorch what this computer has, in a background thread (never on the GUI thread:
+        importing torch and starting CUDA take seconds), then fill the device box."""
+        import qt
+
+        from VoxTellSlicerLib.devices import probeDevices
+
+        if self._deviceProbeTimer is not None:
+            return
+        probe = BackgroundCall(probeDevices, name="VoxTell device probe")
+
+        def collect() -> None:
+            if not probe.done() or self._cleanedUp:
+                return
+            self._deviceProbeTimer.stop()
+            self._deviceProbeTimer = None
+            try:
+                choices, bf16 = probe.result()
+            except Exception:  # a broken torch: the choices that need none stay
+                logging.exception("VoxTell: asking PyTorch for the devices failed")
+                return
+            self._devicesProbed = True
+            self.populateDevices(choices, bf16)
+            self.updateDeviceWarning()
+
+        self._deviceProbeTimer = qt.QTimer()
+        self._deviceProbeTimer.setInterval(100)
+        self._deviceProbeTimer.connect("timeout()", collect)
+        self._deviceProbeTimer.start()
 
     def updateDeviceWarning(self) -> None:
-        """Say before a run when it will not use the GPU the user expects (e.g. Auto falls back to the CPU)."""
-        from VoxTellSlicerLib.devices import resolveDevice
+        """Say beside Run when a run will not use the GPU the user expects (e.g. Auto falls back to
+        the CPU), and how long it takes there for this image and these prompts."""
+        from VoxTellSlicerLib.devices import cpuEstimate, resolveDevice
 
-        device = self._parameterNode.device if self._parameterNode else "auto"
+        if not self._devicesProbed or self.computesOnServer():
+            self.ui.deviceWarningLabel.visible = False
+            return  # resolving asks PyTorch: after the background probe; a server has its own device
+        node = self._parameterNode
         try:
-            _device, warning = resolveDevice(device)
+            device, warning = resolveDevice(node.device if node else "auto")
         except Exception as error:  # a broken CUDA setup should not break the module
-            warning = _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(error=error)
+            device, warning = "cpu", _("PyTorch cannot query the device ({error}); VoxTell will use the CPU.").format(
+                error=error)
+        imageData = node.inputVolume.GetImageData() if node and node.inputVolume else None
+        if device == "cpu" and imageData is not None and node.modelSource != "demo":
+            prompts = [line for line in node.prompts.splitlines() if line.strip()]
+            windows, minutes = cpuEstimate(imageData.GetDimensions(), len(prompts))
+            warning = (warning or _("Runs on the CPU.")) + " " + _(
+                "This image: {windows} window(s), about {minutes:.0f} min for these prompts on 2 CPU cores "
+                "(measured with the released model).").format(windows=windows, minutes=max(minutes, 1))
         self.ui.deviceWarningLabel.text = warning or ""
         self.ui.deviceWarningLabel.visible = bool(warning)
 
@@ -336,11 +483,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import qt
 
         if not self._cleanedUp:
-            done, total, status = self._progressState.latest()
-            if status:
-                self.ui.statusLabel.text = status
-            self.ui.progressBar.maximum = total or 0  # 0: busy indicator
-            self.ui.progressBar.value = done if total else 0
+            showProgress(self._progressState, self.ui.progressBar, self.ui.statusLabel)
         slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
 
     def cancelRun(self) -> None:
@@ -350,6 +493,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onCancelButton(self) -> None:
         if self._cancel is not None:
             self.cancelRun()
+            self._progressState.pin(_("Cancelling..."))  # the worker's next line must not replace it
             self.setStatus(_("Cancelling..."))
 
     def setRunning(self, running: bool) -> None:
@@ -375,16 +519,20 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setRunning(True)
         self._progressState = ProgressState()
         try:
-            installed = setupDependenciesInWorker(self.poll, self._progressState.status, self._cancel)
-            if installed:
-                self.setStatus(_("Installed {packages}.").format(packages=", ".join(installed)))
             options = self.logic.runOptions()
+            if not options.serverUrl:  # a server needs no PyTorch here
+                installed = setupDependenciesInWorker(self.poll, self._progressState.status, self.confirm, self._cancel)
+                if installed:
+                    self.probeDevices()  # a new torch may see GPUs
+                    self._progressState.note(_("Installed {packages}.").format(packages=", ".join(installed)))
             self.logic.prepareTextEncoder(prompts, options, self.confirm, self._progressState, self._cancel,
                                           self._progressState.status)
             self._progressState.status(startText)
             self.setStatus(work(options, self._progressState))
-        except Cancelled as error:
-            self.setStatus(str(error) if "scene" in str(error) else _("Cancelled: the segmentation is unchanged."))
+        except NothingWritten as error:
+            self.setStatus(str(error))
+        except Cancelled:
+            self.setStatus(_("Cancelled: the segmentation is unchanged."))
         except DependencyError as error:
             self.setStatus(_("Setup failed at: {step}").format(step=error.step))
             slicer.util.errorDisplay(str(error), windowTitle=_("VoxTell setup"))
@@ -529,18 +677,23 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
-    """VoxTellLogic with the module's parameter node (all computation is in VoxTellLogic)."""
+    """VoxTellLogic with the module's parameter node and the user's settings (all computation
+    is in VoxTellLogic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Optional[UserSettings] = None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         VoxTellLogic.__init__(self)
+        self.settings = settings or UserSettings()
 
     def getParameterNode(self):
-        return VoxTellSlicerParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+        """The scene's parameter node, its model, folder, device and precision set from the user's settings."""
+        node = ScriptedLoadableModuleLogic.getParameterNode(self)
+        self.settings.fillParameterNode(node)
+        return VoxTellSlicerParameterNode(node)
 
     def runOptions(self) -> RunOptions:
-        """Model, device and ROI chosen in the module (the effect reads the same node)."""
-        return RunOptions.fromParameterNode(ScriptedLoadableModuleLogic.getParameterNode(self))
+        """Model, device and precision from the user's settings (as the effect reads them), the module's ROI."""
+        return RunOptions.fromSettings(self.settings, ScriptedLoadableModuleLogic.getParameterNode(self).GetNodeReference("roi"))
 
 
 #
@@ -551,9 +704,11 @@ class VoxTellSlicerLogic(ScriptedLoadableModuleLogic, VoxTellLogic):
 class VoxTellSlicerTest(ScriptedLoadableModuleTest):
     """Runs inside Slicer (Developer mode > Reload and Test, and the extension's ctest).
 
-    Every test needs VoxTellCore's packages (PyTorch among them), which the extension build
-    machines do not have: there each test is skipped (ctest calls setUp before each test_*
-    method) and runTest returns with a message instead of failing.
+    The first test runs the whole prompt -> segments -> revert path with a stand-in predictor
+    (numpy only, which Slicer ships), so the extension build machines, which have no torch,
+    exercise the module on every Slicer release. The demo-model tests need VoxTellCore's
+    packages (PyTorch among them): without them they are skipped (ctest calls setUp before each
+    test_* method) and runTest says so.
     """
 
     NEEDED_PACKAGES = ("torch", "numpy", "nibabel", "SimpleITK", "dynamic_network_architectures")
@@ -571,19 +726,21 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         return missing
 
     def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def requireModelPackages(self):
         missing = self.missingPackages()
         if missing:
             self.skipTest(f"VoxTell's packages are not installed ({', '.join(missing)}).")
-        slicer.mrmlScene.Clear()
 
     def runTest(self):
+        self.setUp()
+        self.test_prompts_become_segments_with_a_stand_in_predictor()
         missing = self.missingPackages()
         if missing:
-            self.delayDisplay(f"Skipped: VoxTell's packages are not installed ({', '.join(missing)}).")
+            self.delayDisplay(f"Demo-model tests skipped: VoxTell's packages are not installed ({', '.join(missing)}).")
             return
-        for test in (self.test_revert_restores_the_segmentation_without_scene_undo,
-                     self.test_demo_model_segments_on_volume_grid,
-                     self.test_rerun_updates_segment_and_cancel_keeps_state):
+        for test in (self.test_demo_model_segments_on_volume_grid, self.test_rerun_updates_segment_and_cancel_keeps_state):
             self.setUp()
             test()
 
@@ -595,10 +752,16 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         ijkToRas = np.array([[-0.9, 0, 0, 20.0], [0, -0.9, 0, 30.0], [0, 0, 2.0, -40.0], [0, 0, 0, 1]])
         return slicer.util.addVolumeFromArray(image.astype(np.float32), ijkToRas, "VoxTell test volume")
 
-    def test_revert_restores_the_segmentation_without_scene_undo(self):
+    def test_prompts_become_segments_with_a_stand_in_predictor(self):
+        """Prompts -> masks (a stand-in for the model: one slab per prompt) -> named segments on the
+        volume's grid -> a rerun updates its segment -> revert restores, without scene undo."""
+        import types
+
         import numpy as np
 
         class SlabPredictor:
+            device = types.SimpleNamespace(type="cpu")
+
             def predict_volume(self, volume, prompts, roi_ras=None, progress=None, cancel=None):
                 masks = np.zeros((len(prompts), *volume.array.shape), np.uint8)
                 for index in range(len(prompts)):
@@ -611,6 +774,9 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         undoFlag = slicer.mrmlScene.GetUndoFlag()
         segmentation = logic.segment(volume, "liver", options=options)
         before = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume).copy()
+        slab = np.zeros(before.shape, np.uint8)
+        slab[5:12] = 1
+        self.assertTrue(np.array_equal(before, slab))  # on the volume's own grid
         logic.segment(volume, "spleen\nliver", segmentationNode=segmentation, options=options)
         self.assertEqual(segmentation.GetSegmentation().GetNumberOfSegments(), 2)
         self.assertFalse(np.array_equal(slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "liver", volume), before))
@@ -623,6 +789,7 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
     def test_demo_model_segments_on_volume_grid(self):
         import numpy as np
 
+        self.requireModelPackages()
         self.delayDisplay("Segmenting a synthetic image with the demo model")
         volume = self._volume()
         logic = VoxTellSlicerLogic()
@@ -636,6 +803,7 @@ class VoxTellSlicerTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_rerun_updates_segment_and_cancel_keeps_state(self):
+        self.requireModelPackages()
         from VoxTellCore.errors import Cancelled
 
         volume = self._volume()

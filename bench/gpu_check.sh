@@ -20,3 +20,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 "$python" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
 "$python" bench/bench_vs_release.py --devices cuda --size released --shape 512 512 300 --prompts 1 5 \
   --workdir "${TMPDIR:-/tmp}/voxtell_gpu_bench"
+
+# ---- server (issue #21): first and second prompt through voxtell-core serve vs the release's server ----
+"$python" bench/bench_server.py --device cuda --shape 300 512 512 --timing-only

@@ -2,8 +2,10 @@
 # Creates (or updates) .venv with everything VoxTell needs, on the CPU build of PyTorch.
 #   bash scripts/setup.sh          runtime (voxtell-core, voxtell-train)
 #   bash scripts/setup.sh --training   plus the training extras (requirements/training.txt), torch kept
-#   bash scripts/setup.sh --test   plus the training extras, the test suite's oracle (voxtell 0.1.2) and slicer-core,
-#                                  and the web app's environment with its browser (as --web; Chromium via apt-get as root)
+#   bash scripts/setup.sh --server   plus the server extra (voxtell-core serve; requirements/server.txt)
+#   bash scripts/setup.sh --test   plus the training and server extras, the test suite's oracle (voxtell 0.1.2) and
+#                                  slicer-core, and the web app's environment with its browser (as --web; Chromium
+#                                  via apt-get as root)
 #   bash scripts/setup.sh --web    the web app (voxtell-web) in its own .venv-web: trame-slicer pins slicer-core<5.12
 # TORCH_SPEC overrides the torch requirement, e.g. TORCH_SPEC="torch==2.8.0" for a CUDA machine.
 set -euo pipefail
@@ -22,6 +24,9 @@ echo "setup: pip may report that dynamic-network-architectures requires timm; th
 if [[ " $* " == *" --training "* || " $* " == *" --test "* ]]; then
   # the installed torch as a constraint: a training extra can never replace it (e.g. by a CUDA build)
   pip install -q -r requirements/training.txt -c <(.venv/bin/python -c 'import torch; print("torch==" + torch.__version__)')
+fi
+if [[ " $* " == *" --server "* || " $* " == *" --test "* ]]; then
+  pip install -q -r requirements/server.txt -c <(.venv/bin/python -c 'import torch; print("torch==" + torch.__version__)')
 fi
 if [[ " $* " == *" --test "* ]]; then
   pip install -q -r requirements/test.txt

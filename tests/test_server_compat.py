@@ -6,7 +6,6 @@ predictor and ours on one release-sized window."""
 from __future__ import annotations
 
 import gzip
-import io
 
 import nibabel
 import numpy as np

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from server_fixtures import serve, smooth_volume, tiny_model
-from VoxTellCore.remote.client import VoxTellClient, nifti_bytes
+from VoxTellCore.remote.client import VoxTellClient
 from VoxTellCore.remote.wire import ARRAY_CONTENT_TYPE, MAGIC, META_HEADER, pack_array
 
 LIMIT_MB = 40
@@ -126,6 +126,8 @@ def test_bad_input_matrix_then_healthy(server):
         "100 kB prompt": ({"image_id": image_id, "prompts": ["x" * 100_000]}, 400, "characters"),
         "unknown image": ({"image_id": "nope", "prompts": ["liver"]}, 404, "Unknown image_id"),
         "bad roi": ({"image_id": image_id, "prompts": ["liver"], "roi_ras": [1, 2]}, 400, "roi_ras"),
+        "roi outside": ({"image_id": image_id, "prompts": ["liver"], "roi_ras": [900, 900, 900, 901, 901, 901]},
+                        422, "does not overlap"),
         "prompt not text": ({"image_id": image_id, "prompts": [3]}, 400, "non-empty strings"),
     }
     for name, (payload, code, message) in job_checks.items():

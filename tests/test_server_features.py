@@ -70,3 +70,14 @@ def test_the_least_recently_used_image_loses_its_features_first(model):
     per_job, _, _ = run_jobs(predictor, one_image, [(0, ["liver"]), (0, ["spleen"]), (1, ["liver"]), (1, ["aorta"]),
                                          (0, ["aorta"])])
     assert per_job == [2, 0, 2, 0, 2]
+
+
+def test_idle_images_are_reaped_unless_a_job_holds_them():
+    store = ImageStore(max_images=8, max_total_bytes=10**9, idle_seconds=3600, feature_budget=0, workers=2)
+    kept, idle = (store.add(smooth_volume((5, 6, 7), seed=s), network_orientation=False) for s in (1, 2))
+    assert {kept.worker, idle.worker} == {0, 1}  # a new image goes to the worker with fewer images
+    kept.active_jobs = 1
+    store.idle_seconds = 0.0
+    assert store.reap() == [idle.image_id]
+    assert store.get(idle.image_id) is None and store.get(kept.image_id) is kept
+    assert store.find(kept.sha256) is kept and store.find(idle.sha256) is None

@@ -7,7 +7,6 @@ import ast
 import hmac
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

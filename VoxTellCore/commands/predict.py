@@ -86,12 +86,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-precomputed", action="store_true",
                         help="do not use the model's own or the published embedding bank: every prompt goes "
                              "through the text encoder (an --embeddings bank still applies)")
+    parser.add_argument("--server", metavar="URL", help="run on a VoxTell server (voxtell-core serve) instead of "
+                        "here; the key comes from $VOXTELL_API_KEY or --api-key-file; the server's model, device "
+                        "and step apply")
+    parser.add_argument("--api-key-file", help="file whose first line is the server's key (with --server)")
     parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
 
 
 def make_predictor(args: argparse.Namespace, feature_cache_bytes: Optional[int] = 0) -> Any:
     """The predictor for ``args`` (tests replace this factory with a fake). Every prompt of a case
     runs in one call, so by default no encoder features are kept (see ``VoxTellPredictor``)."""
+    if args.server:
+        from VoxTellCore.remote.client import RemotePredictor
+        from VoxTellCore.server.security import load_api_key
+
+        return RemotePredictor(args.server, load_api_key(None, args.api_key_file))
     from VoxTellCore.inference.predictor import VoxTellPredictor
 
     device = f"cuda:{args.gpu}" if args.device == "cuda" and args.gpu else args.device

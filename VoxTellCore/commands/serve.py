@@ -72,7 +72,12 @@ def feature_budget(predictors: list, configured: Optional[int]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as error:
+        raise InputError(f"The server needs the 'server' extra ({error.name} is missing): "
+                         "bash scripts/setup.sh --server, or pip install 'voxtell-slicer[server]'.") from None
 
     from VoxTellCore.inference.predictor import VoxTellPredictor
     from VoxTellCore.server.app import make_app

@@ -14,7 +14,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
-from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
+
+# nibabel is imported where the orientation is computed: Slicer's Python (which ships numpy and
+# SimpleITK, not nibabel) builds Volumes for the module's self-test before VoxTell's packages exist.
 
 # SimpleITK (like DICOM and ITK) works in LPS; Slicer, nibabel and the release in RAS.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -57,6 +59,8 @@ class Volume:
     @property
     def network_to_ras(self) -> np.ndarray:
         """4x4 matrix mapping network-array indices (axis0, axis1, axis2) to RAS mm."""
+        from nibabel.orientations import inv_ornt_aff, io_orientation
+
         ijk_shape = self.array.shape[::-1]
         reoriented = self.ijk_to_ras @ inv_ornt_aff(io_orientation(self.ijk_to_ras), ijk_shape)
         # The network axes are the reoriented (r, a, s) axes in reverse order.
@@ -81,6 +85,8 @@ class Volume:
 
 def network_shape(kji_shape: tuple[int, ...], ijk_to_ras: np.ndarray) -> tuple[int, int, int]:
     """(S, A, R) shape that a KJI array of ``kji_shape`` takes in the network orientation."""
+    from nibabel.orientations import io_orientation
+
     ras_shape = [0, 0, 0]
     for ijk_axis, (ras_axis, _) in enumerate(io_orientation(ijk_to_ras)):
         ras_shape[int(ras_axis)] = kji_shape[2 - ijk_axis]
@@ -93,11 +99,15 @@ def kji_to_network(kji: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     ``.T`` reverses every axis: KJI becomes (i, j, k) with any leading axes trailing,
     where ``apply_orientation`` leaves them alone; the second ``.T`` restores the order.
     """
+    from nibabel.orientations import apply_orientation, io_orientation
+
     return np.ascontiguousarray(apply_orientation(kji.T, io_orientation(ijk_to_ras)).T)
 
 
 def network_to_kji(network: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     """Inverse of ``kji_to_network``: (..., S, A, R) -> (..., K, J, I), C-contiguous."""
+    from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+
     back_to_ijk = ornt_transform(axcodes2ornt("RAS"), io_orientation(ijk_to_ras))
     return np.ascontiguousarray(apply_orientation(network.T, back_to_ijk).T)
 

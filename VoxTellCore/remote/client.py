@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -204,7 +204,7 @@ class RemotePredictor:
         """The prompts themselves: the server embeds them (so the batch engine's lookup tables work)."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        if not prompts:
+        if len(prompts) == 0:
             raise InputError("No prompt given: pass at least one text prompt, e.g. -p liver.")
         return np.array(list(prompts), dtype=object)
 

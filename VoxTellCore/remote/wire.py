@@ -125,7 +125,7 @@ def compact(array: np.ndarray) -> np.ndarray:
 def content_hash(array: np.ndarray, ijk_to_ras: np.ndarray) -> str:
     """The image's identity for upload dedupe: voxel values (as float32, so int16 and float32
     copies of one CT agree), shape and geometry."""
-    values = np.ascontiguousarray(array, dtype=np.float32)
+    values = np.ascontiguousarray(array, dtype=np.float32) + np.float32(0)  # -0.0 -> 0.0, as int16 has it
     digest = hashlib.sha256()
     digest.update(repr(values.shape).encode("ascii"))
     digest.update(np.ascontiguousarray(ijk_to_ras, dtype="<f8").tobytes())

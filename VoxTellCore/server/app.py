@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 
 import VoxTellCore
 from VoxTellCore.errors import InputError
+from VoxTellCore.inference.predictor import roi_to_network_box
 from VoxTellCore.io import Volume, write_mask
 from VoxTellCore.remote.wire import (
     ARRAY_CONTENT_TYPE,
@@ -36,7 +37,7 @@ from VoxTellCore.remote.wire import (
     unpack_array,
 )
 from VoxTellCore.server.images import ImageStore, StoreFull, decode_array_upload, decode_nifti_upload
-from VoxTellCore.server.jobs import FINISHED, Job, QueueFull, Scheduler
+from VoxTellCore.server.jobs import Job, QueueFull, Scheduler
 from VoxTellCore.server.limits import BodyLimit, Limits
 from VoxTellCore.server.security import key_matches
 
@@ -84,11 +85,11 @@ def make_app(scheduler: Scheduler, store: ImageStore, limits: Limits, api_key: O
             image = store.add(volume, network_orientation=not as_array)
         except StoreFull as error:
             raise _busy(str(error), limits) from None
-        grid = image.volume.array if as_array else None
-        spacing = (np.linalg.norm(image.volume.ijk_to_ras[:3, :3], axis=0)[::-1] if as_array
-                   else np.linalg.norm(image.volume.network_to_ras[:3, :3], axis=0))
-        info = {"image_id": image.image_id, "sha256": image.sha256, "spacing": [float(s) for s in spacing],
-                "shape": list(grid.shape if grid is not None else image.volume.network_shape)}
+        # The grid the masks come back on: the array's own (KJI) or, for a .nii.gz, the release's (S, A, R).
+        matrix, shape = ((image.volume.ijk_to_ras @ np.eye(4)[[2, 1, 0, 3]], image.volume.array.shape) if as_array
+                         else (image.volume.network_to_ras, image.volume.network_shape))
+        info = {"image_id": image.image_id, "sha256": image.sha256, "shape": list(shape),
+                "spacing": [float(s) for s in np.linalg.norm(matrix[:3, :3], axis=0)]}
         content = b""
         if include_image and not as_array:  # the release returns the reoriented image for display
             content = await run_in_threadpool(pack_array, image.volume.to_network())
@@ -112,6 +113,8 @@ def make_app(scheduler: Scheduler, store: ImageStore, limits: Limits, api_key: O
         if roi is not None and (not isinstance(roi, list) or len(roi) != 6
                                 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in roi)):
             raise HTTPException(400, "roi_ras must be 6 finite numbers: x0 y0 z0 x1 y1 z1 (RAS millimetres).")
+        if roi is not None:
+            roi_to_network_box(image.volume, roi)  # InputError (422) now when the ROI misses the image
         job = Job(image=image, prompts=prompts, keep_largest=bool(payload.get("keep_largest", False)),
                   roi_ras=None if roi is None else tuple(float(v) for v in roi))
         try:

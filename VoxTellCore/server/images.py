@@ -133,9 +133,6 @@ class StoredImage:
     def nbytes(self) -> int:
         return int(self.volume.array.nbytes)
 
-    def grid(self) -> tuple:
-        return self.volume.network_shape if self.network_orientation else self.volume.array.shape
-
 
 class ImageStore:
     """Images by unguessable id and by content hash, within count, byte and idle limits."""

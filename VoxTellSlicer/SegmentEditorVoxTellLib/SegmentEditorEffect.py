@@ -1,10 +1,11 @@
-"""Segment Editor effect "VoxTell": fills the selected segment with the mask of a text prompt.
+"""Segment Editor effect "VoxTell prompt": fills the selected segment with the mask of a text prompt.
 
 Apply is VoxTellLogic.fillSelectedSegment (tested headless with Slicer's segment editor
 logic): the mask goes through the editor's own modification, so its editable area, editable
 intensity range and overwrite settings apply, and the change is one Segment Editor undo step
-(Ctrl+Z). Model and device are those chosen in the VoxTell module (read from its parameter
-node); the effect has its own logic, and the loaded model is shared with the module.
+(Ctrl+Z). Model and device are those chosen in the VoxTell Segmentation module (read from
+the user settings it writes); the effect has its own logic, and the loaded model is shared with
+the module.
 """
 
 import os
@@ -14,16 +15,13 @@ import qt
 import slicer
 from SegmentEditorEffects import AbstractScriptedSegmentEditorEffect
 
-try:
-    from slicer.i18n import tr as _
-except ImportError:  # Slicer < 5.4
-    def _(text):
-        return text
+from slicer.i18n import tr as _
 
 
 class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def __init__(self, scriptedEffect):
-        scriptedEffect.name = "VoxTell"
+        scriptedEffect.name = "VoxTell"  # the effect's key in Slicer (not shown)
+        scriptedEffect.title = _("VoxTell prompt")
         scriptedEffect.perSegment = True
         scriptedEffect.requireSegments = True
         AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
@@ -47,7 +45,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             "<html>Fill the selected segment from a free-text prompt with VoxTell, e.g. <i>liver</i> or "
             "<i>lesion in the right upper lobe</i>.<p>The editable area, intensity range and overwrite "
             "settings under <b>Masking</b> apply; Undo (Ctrl+Z) reverts it. An optional ROI limits the result "
-            "to a box. Model and device are set in the VoxTell module.</html>"
+            "to a box. Model and device are set in the VoxTell Segmentation module.</html>"
         )
 
     def logic(self):
@@ -92,6 +90,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.statusLabel.wordWrap = True
         self.scriptedEffect.addOptionsWidget(self.statusLabel)
 
+        self.roiSelector.connect("nodeAddedByUser(vtkMRMLNode*)", self.onRoiCreated)
         self.promptLineEdit.connect("returnPressed()", self.onApply)
         self.promptLineEdit.connect("textChanged(QString)", self.updateMRMLFromGUI)
         self.applyButton.connect("clicked()", self.onApply)
@@ -118,15 +117,27 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def onCancel(self):
         if self._cancel is not None:
             self._cancel.set()
+            self._progress.pin(_("Cancelling..."))
+
+    def onRoiCreated(self, roiNode):
+        """A new ROI is fitted to the source volume (empty, every run would refuse it)."""
+        from VoxTellSlicerLib.geometry import fitRoiToVolume
+
+        editorNode = self.scriptedEffect.parameterSetNode()
+        volume = editorNode.GetSourceVolumeNode() if editorNode is not None else None
+        if volume is not None:
+            fitRoiToVolume(roiNode, volume)
 
     def poll(self):
         """Runs on the GUI thread while the worker computes: shows progress, keeps Cancel clickable."""
-        done, total, status = self._progress.latest()
-        if total:
-            self.progressBar.maximum, self.progressBar.value = total, done
-        if status:
-            self.statusLabel.text = status
+        from VoxTellSlicerLib.worker import showProgress
+
+        showProgress(self._progress, self.progressBar, self.statusLabel)
         slicer.app.processEvents(qt.QEventLoop.AllEvents, 50)
+
+    @staticmethod
+    def confirm(question):
+        return slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell")
 
     def onApply(self):
         if self._cancel is not None:
@@ -138,25 +149,37 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
         from VoxTellCore.errors import Cancelled, VoxTellError
         from VoxTellSlicerLib.dependencies import DependencyError
-        from VoxTellSlicerLib.options import RunOptions, moduleParameterNode
-        from VoxTellSlicerLib.worker import ProgressState, setupDependenciesInWorker
+        from VoxTellSlicerLib.options import RunOptions
+        from VoxTellSlicerLib.settings import UserSettings
+        from VoxTellSlicerLib.worker import NothingWritten, ProgressState, setupDependenciesInWorker, showProgress
 
-        options = RunOptions.fromParameterNode(moduleParameterNode(slicer.mrmlScene)).withRoi(self.roiSelector.currentNode())
+        try:
+            options = RunOptions.fromSettings(UserSettings(), self.roiSelector.currentNode())
+        except VoxTellError as error:
+            slicer.util.errorDisplay(str(error))
+            return
+        if not self.scriptedEffect.confirmCurrentSegmentVisible():
+            return  # the user declined to edit a hidden segment
         self._cancel = threading.Event()
         self._progress = ProgressState()
+        self._progress.status(_("Starting {model}, device {device}...").format(model=options.modelLabel(),
+                                                                          device=options.device))
+        showProgress(self._progress, self.progressBar, self.statusLabel)  # the last run's bar is reset
         self.applyButton.enabled = False
         self.cancelButton.enabled = True
         self.progressBar.visible = True
         try:
-            setupDependenciesInWorker(self.poll, self._progress.status, self._cancel)
-            self.logic().prepareTextEncoder(
-                [prompt], options, lambda question: slicer.util.confirmYesNoDisplay(question, windowTitle="VoxTell"),
-                self._progress, self._cancel, self._progress.status)
+            if not options.serverUrl:  # a server needs no PyTorch here
+                setupDependenciesInWorker(self.poll, self._progress.status, self.confirm, self._cancel)
+            self.logic().prepareTextEncoder([prompt], options, self.confirm, self._progress, self._cancel,
+                                            self._progress.status)
             self.logic().fillSelectedSegment(self.scriptedEffect, prompt, options, progress=self._progress,
                                              cancel=self._cancel, log=self._progress.status)
             self.statusLabel.text = _("Done. Undo (Ctrl+Z) reverts it.")
-        except Cancelled as error:
-            self.statusLabel.text = str(error) if "scene" in str(error) else _("Cancelled: the segment is unchanged.")
+        except NothingWritten as error:
+            self.statusLabel.text = str(error)
+        except Cancelled:
+            self.statusLabel.text = _("Cancelled: the segment is unchanged.")
         except (VoxTellError, DependencyError) as error:
             self.statusLabel.text = ""
             slicer.util.errorDisplay(str(error))

@@ -10,7 +10,8 @@ the demo only with ``-m demo``), output names, ``--no-overwrite`` resume, ``--pa
 exit codes (0 done, 1 some cases failed, 2 nothing run: the message says why). The only
 difference is the default ``--format seg-nrrd``: one ``<case>.seg.nrrd`` per image with the
 segment names, colours and terminology the module gives. Inside Slicer it first checks the
-module's Python packages (it installs none but PyTorch's absence is reported). Plain Python
+module's Python packages and installs none: what is missing is listed (the module's Run asks
+before installing it). Plain Python
 runs it too: ``python VoxTellSlicer/VoxTellSlicerLib/batch.py -i ... -o out -p liver``.
 
 This file lives in VoxTellSlicerLib/ because Slicer loads every top-level .py of the
@@ -67,10 +68,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     from VoxTellCore.cli import run_command
 
     if inSlicerApplication():
-        from VoxTellSlicerLib.dependencies import DependencyError, setupDependencies
+        from VoxTellSlicerLib.dependencies import DependencyError, installPlan, setupDependencies
 
+        missing = installPlan(installTorch=False)
+        if missing:
+            listed = "; ".join(f"{item.name} ({item.reason})" for item in missing)
+            print(f"VoxTell batch: error: missing Python packages: {listed}. Open the VoxTell Segmentation module "
+                  "and press Run once (it asks before installing them), then run the batch again.", file=sys.stderr)
+            return 2
         try:
-            setupDependencies(log=print, installTorch=False)
+            setupDependencies(log=print, installTorch=False)  # checks torch and versions; nothing to install
         except DependencyError as exc:
             print(f"VoxTell batch: error: {exc}", file=sys.stderr)
             return 2

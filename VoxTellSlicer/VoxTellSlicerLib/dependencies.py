@@ -1,7 +1,9 @@
 """First-use setup: VoxTellCore's Python packages inside Slicer's own Python.
 
-``setupDependencies`` runs in a worker thread: no Qt and no dialogs (the GUI asks the user
-before calling it). pip and the PyTorch extension's light-the-torch run as child processes
+``installPlan`` says what is missing from the installed packages' metadata alone (no import,
+no network, so the GUI thread can call it) and ``installQuestion`` puts it to the user with
+the download sizes; only after a yes does ``setupDependencies`` run, in a worker thread (no Qt,
+no dialogs). pip and the PyTorch extension's light-the-torch run as child processes
 of PythonSlicer whose output goes to ``log`` line by line, with socket timeouts, and Cancel
 stops them. Installed versions are checked against the requirements, not only presence: a
 version outside its range (or outside what another of these packages declares, e.g. the
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 try:
@@ -62,6 +65,15 @@ NO_DEPS_REQUIREMENTS = ["dynamic-network-architectures>=0.4.1,<0.5"]
 NEVER_REPLACE = {"simpleitk"}
 LIGHT_THE_TORCH = "light-the-torch>=0.5"  # as the PyTorch extension installs it
 PIP_OPTIONS = ["--timeout", "30", "--retries", "2", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+
+#: About what each package downloads (its wheel for 64-bit Windows/Linux, late 2025; its own
+#: dependencies add a little), for the install question.
+DOWNLOAD_MB = {
+    "numpy": 16, "scipy": 38, "simpleitk": 52, "nibabel": 3, "transformers": 12, "huggingface-hub": 1,
+    "tokenizers": 3, "safetensors": 1, "tqdm": 1, "psutil": 1, "slicerio": 1, "highdicom": 1,
+    "dynamic-network-architectures": 1,
+}
+TORCH_DOWNLOAD = "about 0.2 GB for the CPU build, up to 3 GB for a CUDA build with its NVIDIA libraries"
 
 TORCH_ADVICE = f"""\
 Install PyTorch into Slicer's Python in one of these ways, then restart Slicer:
@@ -147,6 +159,48 @@ def unmetRequirements(requirements: List[str]) -> List[tuple]:
             if problem:
                 unmet.append((dependency, problem))
     return unmet
+
+
+@dataclass(frozen=True)
+class PlannedInstall:
+    """One package that setup would install: why, and about how much it downloads."""
+
+    name: str
+    reason: str
+    size: str
+
+
+def installPlan(installTorch: bool = True) -> List[PlannedInstall]:
+    """What ``setupDependencies`` would install now, from the installed packages' metadata only.
+
+    Empty when everything is there, and when setup would stop before installing anything
+    (a torch it refuses, or no torch and no PyTorch extension to install it: its error says what to do).
+    """
+    torchVersion = installedVersion("torch")
+    plan = []
+    if torchVersion is None:
+        if not installTorch or importlib.util.find_spec("PyTorchUtils") is None:
+            return []
+        plan.append(PlannedInstall("PyTorch (torch)", "not installed", TORCH_DOWNLOAD))
+    elif torchProblem(torchVersion):
+        return []
+    for requirement, problem in unmetRequirements(REQUIREMENTS + NO_DEPS_REQUIREMENTS):
+        name = canonicalize_name(requirement.name)
+        if name in NEVER_REPLACE and installedVersion(requirement.name) is not None:
+            continue  # refused with an error, never installed
+        size = DOWNLOAD_MB.get(name)
+        plan.append(PlannedInstall(requirement.name, problem, f"about {size} MB" if size else "size unknown"))
+    return plan
+
+
+def installQuestion(plan: List[PlannedInstall]) -> str:
+    """The question the GUI asks before installing ``plan`` (names, reasons, sizes)."""
+    lines = "\n".join(f"  \u2022 {item.name}: {item.reason} ({item.size})" for item in plan)
+    return (
+        "Before its first run VoxTell needs these Python packages in Slicer's Python:\n"
+        f"{lines}\n\nDownload and install them now? This takes a few minutes and may ask for a restart of "
+        "Slicer. No leaves Slicer's Python unchanged (VoxTell then does not run)."
+    )
 
 
 def pythonExecutable() -> str:

@@ -18,6 +18,25 @@ CPU_WARNING = (
 )
 
 
+#: Measured with the released model on 2 CPU cores (AMD Zen 4, fp32, bench/README.md): the image
+#: encoder of one 192^3 window, and the prompt decoder per prompt and window.
+CPU_ENCODE_SECONDS = 26.0
+CPU_DECODE_SECONDS = 14.8
+RELEASED_PATCH = (192, 192, 192)
+
+
+def cpuEstimate(imageShape: Tuple[int, int, int], promptCount: int) -> Tuple[int, float]:
+    """(windows, minutes) that the released model takes on 2 CPU cores for an image of this
+    shape (voxels) and this many prompts. Imports torch: call it after the device probe."""
+    from VoxTellCore.inference.sliding_window import DEFAULT_STEP, compute_steps
+
+    padded = tuple(max(size, patch) for size, patch in zip(imageShape, RELEASED_PATCH))  # as the predictor pads
+    windows = 1
+    for starts in compute_steps(padded, RELEASED_PATCH, DEFAULT_STEP):
+        windows *= len(starts)
+    return windows, windows * (CPU_ENCODE_SECONDS + CPU_DECODE_SECONDS * max(promptCount, 1)) / 60
+
+
 def _torch():
     """The torch module, or None when it is missing or cannot be imported."""
     try:
@@ -52,15 +71,27 @@ def _mpsAvailable() -> bool:
         return False
 
 
+AUTO_CHOICE = ("auto", "Auto (a CUDA GPU when there is one, else the CPU)")
+CPU_CHOICE = ("cpu", "CPU (slow: minutes per image)")
+#: What the device box offers before PyTorch was asked (importing it and starting CUDA take
+#: seconds, so the module asks in a background thread once its panel shows).
+UNPROBED_CHOICES = [AUTO_CHOICE, CPU_CHOICE]
+
+
 def deviceChoices() -> List[Tuple[str, str]]:
     """(value, label) for the device box: auto, every CUDA GPU, Apple mps when present, cpu."""
-    choices = [("auto", "Auto (a CUDA GPU when there is one, else the CPU)")]
+    choices = [AUTO_CHOICE]
     for index, (name, memory) in enumerate(_cudaDevices()):
         choices.append((f"cuda:{index}", f"GPU {index}: {name}, {memory:.0f} GB"))
     if _mpsAvailable():
         choices.append(("mps", "Apple GPU (mps)"))
-    choices.append(("cpu", "CPU (slow: minutes per image)"))
+    choices.append(CPU_CHOICE)
     return choices
+
+
+def probeDevices() -> Tuple[List[Tuple[str, str]], bool]:
+    """(device choices, bf16 offered): imports torch and starts CUDA, so call it off the GUI thread."""
+    return deviceChoices(), nativeCpuBf16()
 
 
 def resolveDevice(value: str) -> Tuple[str, Optional[str]]:

@@ -61,7 +61,7 @@ def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, 
 
     bounds = [0.0] * 6
     roiNode.GetRASBounds(bounds)  # world (xmin, xmax, ymin, ymax, zmin, zmax)
-    if bounds[1] < bounds[0]:
+    if any(bounds[2 * axis + 1] <= bounds[2 * axis] for axis in range(3)):  # e.g. just created, never placed
         raise InputError(f"The ROI {roiNode.GetName()} is empty: place it over the region to segment.")
     worldToVolume = vtk.vtkGeneralTransform()
     volumeTransform = volumeNode.GetParentTransformNode() if volumeNode is not None else None
@@ -71,6 +71,15 @@ def roiBoundsRas(roiNode, volumeNode=None) -> tuple[float, float, float, float, 
     ])
     low, high = corners.min(axis=0), corners.max(axis=0)
     return (*map(float, low), *map(float, high))
+
+
+def fitRoiToVolume(roiNode, volumeNode) -> None:
+    """Put a markups ROI around the whole volume (world frame): a new ROI starts as a box to
+    shrink, not an empty one that every run refuses."""
+    bounds = [0.0] * 6
+    volumeNode.GetRASBounds(bounds)  # world (xmin, xmax, ymin, ymax, zmin, zmax)
+    roiNode.SetCenterWorld(*[(bounds[2 * axis] + bounds[2 * axis + 1]) / 2 for axis in range(3)])
+    roiNode.SetSizeWorld(*[bounds[2 * axis + 1] - bounds[2 * axis] for axis in range(3)])
 
 
 def volumeToSegmentationMatrix(volumeNode, segmentationNode) -> np.ndarray:

@@ -15,6 +15,7 @@ Slicer copy the segmentations): each run keeps a backup of the segments it chang
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from VoxTellSlicerLib.report import (
     shortName,
     uniqueName,
 )
+from VoxTellSlicerLib.slicerCompat import setSegmentTerminology
 from VoxTellSlicerLib.terminology import (
     PromptTerminology,
     SegmentStyle,
@@ -45,7 +47,7 @@ from VoxTellSlicerLib.terminology import (
     loadSynonyms,
     normalizePrompt,
 )
-from VoxTellSlicerLib.worker import exclusiveRun
+from VoxTellSlicerLib.worker import NothingWritten, exclusiveRun
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ PredictorFactory = Callable[[str, str, Optional[str]], object]
 Log = Callable[[str], object]
 
 MODULE_DIR = Path(__file__).resolve().parent.parent
-#: qSlicerSegmentEditorAbstractEffect.ModificationModeSet == vtkSlicerSegmentEditorLogic.ModificationModeSet
-MODIFICATION_MODE_SET = 0
 
 
 def defaultPredictorFactory(model: str, device: str, embeddingBank: Optional[str]):
@@ -108,13 +108,9 @@ class PredictorCache:
     def release(self) -> None:
         self._predictor = None
         self._key = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        torch = sys.modules.get("torch")  # never imported here: remote mode runs without it
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 #: One loaded model for the whole process: the module's logic and the effect's share it
@@ -230,33 +226,6 @@ def _unionExtent(first, second) -> list:
     return [min(first[i], second[i]) if i % 2 == 0 else max(first[i], second[i]) for i in range(6)]
 
 
-class SegmentEditorLogicEditor:
-    """A vtkSlicerSegmentEditorLogic seen through the four calls of a scripted Segment Editor
-    effect that ``fillSelectedSegment`` uses. In Slicer the effect passes its own
-    ``scriptedEffect``; this adapter serves the slicer-core wheel (tests) and headless use."""
-
-    def __init__(self, editorLogic) -> None:
-        self.editorLogic = editorLogic
-
-    def parameterSetNode(self):
-        return self.editorLogic.GetSegmentEditorNode()
-
-    def defaultModifierLabelmap(self):
-        self.editorLogic.ResetModifierLabelmapToDefault()
-        return self.editorLogic.GetModifierLabelmap()
-
-    def saveStateForUndo(self) -> None:
-        self.editorLogic.SaveStateForUndo()
-
-    def modifySelectedSegmentByLabelmap(self, labelmap, modificationMode: int) -> None:
-        logic = type(self.editorLogic)
-        modes = (logic.ModificationModeSet, logic.ModificationModeAdd, logic.ModificationModeRemove,
-                 logic.ModificationModeRemoveAll)  # the wrapped enum accepts no int
-        node = self.parameterSetNode()
-        self.editorLogic.ModifySegmentByLabelmap(
-            node.GetSegmentationNode(), node.GetSelectedSegmentID(), labelmap, modes[modificationMode], True, False)
-
-
 class VoxTellLogic:
     """Runs VoxTell on volume nodes and writes the masks into segmentation nodes.
 
@@ -278,6 +247,7 @@ class VoxTellLogic:
         self._synonymsPath = Path(synonymsPath) if synonymsPath else findSynonymsFile(MODULE_DIR)
         self._terminology: Optional[PromptTerminology] = None
         self._volumeKey: Optional[tuple] = None
+        self._remote: Optional[tuple] = None  # ((url, key), RemotePredictor)
         self._volume = None
         self.runCompute: Callable[[Callable[[], Any]], Any] = lambda compute: compute()
         #: The backup of the last run of ``segment``/``groundReport`` (see ``revertLastRun``).
@@ -387,21 +357,26 @@ class VoxTellLogic:
                 return sceneClosed.is_set() or is_cancelled(cancel)
 
             def compute():
+                if options.serverUrl:  # no model, download or torch here: the server has them
+                    predictor = self.remotePredictor(options.serverUrl, options.serverKey, log)
+                    if log is not None:
+                        log(f"Segmenting on {options.modelLabel()} ({predictor.description}, {predictor.device})...")
+                    return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)
                 model, bank = self.resolveModel(options, progress, stop, log)
                 predictor = self.predictor(model, options.device, bank)
                 predictor.precision = options.precisionOn(predictor.device.type)  # kept features are keyed by it
                 if log is not None:
-                    log("Segmenting...")
+                    log(f"Segmenting with {options.modelLabel()} on {predictor.device}...")
                 return predictor.predict_volume(volume, list(prompts), roi_ras=roi, progress=progress, cancel=stop)
 
             try:
                 masks = np.asarray(self.runCompute(compute), dtype=np.uint8)
             except Cancelled:
                 if sceneClosed.is_set():
-                    raise Cancelled("The scene was closed during the run: nothing was written.") from None
+                    raise NothingWritten("The scene was closed during the run: nothing was written.") from None
                 raise
             if sceneClosed.is_set() or volumeNode.GetScene() is None:
-                raise Cancelled("The scene was closed (or the volume deleted) during the run: nothing was written.")
+                raise NothingWritten("The scene was closed (or the volume deleted) during the run: nothing was written.")
         raise_if_cancelled(cancel)
         expected = (len(prompts), *volume.array.shape)
         if masks.shape != expected:
@@ -425,6 +400,8 @@ class VoxTellLogic:
         from VoxTellSlicerLib import officialModel
 
         options = options or RunOptions()
+        if options.serverUrl:
+            return  # the server embeds the prompts
 
         def question() -> Optional[Tuple[str, str, str]]:
             model, bank = self.resolveModel(options, progress, cancel, log)
@@ -442,7 +419,7 @@ class VoxTellLogic:
             return
         encoder, device, text = asked
         if not confirm(text):
-            raise Cancelled("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
+            raise NothingWritten("Not run: the text encoder was not downloaded (prompts from the embedding bank need none).")
         if log is not None:
             log(f"Downloading the text encoder {encoder}...")
         with exclusiveRun():
@@ -459,7 +436,7 @@ class VoxTellLogic:
     ) -> None:
         """Set the Segment Editor's selected segment to the prompt's mask (the effect's Apply).
 
-        ``editor``: the scripted effect (``scriptedEffect``) or a ``SegmentEditorLogicEditor``.
+        ``editor``: the scripted effect (``scriptedEffect``) or a ``slicerCompat.SegmentEditorLogicEditor``.
         The mask is moved into the segmentation's frame (transforms apply) and onto the editor's
         modifier geometry, then goes through the editor's own modification, so its editable
         area, editable intensity range and overwrite mode apply; the change is one editor undo step.
@@ -475,14 +452,14 @@ class VoxTellLogic:
         mask = self.predictMasks(volumeNode, cleanPrompts([prompt])[:1], options, progress, cancel, log)[0]
         if (segmentationNode.GetScene() is None or editorNode.GetSegmentationNode() is not segmentationNode
                 or editorNode.GetSelectedSegmentID() != segmentId):
-            raise Cancelled("The segmentation or the selected segment changed during the run: nothing was written.")
+            raise NothingWritten("The segmentation or the selected segment changed during the run: nothing was written.")
         import slicer
 
         modifier = slicer.vtkOrientedImageData()
         slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
             segmentationLabelmap(mask, volumeNode, segmentationNode), editor.defaultModifierLabelmap(), modifier, False)
         editor.saveStateForUndo()
-        editor.modifySelectedSegmentByLabelmap(modifier, MODIFICATION_MODE_SET)
+        editor.modifySelectedSegmentByLabelmap(modifier, editor.ModificationModeSet)
 
     def revertLastRun(self) -> str:
         """Undo the last ``segment``/``groundReport`` run: its new segments are removed (its new
@@ -549,13 +526,36 @@ class VoxTellLogic:
         return self._predictors.get((str(model) if model else DEMO_MODEL, str(device),
                                      str(embeddingBank) if embeddingBank else None))
 
+    def remotePredictor(self, url: str, apiKey: Optional[str], log: Optional[Log] = None):
+        """The client of the VoxTell server at ``url`` (torch-free), reused while URL and key stay the same;
+        ``log`` shows the queue position while a job waits."""
+        try:
+            from VoxTellCore.remote.client import RemotePredictor
+        except ImportError as error:
+            raise InputError(f"Computing on a VoxTell server needs the Python package {error.name} in Slicer: "
+                             f"run slicer.util.pip_install('{error.name}') in the Python console.") from None
+
+        if self._remote is None or self._remote[0] != (url, apiKey):
+            self._remote = ((url, apiKey), RemotePredictor(url, apiKey))
+        predictor = self._remote[1]
+        predictor.notify = log
+        return predictor
+
+    def testConnection(self, url: str, apiKey: Optional[str]) -> str:
+        """One line naming the server's model, devices and version; ``ServerError``/``InputError`` saying why not."""
+        from VoxTellCore.remote.client import VoxTellClient
+
+        info = VoxTellClient(url, apiKey, timeout=15).version()
+        return (f"Connected: {info.get('server')} {info.get('version')}, model {info.get('model')}, "
+                f"on {', '.join(info.get('devices') or ['?'])} (protocol {info.get('protocol')}).")
+
     def releasePredictor(self) -> None:
         """Drop the cached model (frees its GPU memory)."""
         self._predictors.release()
 
     def volumeFromNode(self, volumeNode):
         """The node's voxels as a VoxTellCore ``Volume``; reused while the node's image is unchanged."""
-        from VoxTellCore.io import Volume
+        from VoxTellCore.io.volume import Volume  # not VoxTellCore.io: its readers need packages Slicer lacks
 
         ijkToRas = ijkToRasArray(volumeNode)
         imageData = volumeNode.GetImageData()
@@ -575,7 +575,7 @@ class VoxTellLogic:
         import slicer
 
         if segmentationNode is not None and segmentationNode.GetScene() is None:
-            raise Cancelled("The output segmentation was deleted during the run: nothing was written.")
+            raise NothingWritten("The output segmentation was deleted during the run: nothing was written.")
         createdNode = segmentationNode is None
         if createdNode:
             segmentationNode = self._newSegmentationNode(volumeNode)
@@ -645,7 +645,7 @@ class VoxTellLogic:
             segment.SetColor(*style.color)
             segment.SetColorAutoGenerated(bool(style.terminology))
             if style.terminology:
-                segment.SetTerminology(style.terminology)
+                setSegmentTerminology(segment, style.terminology)
             segment.SetTag(PROMPT_TAG, promptKey(request.prompt))
             for name, value in request.tags:
                 segment.SetTag(name, value)

@@ -81,3 +81,15 @@ def phantom(shape=(14, 18, 22), seed: int = 0) -> np.ndarray:
 
 # Every prompt the tests use is in the bank, so the text encoder is never needed.
 BANK_PROMPTS = ["liver", "hepatic organ", "left kidney", "spleen", "xyzzy structure", "lesion"]
+
+
+def run_probe(script: str, *args: str) -> dict:
+    """Runs ``script`` in a fresh interpreter (argv: tests/slicer, VoxTellSlicer, ``args``) and returns
+    the JSON it prints after ``REPORT `` on its last such line (a fresh ``sys.modules`` each time)."""
+    import json
+
+    completed = subprocess.run([sys.executable, "-c", script, str(ROOT / "tests" / "slicer"), str(SLICER_MODULE_DIR),
+                                *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    reports = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
+    assert reports, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return json.loads(reports[-1][len("REPORT "):])

@@ -144,6 +144,21 @@ def test_missing_model_is_exit_2_naming_it_and_nothing_is_written(tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
+def test_in_slicer_missing_packages_are_listed_not_installed(tmp_path, monkeypatch, capsys):
+    from VoxTellSlicerLib import dependencies
+
+    batch = load_batch_module()
+    monkeypatch.setattr(batch, "inSlicerApplication", lambda: True)
+    monkeypatch.setattr(dependencies, "installPlan", lambda installTorch: [
+        dependencies.PlannedInstall("nibabel", "nibabel is not installed", "about 3 MB")])
+    monkeypatch.setattr(dependencies, "setupDependencies", lambda **kwargs: pytest.fail("batch mode installed"))
+    image = write_image(tmp_path / "case.nii.gz", phantom(seed=4))
+    status = batch.main(["--", "-i", str(image), "-o", str(tmp_path / "out"), "-p", "liver", "-m", "demo"])
+    assert status == 2
+    assert "missing Python packages: nibabel (nibabel is not installed)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_model_is_resolved_as_voxtell_core_does(tmp_path, monkeypatch, capsys, run_options):
     """No -m: $VOXTELL_MODEL, else the official model; never the demo model unasked."""
     from VoxTellCore import models

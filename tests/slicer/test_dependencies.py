@@ -238,3 +238,59 @@ def test_run_python_failure_carries_the_last_output_lines():
 def test_outside_slicer_the_child_python_is_this_one(monkeypatch):
     monkeypatch.setenv("PATH", "")
     assert dependencies.pythonExecutable() == sys.executable
+
+
+# --- the install question ------------------------------------------------------------------------
+
+def test_nothing_missing_asks_nothing(installed):
+    assert dependencies.installPlan() == []
+
+
+def test_the_question_lists_each_missing_package_with_its_size(installed, monkeypatch):
+    installed.versions["torch"] = None
+    monkeypatch.setattr(dependencies.importlib.util, "find_spec",
+                        lambda name: object() if name == "PyTorchUtils" else None)
+    installed.versions["nibabel"] = None
+    installed.versions["transformers"] = "4.40.0"
+    plan = {item.name: item for item in dependencies.installPlan()}
+    assert set(plan) == {"PyTorch (torch)", "nibabel", "transformers"}
+    question = dependencies.installQuestion(list(plan.values()))
+    assert "nibabel: nibabel is not installed (about 3 MB)" in question
+    assert "transformers 4.40.0 is installed, but VoxTell needs transformers<6,>=4.56 (about 12 MB)" in question
+    assert "PyTorch (torch): not installed (about 0.2 GB for the CPU build, up to 3 GB" in question
+    assert "No leaves Slicer's Python unchanged" in question
+
+
+def test_setup_that_would_stop_before_installing_asks_nothing(installed, monkeypatch):
+    installed.versions["torch"] = "2.9.0"  # refused with advice: nothing is installed
+    installed.versions["nibabel"] = None
+    assert dependencies.installPlan() == []
+    installed.versions["torch"] = None
+    monkeypatch.setattr(dependencies.importlib.util, "find_spec", lambda name: None)  # no PyTorch extension
+    assert dependencies.installPlan() == []
+
+
+def test_no_to_the_install_question_changes_nothing(installed, monkeypatch):
+    from VoxTellSlicerLib import worker
+
+    installed.versions["nibabel"] = None
+    installed.versions["after:nibabel"] = "5.3.3"
+    monkeypatch.setattr(dependencies, "runPython", installed.run)
+    asked = []
+    with pytest.raises(Cancelled, match="nothing was installed"):
+        worker.setupDependenciesInWorker(None, lambda line: None, lambda question: asked.append(question) or False)
+    assert len(asked) == 1 and "nibabel" in asked[0]
+    assert installed.commands == [] and installed.versions["nibabel"] is None
+    assert not worker.isRunning()
+
+
+def test_yes_to_the_install_question_installs_what_it_listed(installed, monkeypatch):
+    from VoxTellSlicerLib import worker
+
+    installed.versions["nibabel"] = None
+    installed.versions["after:nibabel"] = "5.3.3"
+    monkeypatch.setattr(dependencies, "runPython", installed.run)
+    monkeypatch.setattr(dependencies, "setupDependencies",
+                        lambda log, cancel: setupDependencies(log=log, cancel=cancel, run=installed.run))
+    assert worker.setupDependenciesInWorker(None, lambda line: None, lambda question: True) == ["nibabel>=5"]
+    assert installed.commands[0][-1] == "nibabel>=5"

@@ -53,7 +53,7 @@ def editor(slicer_scene):
 
 
 def fill(logic, editor_logic, options, prompt="spleen"):
-    from VoxTellSlicerLib.logic import SegmentEditorLogicEditor
+    from VoxTellSlicerLib.slicerCompat import SegmentEditorLogicEditor
 
     logic.fillSelectedSegment(SegmentEditorLogicEditor(editor_logic), prompt, options)
 

@@ -415,29 +415,13 @@ def test_inference_goes_through_the_compute_runner_and_mrml_stays_on_the_caller(
     assert segment_array(segmentation, segment_ids(segmentation)[0], volume).all()
 
 
-def test_run_options_are_read_from_the_module_parameter_node(slicer_scene):
-    """The effect reads the module's choices from its parameter node (no module widget)."""
-    from VoxTellSlicerLib.options import MODULE_NAME, RunOptions, moduleParameterNode
+def test_the_effect_roi_replaces_the_module_roi(slicer_scene):
+    from VoxTellSlicerLib.options import RunOptions
 
     scene = slicer_scene.scene
-    assert moduleParameterNode(scene) is None
-    assert RunOptions.fromParameterNode(None) == RunOptions(model="official", device="auto")
-    node = scene.CreateNodeByClass("vtkMRMLScriptedModuleNode")
-    node.SetSingletonTag(MODULE_NAME)
-    node.SetModuleName(MODULE_NAME)
-    scene.AddNode(node)
-    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
-    node.SetParameter("modelSource", "folder")
-    node.SetParameter("modelFolder", "/models/voxtell_v1.1")
-    node.SetParameter("device", "cuda:1")
-    node.SetNodeReferenceID("roi", roi.GetID())
-
-    options = RunOptions.fromParameterNode(moduleParameterNode(scene))
-    assert options == RunOptions(model="/models/voxtell_v1.1", device="cuda:1", roiNode=roi)
-    node.SetParameter("modelSource", "demo")
-    assert RunOptions.fromParameterNode(node).model == "demo"
+    module_roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
     other = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "effect box")
-    assert RunOptions.fromParameterNode(node).withRoi(other).roiNode is other
+    assert RunOptions(model="demo", roiNode=module_roi).withRoi(other).roiNode is other
 
 
 def test_a_cached_official_model_is_used_without_the_network(monkeypatch):

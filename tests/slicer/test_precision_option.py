@@ -1,4 +1,4 @@
-"""The module's bf16 option: read from the parameter node, applied to the shared predictor per run."""
+"""The module's bf16 option: read from the user settings, applied to the shared predictor per run."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import torch
 from slicer_fixtures import add_volume, lps_ijk_to_ras, phantom
 
 
-def test_precision_is_read_from_the_module_parameter_node(slicer_scene):
-    from VoxTellSlicerLib.options import MODULE_NAME, RunOptions, moduleParameterNode
+def test_precision_is_read_from_the_user_settings(tmp_path):
+    from PyQt5.QtCore import QSettings
 
-    scene = slicer_scene.scene
-    node = scene.CreateNodeByClass("vtkMRMLScriptedModuleNode")
-    node.SetSingletonTag(MODULE_NAME)
-    node.SetModuleName(MODULE_NAME)
-    scene.AddNode(node)
-    assert RunOptions.fromParameterNode(moduleParameterNode(scene)).precision == "auto"
-    node.SetParameter("precision", "bf16")
-    assert RunOptions.fromParameterNode(moduleParameterNode(scene)).precision == "bf16"
+    from VoxTellSlicerLib.options import RunOptions
+    from VoxTellSlicerLib.settings import PRECISION, UserSettings
+
+    settings = UserSettings(QSettings(str(tmp_path / "user.ini"), QSettings.IniFormat))
+    assert RunOptions.fromSettings(settings).precision == "auto"
+    settings.set(PRECISION, "bf16")
+    assert RunOptions.fromSettings(settings).precision == "bf16"
 
 
 def test_each_run_uses_its_options_precision_on_the_shared_predictor(slicer_scene, logic, options, predictor_factory,

@@ -51,6 +51,9 @@ def effect_class(monkeypatch):
     base.AbstractScriptedSegmentEditorEffect = AbstractScriptedSegmentEditorEffect
     monkeypatch.setitem(sys.modules, "SegmentEditorEffects", base)
     monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
     spec = importlib.util.spec_from_file_location("voxtell_effect_under_test", EFFECT_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -125,3 +128,64 @@ def test_the_old_update_that_always_set_the_text_scrambled_it(qt_app, effect_cla
             self.promptLineEdit.blockSignals(wasBlocked)
 
     assert type_into_prompt(OldEffect, "left kidney", len("left "), "upper ") == "left ukidneypper "
+
+
+# --- what Slicer's own effects do: a title, a hidden segment asked about, modes by enum name -----
+
+class CheckingEffect:
+    """The scripted effect's calls that Apply makes before any work."""
+
+    def __init__(self, segmentVisible: bool):
+        self.segmentVisible = segmentVisible
+        self.asked = 0
+
+    def confirmCurrentSegmentVisible(self):
+        self.asked += 1
+        return self.segmentVisible
+
+
+def test_the_effect_has_a_translated_title(effect_class):
+    scripted = types.SimpleNamespace()
+    effect_class(scripted)
+    assert scripted.name == "VoxTell" and scripted.title == "VoxTell prompt"
+
+
+def test_apply_on_a_hidden_segment_that_the_user_keeps_hidden_does_nothing(effect_class, monkeypatch, tmp_path):
+    import slicer
+    from PyQt5.QtCore import QSettings
+
+    from VoxTellSlicerLib import worker
+
+    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(
+        userSettings=lambda: QSettings(str(tmp_path / "user.ini"), QSettings.IniFormat)), raising=False)
+    started = []
+    monkeypatch.setattr(worker, "setupDependenciesInWorker", lambda *args: started.append(args))
+    monkeypatch.setattr(worker, "ProgressState", lambda: started.append("progress") or worker.ProgressState())
+    scripted = CheckingEffect(segmentVisible=False)
+    effect = effect_class(scripted)
+    effect.promptLineEdit = types.SimpleNamespace(text="liver")
+    effect.roiSelector = types.SimpleNamespace(currentNode=lambda: None)
+    effect.onApply()
+    assert scripted.asked == 1 and started == [] and effect._cancel is None
+
+
+def test_the_fill_passes_the_editors_set_mode_by_its_enum(slicer_scene, logic, options):
+    """Not the int 0: the scripted effect's ModificationModeSet (the logic's enum in the adapter)."""
+    import slicer
+    from test_editor_effect import make_editor
+
+    from VoxTellSlicerLib.slicerCompat import SegmentEditorLogicEditor
+
+    editor_logic, _, segmentation, volume, _ = make_editor(slicer_scene)
+
+    class Recording(SegmentEditorLogicEditor):
+        modes = []
+
+        def modifySelectedSegmentByLabelmap(self, labelmap, modificationMode):
+            self.modes.append(modificationMode)
+            super().modifySelectedSegmentByLabelmap(labelmap, modificationMode)
+
+    logic.fillSelectedSegment(Recording(editor_logic), "spleen", options)
+    assert Recording.modes == [slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet]
+    assert type(Recording.modes[0]) is not int
+    assert slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, "target", volume).any()

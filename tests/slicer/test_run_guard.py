@@ -50,7 +50,7 @@ def threaded_logic(predictor, poll):
 
 
 def test_a_second_run_is_refused_while_one_runs(slicer_scene):
-    from VoxTellSlicerLib.logic import SegmentEditorLogicEditor
+    from VoxTellSlicerLib.slicerCompat import SegmentEditorLogicEditor
     from VoxTellSlicerLib.worker import RunInProgress, isRunning
 
     predictor = SlowPredictor()

@@ -307,10 +307,12 @@ SELF_TEST_PROBE = textwrap.dedent("""
     sys.modules["slicer.ScriptedLoadableModule"].ScriptedLoadableModuleTest = ScriptedLoadableModuleTest
     sys.modules["slicer.parameterNodeWrapper"].parameterNodeWrapper = lambda cls: cls
     sys.modules["slicer.i18n"].tr = lambda text: text
+    sys.modules["slicer.i18n"].translate = lambda context, text: text
     for name in ("ScriptedLoadableModule", "parameterNodeWrapper", "i18n"):
         setattr(slicer, name, sys.modules["slicer." + name])
-    slicer.mrmlScene = slicer.vtkMRMLScene()
     sys.path.insert(0, module_dir)
+    from VoxTellSlicerLib.headless import createHeadlessSlicer
+    headless = createHeadlessSlicer()  # slicer.mrmlScene and slicer.modules, as in the application
 
     import VoxTellSlicer
     import SegmentEditorVoxTellLib  # the effect registers on the same machine
@@ -326,6 +328,7 @@ SELF_TEST_PROBE = textwrap.dedent("""
         report["module_tests"] = [t.id() for t in flatten(suite) if type(t).__name__ == "VoxTellSlicerTest"]
         result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
         report["problems"] = [(t.id(), text) for t, text in result.failures + result.errors]
+        report["skipped"] = [t.id() for t, reason in result.skipped]
         # What Reload and Test and the SelfTests module call: any exception is a failure there.
         try:
             VoxTellSlicer.VoxTellSlicerTest().runTest()
@@ -336,6 +339,7 @@ SELF_TEST_PROBE = textwrap.dedent("""
         test = VoxTellSlicer.VoxTellSlicerTest()
         try:
             test.setUp()
+            test.requireModelPackages()
             report["setUp"] = "ran"
         except unittest.SkipTest as skip:
             report["setUp"] = "skipped: %s" % skip
@@ -354,17 +358,22 @@ def run_self_test_probe(blocked: list[str], mode: str) -> dict:
     return json.loads(reports[-1][len("REPORT "):])
 
 
-def test_module_self_test_skips_cleanly_without_torch():
+def test_module_self_test_runs_a_stand_in_prediction_without_torch():
     """Extension build machines have no torch (nor VoxTellCore's other packages): the module and
-    its effect must import, every test of the ctest that slicer_add_python_unittest registers must
-    pass or skip, and runTest (Reload and Test, the SelfTests module) must return without error."""
+    its effect must import, the ctest that slicer_add_python_unittest registers must run the
+    prompt -> segments test with its stand-in predictor (the demo-model tests skip), and runTest
+    (Reload and Test, the SelfTests module) must return without error."""
     report = run_self_test_probe(NOT_SHIPPED_WITH_SLICER, "ctest")
     assert report["module_tests"], "VoxTellSlicer.py registers no VoxTellSlicerTest test"
     assert not report["problems"], report["problems"]
+    stand_in = "VoxTellSlicer.VoxTellSlicerTest.test_prompts_become_segments_with_a_stand_in_predictor"
+    assert stand_in in report["module_tests"] and stand_in not in report["skipped"], (
+        "the build machines must run the prompt -> segments path, not skip it")
+    assert len(report["skipped"]) == len(report["module_tests"]) - 1
     assert report["runTest"] == "returned"
 
 
-def test_module_self_test_setup_does_not_skip_where_torch_is_installed():
+def test_module_demo_model_tests_do_not_skip_where_torch_is_installed():
     report = run_self_test_probe([], "with torch")
     assert report["setUp"] == "ran", report["setUp"]
 
@@ -413,3 +422,57 @@ def test_synonyms_table_maps_to_slicer_labels(terminologies_dir):
     wrong = {k: v for k, v in table.items() if not k.startswith("_") and v not in labels}
     assert not wrong, f"synonyms pointing to labels Slicer's list lacks: {wrong}"
     assert all(k == k.lower() for k in table if not k.startswith("_"))
+
+
+# --- translation and names ------------------------------------------------------------------------
+
+TRANSLATED_FILES = [MODULE_FILE, EFFECT_DIR / "SegmentEditorEffect.py"]
+
+
+def translation_calls(path) -> list:
+    return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name) and node.func.id in ("_", "translate")]
+
+
+@pytest.mark.parametrize("path", TRANSLATED_FILES, ids=lambda p: p.name)
+def test_translation_functions_get_literal_strings_only(path):
+    """Slicer's translation tools extract the literal inside _() / translate(): a variable there
+    is never translated."""
+    calls = translation_calls(path)
+    assert len(calls) > 10
+    for call in calls:
+        assert call.args and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args), (
+            f"{path.name}:{call.lineno}: {ast.unparse(call)}")
+
+
+def test_the_module_category_is_translated_in_slicers_context():
+    tree = ast.parse(MODULE_FILE.read_text())
+    categories = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                      and ast.unparse(node.targets[0]) == "self.parent.categories")
+    assert ast.unparse(categories.value) == "[translate('qSlicerAbstractCoreModule', 'Segmentation')]"
+
+
+def module_title() -> str:
+    tree = ast.parse(MODULE_FILE.read_text())
+    title = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and ast.unparse(node.targets[0]) == "self.parent.title")
+    return title.value.args[0].value
+
+
+def test_the_module_title_differs_from_the_other_extensions_voxtell_module():
+    assert module_title().lower() not in NAMES_TAKEN_IN_THE_INDEX
+    assert module_title() == "VoxTell Segmentation"
+
+
+def test_the_readme_says_what_its_slicer_screenshot_is():
+    """The image is a trame-slicer web page, not the Slicer application: the caption says so."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## 3D Slicer"):]
+    section = section[: section.index("\n## ", 1)]
+    image = re.search(r"!\[([^\]]*)\]\(([^)]+)\)", section)
+    assert image and "trame-slicer" in image.group(1) and "not the Slicer application" in image.group(1)
+    caption = section[image.end():section.index("\n\n", image.end())]
+    for fact in ("not a screenshot of the 3D Slicer application", "trame-slicer", "synthetic", "demo model",
+                 "scripts/render_slicer_screenshot.py", "headless Chromium"):
+        assert fact in caption, fact
+    assert (ROOT / image.group(2)).is_file()
