@@ -34,6 +34,15 @@ if [[ " $* " == *" --test "* ]]; then
   # pyright checks statically that what Slicer imports runs on Python 3.9 (tests/test_python39.py);
   # 1.1.405 is the last release whose bundled typeshed still marks what 3.10+ added.
   npm install --silent --no-fund --no-audit --prefix .venv/pyright pyright@1.1.405
+  # A real PACS for tests/test_pacs.py: Orthanc with its DICOMweb plugin (Debian/Ubuntu packages).
+  if [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc orthanc-dicomweb \
+        || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc orthanc-dicomweb; }
+    else
+      echo "setup: install the packages orthanc and orthanc-dicomweb (as root: apt-get install orthanc orthanc-dicomweb); tests/test_pacs.py needs them." >&2
+    fi
+  fi
 fi
 pip install -q --no-deps -e .
 if [[ " $* " == *" --web "* || " $* " == *" --test "* ]]; then

@@ -56,7 +56,7 @@ def test_dicom_seg_matches_the_nifti_masks_through_the_source_instances(tmp_path
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ct.dcm"]  # no temporary file left
 
     seg = highdicom.seg.segread(tmp_path / "out" / "ct.dcm")
-    assert seg.file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
+    assert seg.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert seg.SegmentationType == "BINARY"
     assert [seg.get_segment_description(n).SegmentLabel for n in range(1, 5)] == PROMPTS
 

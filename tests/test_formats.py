@@ -39,10 +39,10 @@ def test_writer_by_input_type_is_the_release_default(image, expected):
 
 
 def test_writer_by_name_and_unknown_name():
-    assert writer_names() == ["nifti", "nrrd", "mha", "seg-nrrd", "dicom-seg"]
+    assert writer_names() == ["nifti", "nrrd", "mha", "seg-nrrd", "dicom-seg", "dicom-seg-deflated", "rtstruct"]
     assert writer_for("seg-nrrd", "ct.nii.gz").suffix == ".seg.nrrd"
     assert writer_for("DICOM-SEG", "ct").suffix == ".dcm" and not writer_for("dicom-seg", "ct").label_map
-    with pytest.raises(InputError, match="Unknown output format 'png'.*nifti, nrrd, mha, seg-nrrd, dicom-seg"):
+    with pytest.raises(InputError, match="Unknown output format 'png'.*nifti, nrrd, mha, seg-nrrd, dicom-seg, dicom-seg-deflated, rtstruct"):
         writer_for("png", "ct.nii.gz")
 
 

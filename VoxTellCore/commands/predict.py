@@ -18,6 +18,7 @@ from VoxTellCore.errors import InputError
 from VoxTellCore.inference.batch import BatchRequest, cases_from_jobs, find_cases, run_batch
 from VoxTellCore.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from VoxTellCore.inference.sliding_window import DEFAULT_STEP, check_step
+from VoxTellCore.pacs.options import add_pacs_arguments, pacs_request
 
 EPILOG = """\
 Inputs (-i): image files (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd), folders of such files,
@@ -91,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "and step apply")
     parser.add_argument("--api-key-file", help="file whose first line is the server's key (with --server)")
     parser.add_argument("--verbose", action="store_true", help="print a traceback for unexpected errors")
+    add_pacs_arguments(parser)
 
 
 def make_predictor(args: argparse.Namespace, feature_cache_bytes: Optional[int] = 0) -> Any:
@@ -112,8 +114,8 @@ def make_predictor(args: argparse.Namespace, feature_cache_bytes: Optional[int] 
 def run(args: argparse.Namespace) -> int:
     if args.list_embeddings:
         return list_embeddings(args)
-    request = batch_request(args)
-    result = run_batch(request, lambda: make_predictor(args), window_progress, verbose=args.verbose)
+    with pacs_request(args, batch_request) as request:
+        result = run_batch(request, lambda: make_predictor(args), window_progress, verbose=args.verbose)
     return result.exit_code
 
 

@@ -56,6 +56,11 @@ class BatchRequest:
     roi: Optional[Tuple[float, ...]] = None  # RAS mm (x0, y0, z0, x1, y1, z1)
     parts: int = 1  # split the sorted cases into this many shares ...
     part: int = 0  # ... and run this one (0-based, as nnU-Net's -part_id)
+    # A PACS (VoxTellCore.pacs): the source checked the cases when it listed them and fetches
+    # each one's files while it runs; the sink stores each case's files once written and tells
+    # no_overwrite which cases it already holds.
+    source: Optional[Any] = None
+    sink: Optional[Any] = None
 
 
 @dataclass
@@ -221,7 +226,8 @@ def run_batch(
     A case that fails is reported and counted in the result; the others still run.
     """
     output = Path(request.output)
-    check_inputs(request.cases)
+    if request.source is None:
+        check_inputs(request.cases)
     # Every part plans every case, so that no part's output can overwrite another part's input.
     writers = {case: writer_of(case, request.format) for case in request.cases}
     plans = {case: output_paths(case, output, writers[case], request.save_combined) for case in request.cases}
@@ -232,10 +238,12 @@ def run_batch(
     result = BatchResult()
     todo = list(cases)
     if request.no_overwrite:
-        todo = [case for case in cases if not all(path.is_file() for path in plans[case])]
+        done = request.sink.holds_result if request.sink else lambda case: all(path.is_file() for path in plans[case])
+        todo = [case for case in cases if not done(case)]
         result.skipped = [case for case in cases if case not in todo]
         if result.skipped:
-            print(f"Skipping {len(result.skipped)} image(s) whose outputs exist (--no-overwrite).", file=sys.stderr)
+            where = "the PACS holds" if request.sink else "exist"
+            print(f"Skipping {len(result.skipped)} image(s) whose outputs {where} (--no-overwrite).", file=sys.stderr)
     if not todo:
         print("Nothing to do: every output exists.")
         return result
@@ -249,8 +257,12 @@ def run_batch(
 
     for case in tqdm(todo, desc="Images", unit="image", file=sys.stderr, disable=len(todo) < 2):
         try:
-            result.written += predict_case(predictor, case, embeddings(case), writers[case], plans[case],
-                                           request.roi, window_progress)
+            with request.source.fetch(case) if request.source else nullcontext():
+                written = predict_case(predictor, case, embeddings(case), writers[case], plans[case], request.roi,
+                                       window_progress)
+                if request.sink:
+                    store_case(request.sink, case, written)
+            result.written += written
         except (Cancelled, KeyboardInterrupt):
             raise
         except Exception as error:  # one bad image must not stop the batch
@@ -338,3 +350,13 @@ def predict_case(
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def store_case(sink: Any, case: Case, paths: List[Path]) -> None:
+    """Send a case's files to the sink; if it fails, the case counts as failed and leaves no file."""
+    try:
+        sink.store(case, paths)
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise

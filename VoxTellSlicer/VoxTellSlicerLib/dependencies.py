@@ -57,6 +57,7 @@ REQUIREMENTS = [
     "psutil",  # free memory before loading the 8 GB text encoder (Windows, macOS)
     "slicerio>=1.4",  # batch mode's .seg.nrrd output
     'highdicom==0.28.2; python_version >= "3.10"',  # DICOM SEG output; highdicom 0.28 needs Python 3.10+
+    'highdicom==0.22.0; python_version < "3.10"',  # the last for Python 3.9 (Slicer 5.6, 5.8; with pydicom 2.4)
 ]
 # Installed without dependencies: it asks for timm -> torchvision, which would make pip
 # replace Slicer's torch by another build. VoxTell never imports timm.

@@ -25,7 +25,7 @@ RESOLVED = {
     "3.9": {
         "numpy": "2.0.2", "scipy": "1.13.1", "SimpleITK": "2.5.7", "nibabel": "5.3.3", "transformers": "4.57.6",
         "huggingface_hub": "0.36.2", "tokenizers": "0.22.2", "safetensors": "0.7.0", "tqdm": "4.70.1",
-        "psutil": "7.2.2", "dynamic-network-architectures": "0.4.4", "slicerio": "1.4.0",
+        "psutil": "7.2.2", "dynamic-network-architectures": "0.4.4", "slicerio": "1.4.0", "highdicom": "0.22.0",
     },
     "3.12": {
         "numpy": "2.5.5", "scipy": "1.18.1", "SimpleITK": "2.5.7", "nibabel": "5.4.2", "transformers": "5.24.0",

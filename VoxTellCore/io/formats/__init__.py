@@ -1,6 +1,7 @@
 """Image readers and mask writers as a registry (as nnU-Net's ``reader_writer_registry``).
 
-One module per format beside this file defines ``READER`` and/or ``WRITER``; adding a
+One module per format beside this file defines ``READER`` and/or ``WRITER`` (or ``WRITERS``,
+variants of one format); adding a
 format is one new module plus its name in ``FORMAT_MODULES``. Readers are asked in
 registration order (the first whose ``can_read`` says yes reads the path); writers are
 picked by name (``--format``) or by the input's type.
@@ -29,7 +30,7 @@ from VoxTellCore.io.volume import Volume
 from VoxTellCore.terminology import segment_info
 
 # Readers are asked in this order; "sitk_fallback" last reads any other file SimpleITK knows.
-FORMAT_MODULES = ("nifti", "nrrd", "mha", "seg_nrrd", "dicom", "dicom_seg")
+FORMAT_MODULES = ("nifti", "nrrd", "mha", "seg_nrrd", "dicom", "dicom_seg", "rtstruct")
 # The writer for an input without --format, by the input's extension; anything else -> nifti.
 WRITER_BY_INPUT_SUFFIX = {".nrrd": "nrrd", ".nhdr": "nrrd", ".mha": "mha", ".mhd": "mha"}
 
@@ -115,8 +116,8 @@ def _register_builtin() -> None:
         module = importlib.import_module(f"{__name__}.{name}")
         if hasattr(module, "READER"):
             register_reader(module.READER)
-        if hasattr(module, "WRITER"):
-            register_writer(module.WRITER)
+        for writer in getattr(module, "WRITERS", (module.WRITER,) if hasattr(module, "WRITER") else ()):
+            register_writer(writer)
     register_reader(SitkReader("sitk_fallback"))
 
 

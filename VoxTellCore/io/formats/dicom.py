@@ -41,10 +41,11 @@ class SeriesInfo:
     description: str
     files: Tuple[str, ...]
     is_localizer: bool = False
+    instances: Optional[int] = None  # a series listed by a PACS, whose files are not here
 
     @property
     def number_of_files(self) -> int:
-        return len(self.files)
+        return len(self.files) if self.instances is None else self.instances
 
     def line(self) -> str:
         description = f'"{self.description}"' if self.description else "(no description)"
@@ -70,8 +71,10 @@ def list_dicom_series(folder: str | Path) -> List[SeriesInfo]:
         sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
 
 
-def choose_series(folder: Path, series: Sequence[SeriesInfo], series_uid: Optional[str]) -> SeriesInfo:
-    """The series ``series_uid`` names, else the only one, else the only CT/MR/PET volume."""
+def choose_series(folder: Path | str, series: Sequence[SeriesInfo], series_uid: Optional[str]) -> SeriesInfo:
+    """The series ``series_uid`` names, else the only one, else the only CT/MR/PET volume.
+    ``folder`` may also be a text such as "Study 1.2.3 on http://pacs/dicom-web"."""
+    place = f"Folder {folder}" if isinstance(folder, Path) else folder
     if not series:
         raise InputError(
             f"No DICOM series found in folder {folder}. Pass a folder that holds the DICOM files "
@@ -82,7 +85,7 @@ def choose_series(folder: Path, series: Sequence[SeriesInfo], series_uid: Option
         for item in series:
             if item.uid == series_uid.strip():
                 return item
-        raise InputError(f"Folder {folder} has no DICOM series with UID {series_uid}. Its series:\n{listing}\n"
+        raise InputError(f"{place} has no DICOM series with UID {series_uid}. Its series:\n{listing}\n"
                          "Pass one of these UIDs with --series.")
     if len(series) == 1:
         return series[0]
@@ -91,7 +94,7 @@ def choose_series(folder: Path, series: Sequence[SeriesInfo], series_uid: Option
         return volumes[0]
     found = f"{len(volumes)} CT/MR/PET volume series" if volumes else "no CT/MR/PET volume series"
     raise InputError(
-        f"Folder {folder} holds {len(series)} DICOM series ({found}); which one to segment is ambiguous:\n"
+        f"{place} holds {len(series)} DICOM series ({found}); which one to segment is ambiguous:\n"
         f"{listing}\nPass the one to segment with --series UID (read_volume(folder, series_uid=...) in Python)."
     )
 
