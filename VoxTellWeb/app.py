@@ -28,6 +28,7 @@ from trame.widgets.vuetify3 import (
     VTab,
     VTabs,
     VTextarea,
+    VTextField,
 )
 from trame_slicer.app.segmentation_app import SegmentationApp
 
@@ -47,10 +48,12 @@ class VoxTellWebApp(SegmentationApp):
     launcher gives each user a server of their own)."""
 
     def __init__(self, server=None, model: str = DEMO_MODEL, device: str = "auto", predictor_factory=None,
-                 compute: str = "") -> None:
+                 compute: str = "", dicomweb=None) -> None:
         """``predictor_factory`` as ``VoxTellLogic``'s (``VoxTellWeb.compute.server_factory`` for a
-        server); ``compute`` says where runs compute, shown in the page (default: this machine)."""
+        server); ``compute`` says where runs compute, shown in the page (default: this machine);
+        ``dicomweb``: a ``VoxTellCore.pacs.dicomweb.DicomWebServer`` to open series from and store to."""
         super().__init__(server)
+        self.dicomweb = dicomweb
         self.session = WebSession(self._slicer_app.scene, self._slicer_app.terminologies_logic, model, device,
                                   predictor_factory)
         self._compute = compute or ("this machine with the " + DEMO_DESCRIPTION if model == DEMO_MODEL
@@ -110,7 +113,22 @@ class VoxTellWebApp(SegmentationApp):
                 VBtn("Save", disabled=("voxtell_running || !voxtell_has_volume",), classes="voxtell-save",
                      click=(f"trigger('{self.server.trigger_name(self.download)}', [voxtell_format])"
                             ".then((file) => file && utils.download(file[0], file[1], 'application/octet-stream'))"))
+            if self.dicomweb is not None:
+                self._build_dicomweb()
         layout.flush_content()
+
+    def _build_dicomweb(self) -> None:
+        html.Div(f"DICOMweb: {self.dicomweb.url}", classes="text-caption mt-4 mb-1")
+        VTextField(v_model=("voxtell_study", ""), label="Study Instance UID", density="compact", hide_details=True,
+                   classes="mb-1 voxtell-study")
+        VBtn("List series", click=self.list_series, size="small", classes="mb-1 voxtell-list-series")
+        VSelect(v_model=("voxtell_series", None), items=("voxtell_series_items", []), label="Series",
+                density="compact", hide_details=True, classes="mb-1 voxtell-series")
+        with html.Div(classes="d-flex ga-2"):
+            VBtn("Open series", click=self.open_series, size="small", classes="voxtell-open-series",
+                 disabled=("!voxtell_series || voxtell_running",))
+            VBtn("Store DICOM SEG", click=self.store_seg, size="small", classes="voxtell-store-seg",
+                 disabled=("voxtell_running || !voxtell_has_volume",))
 
     def _show(self, error: str = "", status: str = "") -> None:
         with self.server.state as state:
@@ -119,9 +137,38 @@ class VoxTellWebApp(SegmentationApp):
 
     # ------------------------------------------------------------------ actions
     async def _on_upload(self, files: List[dict]) -> None:
+        self._open(lambda: self.session.open([Upload(client.name, client.content) for client in map(ClientFile, files)]))
+
+    def list_series(self) -> None:
+        try:
+            found = self.dicomweb.list_series((self.server.state.voxtell_study or "").strip())
+        except Exception as error:
+            self._show(error=_message(error))
+            return
+        with self.server.state as state:
+            state.voxtell_series_items = [{"title": f"{series.modality} {series.description} "
+                                                    f"({series.instances or '?'} images)", "value": series.uid}
+                                          for series in found]
+            state.voxtell_series = found[0].uid if len(found) == 1 else None
+        self._show(status=f"{len(found)} series in the study.")
+
+    def open_series(self) -> None:
+        state = self.server.state
+        self._open(lambda: self.session.open_dicomweb(self.dicomweb, state.voxtell_study or "", state.voxtell_series))
+
+    def store_seg(self) -> None:
+        try:
+            name = self.session.store_dicomweb(self.dicomweb, self._slicer_app.segmentation_editor.active_segmentation_node)
+        except Exception as error:
+            self._show(error=_message(error))
+            return
+        self._show(status=f"Stored {name} on {self.dicomweb.url}.")
+
+    def _open(self, open_volume) -> None:
+        """Open a volume (upload or DICOMweb series) and show it; a refusal is a message, the scene unchanged."""
         self._show(status="Reading the volume...")
         try:
-            node = self.session.open([Upload(client.name, client.content) for client in map(ClientFile, files)])
+            node = open_volume()
         except Exception as error:  # bad input must never take the page down
             self._show(error=_message(error))
             return

@@ -145,9 +145,30 @@ class WebSession:
     def open(self, uploads: Sequence[Upload]):
         """Read the upload (nothing in the scene changes when it is refused), then show it as the
         scene's only volume; returns the new volume node."""
+        return self._open(lambda folder: read_uploads(uploads, folder))
+
+    def open_dicomweb(self, server, study: str, series: str):
+        """A series of a DICOMweb server (``VoxTellCore.pacs.dicomweb.DicomWebServer``), fetched into the
+        session's folder and read as a DICOM folder upload is."""
+        def fetch(folder: Path) -> Tuple[Volume, str]:
+            server.fetch_series(study.strip(), series, folder)
+            return read_volume(folder), f"series_{series.rsplit('.', 1)[-1]}"
+
+        return self._open(fetch)
+
+    def store_dicomweb(self, server, segmentation_node) -> str:
+        """The segmentation as DICOM SEG, stored on the DICOMweb server (STOW-RS); returns its file name."""
+        name, content = self.export("dicom-seg", segmentation_node)
+        with tempfile.TemporaryDirectory(prefix="voxtell-web-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(content)
+            server.store([path])
+        return name
+
+    def _open(self, read: Callable[[Path], Tuple[Volume, str]]):
         folder = tempfile.TemporaryDirectory(prefix="voxtell-web-")
         try:
-            volume, case = read_uploads(uploads, Path(folder.name))
+            volume, case = read(Path(folder.name))
         except BaseException:
             folder.cleanup()
             raise
