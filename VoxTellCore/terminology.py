@@ -69,6 +69,15 @@ class Terminology:
         modifier = self.modifier.serialize() if self.modifier else "^^"
         return "~".join([self.context, self.category.serialize(), self.type.serialize(), modifier, "", "^^", "^^"])
 
+    @classmethod
+    def parse(cls, entry: str) -> Optional[Terminology]:
+        """The inverse of ``serialize`` (a segment's 'TerminologyEntry' tag); None without a type."""
+        fields = entry.split("~")
+        codes = [Code(*(field.split("^") + ["", "", ""])[:3]) for field in fields[1:4]]
+        if len(fields) < 4 or not codes[1].value:
+            return None
+        return cls(codes[0], codes[1], codes[2] if codes[2].value else None, fields[0])
+
 
 # What Slicer gives a segment without a terminology entry ("Tissue", "Tissue"); used by
 # DICOM SEG, which needs a category and type for every segment.

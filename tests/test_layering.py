@@ -1,4 +1,4 @@
-"""Packages only import downward: VoxTellSlicer and Training use VoxTellCore, never the reverse.
+"""Packages only import downward: VoxTellWeb -> VoxTellSlicerLib -> VoxTellCore, Training -> VoxTellCore, never the reverse.
 
 The extension ships VoxTellCore without Training, so an import of Training from the core
 (as the demo command once had) breaks the installed extension; Slicer's packages do not
@@ -14,9 +14,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
-    "VoxTellCore": {"Training", "VoxTellSlicer", "VoxTellSlicerLib", "SegmentEditorVoxTellLib", "slicer", "qt", "ctk",
-                    "vtk"},
-    "Training": {"VoxTellSlicer", "VoxTellSlicerLib", "SegmentEditorVoxTellLib", "slicer", "qt"},
+    "VoxTellCore": {"Training", "VoxTellSlicer", "VoxTellSlicerLib", "SegmentEditorVoxTellLib", "VoxTellWeb", "slicer",
+                    "qt", "ctk", "vtk", "trame", "trame_slicer"},
+    "Training": {"VoxTellSlicer", "VoxTellSlicerLib", "SegmentEditorVoxTellLib", "VoxTellWeb", "slicer", "qt"},
+    # The web app sits on the module's Qt-free logic; the module never needs the web app.
+    "VoxTellSlicer": {"VoxTellWeb", "trame", "trame_slicer"},
+    "VoxTellWeb": {"Training", "SegmentEditorVoxTellLib", "qt", "ctk"},
 }
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from VoxTellWeb.cli import main
+
+sys.exit(main())
