@@ -193,6 +193,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelFolderPathLineEdit.connect("currentPathChanged(QString)", self.onModelFolderChanged)
         self.ui.runButton.connect("clicked(bool)", self.onRunButton)
         self.ui.revertButton.connect("clicked(bool)", self.onRevertButton)
+        self.ui.saveDicomSegButton.connect("clicked(bool)", self.onSaveDicomSeg)
         self.ui.reportTextEdit.connect("textChanged()", self.onReportEdited)
         self.ui.extractFindingsButton.connect("clicked(bool)", self.onExtractFindings)
         self.ui.groundFindingsButton.connect("clicked(bool)", self.onGroundFindings)
@@ -368,6 +369,7 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.extractFindingsButton.enabled = bool(self.ui.reportTextEdit.toPlainText().strip()) and not running
         self.ui.cancelButton.enabled = running
         self.ui.revertButton.enabled = not running and self.logic.canRevert()
+        self.ui.saveDicomSegButton.enabled = not running
 
     def onPromptsEdited(self) -> None:
         if self._parameterNode:
@@ -584,6 +586,24 @@ class VoxTellSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except VoxTellError as error:
             slicer.util.errorDisplay(str(error), windowTitle="VoxTell")
         self.updateRunButton()
+
+    def onSaveDicomSeg(self) -> None:
+        """The VoxTell segments as a DICOM SEG in Slicer's DICOM database (docs/pacs.md, "From Slicer")."""
+        from VoxTellCore.errors import VoxTellError
+        from VoxTellSlicerLib.dicomSeg import saveAsDicomSeg
+
+        node = self._parameterNode
+        if node is None or node.inputVolume is None or node.outputSegmentation is None:
+            slicer.util.errorDisplay(_("Choose the input volume and the segmentation to save first."),
+                                     windowTitle="VoxTell")
+            return
+        try:
+            path = saveAsDicomSeg(node.outputSegmentation, node.inputVolume, slicer.app.temporaryPath)
+        except VoxTellError as error:
+            slicer.util.errorDisplay(str(error), windowTitle="VoxTell")
+            return
+        self.setStatus(_("Saved {name} in the DICOM database: send it to a PACS from the DICOM module.").format(
+            name=path.name))
 
     # ------------------------------------------------------------------ report
     FINDING_COLUMN, CATEGORY_COLUMN, UNCERTAIN_COLUMN = 0, 1, 2

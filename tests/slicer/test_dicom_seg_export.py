@@ -4,6 +4,9 @@ segments, passes dciodvfy and reads back voxel for voxel with dcmqi."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import pydicom
@@ -68,3 +71,58 @@ def test_a_volume_not_loaded_from_dicom_is_refused(slicer_scene, tmp_path):
     with pytest.raises(InputError, match="was not loaded from DICOM"):
         saveAsDicomSeg(segmentation, node, tmp_path / "out", addToDatabase=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def module_widget(slicer_scene, tmp_path, monkeypatch):
+    """The module's widget on a real scene, with a DICOM database that records what it is given."""
+    import slicer
+    from module_harness import load_module
+    from PyQt5.QtCore import QSettings
+
+    module = load_module(monkeypatch, QSettings(str(tmp_path / "user.ini"), QSettings.IniFormat))
+    monkeypatch.setattr(slicer.app, "temporaryPath", str(tmp_path / "temporary"), raising=False)
+    (tmp_path / "temporary").mkdir()
+    widget = module.VoxTellSlicerWidget()
+    widget.logic = module.VoxTellSlicerLogic()
+    widget._parameterNode = widget.logic.getParameterNode()
+    widget.ui = SimpleNamespace(statusLabel=SimpleNamespace(text=""))
+    errors = []
+    monkeypatch.setattr(slicer.util, "errorDisplay", lambda text, **kwargs: errors.append(text))
+    return widget, errors
+
+
+def test_the_modules_save_button_puts_a_valid_seg_of_the_voxtell_segments_in_the_dicom_database(
+        dicom_volume, module_widget, monkeypatch, tmp_path):
+    import slicer
+
+    widget, errors = module_widget
+    node, reference, lookup = dicom_volume
+    inserted = []
+    monkeypatch.setattr(slicer, "dicomDatabase", SimpleNamespace(fileForInstance=lookup, insert=inserted.append),
+                        raising=False)
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(node)
+    mask = (reference.array > 100).astype(np.uint8)
+    segmentId = segmentation.GetSegmentation().AddEmptySegment("liver", "liver", [0.8, 0.3, 0.2])
+    segmentation.GetSegmentation().GetSegment(segmentId).SetTag(PROMPT_TAG, "liver")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(mask, segmentation, segmentId, node)
+
+    widget.onSaveDicomSeg()  # nothing chosen yet: a message, nothing stored
+    assert errors and inserted == []
+    widget._parameterNode.inputVolume = node
+    widget._parameterNode.outputSegmentation = segmentation
+    widget.onSaveDicomSeg()
+
+    assert len(errors) == 1 and len(inserted) == 1
+    stored = Path(inserted[0])
+    assert stored.parent == tmp_path / "temporary" and dciodvfy_errors(stored) == []
+    assert np.array_equal(dcmqi_masks(stored, reference, tmp_path), mask[None])
+    assert "DICOM database" in widget.ui.statusLabel.text
+
+
+def test_the_save_button_exists_beside_revert():
+    from slicer_fixtures import SLICER_MODULE_DIR
+
+    ui = (SLICER_MODULE_DIR / "Resources" / "UI" / "VoxTellSlicer.ui").read_text(encoding="utf-8")
+    assert ui.index('name="revertButton"') < ui.index('name="saveDicomSegButton"')
