@@ -188,6 +188,12 @@ class Page:
         """The first slice view (the red, axial one in trame-slicer's default layout) as PNG."""
         return self.all("img.image-display-area")[0].screenshot_as_png
 
+    def reset_cameras(self) -> None:
+        """Press every view's Reset Camera (trame-slicer's gutter button), as a user would: the view a
+        volume opens with is fitted to the size the browser had reported by then, which varies."""
+        for icon in self.all(".view-gutter .mdi-camera-flip-outline"):
+            icon.click()
+
     def settled_slice_view_png(self) -> bytes:
         """The first slice view once it stopped changing (the server streams it: after a change the
         page shows intermediate images for a moment): two shots 1 s apart with the same pixels."""

@@ -79,6 +79,7 @@ def test_upload_and_run_show_liver_with_its_colour(page, phantom):
 
 def test_slice_view_matches_the_reference(page):
     page.wait_for(lambda: page.segments(), "the segment list")
+    page.reset_cameras()
     png = page.settled_slice_view_png()
     keep_screenshot(page, "web_liver.png")
     if os.environ.get("VOXTELL_WEB_UPDATE_REFERENCE"):
