@@ -1,7 +1,7 @@
 """Benchmark: `voxtell-core serve` vs the release's voxtell-server 0.1.2, side by side, one run.
 
-    .venv/bin/python bench/bench_server.py [--model demo] [--device cpu] [--shape 192 160 96]
-        [--clients 8] [--prompts-per-client 3] [--timing-only]
+    .venv/bin/python bench/bench_server.py [--model demo|released-size|FOLDER] [--device cpu]
+        [--shape 192 160 96] [--clients 8] [--prompts-per-client 3] [--timing-only]
 
 Both servers run on 127.0.0.1 in this process under uvicorn and are driven over HTTP. The
 release's server is its own code (``voxtell.server.app`` + ``runner``: NIfTI upload, the
@@ -13,6 +13,8 @@ Measured: first prompt (upload + job + result) and a second prompt on the upload
 upload bytes of a 512x512x300 int16 CT (raw, the release's .nii.gz, our int16 VXA2); result
 bytes of a liver-sized and a nodule-sized mask of that CT, full vs cropped; and the wall time of
 N concurrent clients x M prompts (jobs/s). ``--timing-only`` skips the byte counts (gpu_check.sh).
+``--model released-size`` builds a random-weight model of the published sizes (ResEnc-L), whose
+encoder/decoder balance is the real one's (the demo model's encoder is small).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import gzip
 import importlib.util
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -105,7 +108,7 @@ def ours_app(args):
     from VoxTellCore.server.jobs import Scheduler
     from VoxTellCore.server.limits import Limits
 
-    predictor = VoxTellPredictor(args.model, device=args.device)
+    predictor = VoxTellPredictor(**model_options(args), device=args.device)
     store = ImageStore(64, 10**11, 3600, 8 * 10**9, workers=1)
     scheduler = Scheduler([predictor], store, max_queued=256)
     scheduler.start()
@@ -115,7 +118,23 @@ def ours_app(args):
 def release_app(args):
     from voxtell.server.app import make_app
 
-    return make_app(ReleaseAdapter(VoxTellPredictor(args.model, device=args.device, feature_cache_bytes=0)))
+    return make_app(ReleaseAdapter(VoxTellPredictor(**model_options(args), device=args.device, feature_cache_bytes=0)))
+
+
+def model_options(args) -> dict:
+    if args.model != "released-size":
+        return {"model": args.model}
+    sys.path.insert(0, str(ROOT / "tests"))
+    from model_fixtures import make_bank, make_model_folder
+
+    from VoxTellCore.model import VoxTellConfig
+
+    work = Path(tempfile.gettempdir()) / "voxtell_bench_server"
+    config = VoxTellConfig()
+    if not (work / "model" / "plans.json").is_file():
+        make_model_folder(work / "model", config, seed=0)
+    bank = make_bank(work / "bank.npz", PROMPTS, config.text_embedding_dim)
+    return {"model": work / "model", "embedding_bank": bank}
 
 
 def release_segment(client_class, url, volume, prompts_list):

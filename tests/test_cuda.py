@@ -64,7 +64,7 @@ def test_cuda_masks_match_the_cpu_and_kept_features_change_nothing(files):
 
 
 def kept_features(predictor: VoxTellPredictor) -> list[torch.Tensor]:
-    return [f for window in predictor._features._features.values() for f in window]
+    return [f for window in predictor._features._features.values() for f in window.tensors()]
 
 
 def test_out_of_memory_on_a_real_gpu_falls_back_to_host_blending(files):

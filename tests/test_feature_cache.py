@@ -10,6 +10,7 @@ from model_fixtures import TINY, make_bank, make_model_folder, random_model
 from VoxTellCore.inference.predictor import VoxTellPredictor
 from VoxTellCore.inference.sliding_window import FeatureCache
 from VoxTellCore.io import Volume
+from VoxTellCore.model.network import WindowFeatures
 
 PROMPTS = ["liver", "spleen", "aorta"]
 N_WINDOWS = 6  # network array (40, 100, 90) -> 1 x 3 x 2 windows of 64^3
@@ -55,6 +56,16 @@ def test_a_new_prompt_reuses_the_encoder_and_gives_a_fresh_predictors_masks(file
     np.testing.assert_array_equal(spleen, fresh.predict_volume(image, ["spleen"]))
     np.testing.assert_array_equal(both, make_predictor(files).predict_volume(image, ["spleen", "aorta"]))
     assert spleen.any() and not np.array_equal(spleen, liver)
+
+
+def test_a_new_prompt_reuses_the_skip_half_of_the_decoder_too(files, monkeypatch):
+    predictor, image = make_predictor(files), volume()
+    calls, skip_terms = [], predictor.network.decoder.skip_terms
+    monkeypatch.setattr(predictor.network.decoder, "skip_terms", lambda skips: calls.append(1) or skip_terms(skips))
+    predictor.predict_volume(image, ["liver"])
+    assert len(calls) == N_WINDOWS
+    predictor.predict_volume(image, ["spleen", "aorta"])
+    assert len(calls) == N_WINDOWS
 
 
 def test_a_tiny_budget_keeps_only_the_windows_that_fit(files, monkeypatch):
@@ -104,7 +115,7 @@ def test_the_features_are_dropped_when_the_device_changes():
     cache, window = FeatureCache(budget_bytes=10**6), (slice(0, 4),) * 3
     cpu = torch.device("cpu")
     cache.use(("volume", "model", cpu), cpu)
-    cache.put(window, [torch.ones(4, 4, 4)])
+    cache.put(window, WindowFeatures(torch.ones(4, 4, 4), torch.ones(0), []))
     cache.use(("volume", "model", cpu), cpu)
     assert cache.get(window) is not None and cache.used == 256
     cache.use(("volume", "model", torch.device("cuda", 0)), cpu)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from model_fixtures import TINY, random_model
 from VoxTellCore.model import VoxTellModel
+from VoxTellCore.model.config import VoxTellConfig
 from VoxTellCore.model.image_decoder import _project
 
 CHANNELS_LAST = torch.channels_last_3d
@@ -30,6 +32,30 @@ def test_several_prompts_give_each_prompt_its_own_forward(model_and_inputs):
         assert logits.shape[1] == 3
         expected = torch.cat([single[scale] for single in alone], dim=1)
         torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def flops(function, *args) -> tuple[int, object]:
+    with FlopCounterMode(display=False) as counter:
+        result = function(*args)
+    return counter.get_total_flops(), result
+
+
+def test_a_kept_window_decodes_a_new_prompt_at_a_fifth_of_its_first_prompts_work():
+    """Counted on the released sizes (shapes only, on the meta device): a window's features keep
+    the skip half of the decoder's convolutions, so a new prompt costs ~0.20 of the first, where
+    keeping the encoder's skips alone left ~0.35 (the release's decoder after a kept encoder)."""
+    with torch.device("meta"), torch.inference_mode():
+        model = VoxTellModel(VoxTellConfig()).eval()
+        image = torch.empty(1, 1, *model.config.patch_size)
+        text = torch.empty(1, 1, model.config.text_embedding_dim)
+        encoder, skips = flops(model.encode, image)
+        skip_half, features = flops(model._window_features, skips)
+        embed, embeddings = flops(model.mask_embeddings, features.memory, text)
+        prompt, _ = flops(model.decode_prompt, features, embeddings, 0)
+        whole_decoder, _ = flops(model.decoder, skips, embeddings)
+    first, later = encoder + skip_half + embed + prompt, embed + prompt
+    assert prompt + skip_half == whole_decoder  # the same convolutions, split
+    assert later / first <= 0.21 and (embed + whole_decoder) / first >= 0.34
 
 
 def test_channels_last_gives_the_same_logits_and_gradients(model_and_inputs):

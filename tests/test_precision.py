@@ -120,7 +120,7 @@ def test_kept_features_are_dropped_when_the_precision_changes(files):
     exact = predictor.predict_volume(image, ["spleen"])
     fresh = VoxTellPredictor(model=model, device="cpu", embedding_bank=bank, precision="fp32")
     np.testing.assert_array_equal(exact, fresh.predict_volume(image, ["spleen"]))
-    assert all(f.dtype == torch.float32 for window in predictor._features._features.values() for f in window)
+    assert all(f.dtype == torch.float32 for window in predictor._features._features.values() for f in window.tensors())
     assert fast.any()
 
 

@@ -270,23 +270,20 @@ class VoxTellPredictor:
         for done, window in enumerate(windows):
             if is_cancelled(cancel):
                 raise Cancelled("Inference cancelled.")
-            skips = self._features.get(window) if volume_key is not None else None
+            features = self._features.get(window) if volume_key is not None else None
             with autocast(compute, dtype):
-                if skips is None:
-                    skips = network.encode(image[(slice(None), *window)][None].to(compute))
+                if features is None:
+                    features = network.window_features(image[(slice(None), *window)][None].to(compute))
                     if volume_key is not None:
-                        self._features.put(window, skips)
-                mask_embeddings = network.mask_embeddings(skips, text)
-                # Sharing the skip half of the decoder convolutions pays from the second prompt on;
-                # for one prompt it would only cost the memory of the shared terms.
-                shared = network.decoder.skip_terms(skips) if n_prompts > 1 else None
+                        self._features.put(window, features)
+                mask_embeddings = network.mask_embeddings(features.memory, text)
                 for prompt in range(n_prompts):
                     if is_cancelled(cancel):
                         raise Cancelled("Inference cancelled.")
-                    logits = network.decode_prompt(skips, mask_embeddings, prompt, shared)[0]
+                    logits = network.decode_prompt(features, mask_embeddings, prompt)[0]
                     blend.add(window, prompt, logits[0, 0].float())
             blend.count(window)
-            del skips, mask_embeddings, shared
+            del features, mask_embeddings
             if progress is not None:
                 progress(done + 1, len(windows))
         return blend.result()

@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter
 
 from VoxTellCore.errors import InputError
 from VoxTellCore.memory import free_memory_bytes
+from VoxTellCore.model.network import WindowFeatures
 
 Window = tuple[slice, ...]
 
@@ -98,10 +99,10 @@ FEATURE_CACHE_FRACTION = 0.5
 
 
 class FeatureCache:
-    """The image encoder's outputs per window of one volume, kept for the next prompt.
+    """Each window's prompt-independent features (``WindowFeatures``) of one volume, kept for the next prompt.
 
-    The features of a window do not depend on the prompt, so a new prompt on the same volume
-    only runs the prompt and image decoders. They are kept for one (volume, model, device)
+    They do not depend on the prompt, so a new prompt on the same volume only runs the prompt
+    decoder and the prompt's half of the image decoder. They are kept for one (volume, model, device)
     key at a time and only while they fit ``budget_bytes`` (None: ``FEATURE_CACHE_FRACTION``
     of the memory free when the key's first window is stored); windows that do not fit are
     recomputed. The same tensors go through the same decoder, so the masks do not change.
@@ -112,7 +113,7 @@ class FeatureCache:
         self.key: tuple | None = None
         self.limit = 0
         self.used = 0
-        self._features: dict[tuple, list[torch.Tensor]] = {}
+        self._features: dict[tuple, WindowFeatures] = {}
 
     def __len__(self) -> int:
         return len(self._features)
@@ -126,14 +127,13 @@ class FeatureCache:
         budget = self.budget_bytes
         self.limit = int(FEATURE_CACHE_FRACTION * free_memory_bytes(device)) if budget is None else budget
 
-    def get(self, window: Window) -> list[torch.Tensor] | None:
+    def get(self, window: Window) -> WindowFeatures | None:
         return self._features.get(_window_key(window))
 
-    def put(self, window: Window, features: list[torch.Tensor]) -> None:
-        size = sum(f.numel() * f.element_size() for f in features)
-        if self.used + size <= self.limit:
+    def put(self, window: Window, features: WindowFeatures) -> None:
+        if self.used + features.nbytes <= self.limit:
             self._features[_window_key(window)] = features
-            self.used += size
+            self.used += features.nbytes
 
     def clear(self) -> None:
         self._features.clear()

@@ -49,8 +49,8 @@ class VoxTellDecoder(nn.Module):
 
         A stage convolves ``cat(upsampled, skip)``; by linearity that is
         ``conv_up(upsampled) + conv_skip(skip)``, and ``conv_skip(skip)`` (with the bias) is
-        the same for every prompt. Computing it once per window roughly halves the
-        decoder's cost for each additional prompt.
+        the same for every prompt. Computed once per window (and kept with the window's
+        features), it roughly halves the decoder's cost of every prompt.
         """
         terms = []
         for s, stage in enumerate(self.stages):
@@ -71,7 +71,8 @@ class VoxTellDecoder(nn.Module):
         ``mask_embeddings[k]`` is the prompt's (B, 1, width_k) embedding for resolution k
         (0 = full resolution). Returns logits (B, 1, ...) from full resolution down; only
         the full-resolution one unless ``deep_supervision``. ``skip_terms`` (from
-        :meth:`skip_terms`) lets several prompts share the skip half of each convolution.
+        :meth:`skip_terms`) lets prompts share the skip half of each convolution; with them,
+        only ``skips[-1]`` (the bottleneck) is read.
         """
         x = skips[-1]
         outputs = []

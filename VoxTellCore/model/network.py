@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
@@ -21,6 +23,26 @@ class GroupwiseInstanceNorm3d(nn.InstanceNorm3d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
+
+
+class WindowFeatures(NamedTuple):
+    """What every prompt of one window is decoded from (``VoxTellModel.window_features``).
+
+    The encoder's skips enter the image decoder only through the skip half of each stage's
+    first convolution, so those convolutions (``skip_terms``) are kept in place of the skips:
+    the same memory, and a prompt decoded from them skips that half of the decoder's work.
+    """
+
+    bottleneck: torch.Tensor
+    memory: torch.Tensor  # the encoder stage whose tokens the prompt decoder attends to
+    skip_terms: list[torch.Tensor]
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.bottleneck, self.memory, *self.skip_terms]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors())
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -59,34 +81,39 @@ class VoxTellModel(nn.Module):
             image = image.contiguous(memory_format=torch.channels_last_3d)
         return self.encoder(image)
 
-    def mask_embeddings(self, skips: list[torch.Tensor], text_embeddings: torch.Tensor) -> list[torch.Tensor]:
-        """Per-scale mask embeddings (B, N, width_k) for (B, N, text_dim) prompt embeddings."""
-        memory = skips[self.config.memory_stage].permute(3, 4, 2, 0, 1).flatten(0, 2)  # (h w d), B, C
+    def window_features(self, image: torch.Tensor) -> WindowFeatures:
+        """The prompt-independent features of a (B, 1, *patch) image, shared by every prompt."""
+        return self._window_features(self.encode(image))
+
+    def _window_features(self, skips: list[torch.Tensor]) -> WindowFeatures:
+        return WindowFeatures(skips[-1], skips[self.config.memory_stage], self.decoder.skip_terms(skips))
+
+    def mask_embeddings(self, memory: torch.Tensor, text_embeddings: torch.Tensor) -> list[torch.Tensor]:
+        """Per-scale mask embeddings (B, N, width_k) for (B, N, text_dim) prompt embeddings;
+        ``memory`` is the encoder's output at ``config.memory_stage``."""
+        memory = memory.permute(3, 4, 2, 0, 1).flatten(0, 2)  # (h w d), B, C
         memory = self.project_bottleneck_embed(memory)
         queries = self.project_text_embed(text_embeddings.transpose(0, 1))  # N, B, query_dim
         decoded = self.transformer_decoder(queries, memory, self.pos_embed).transpose(0, 1)
         return [projection(decoded) for projection in self.project_to_decoder_channels]
 
-    def decode_prompt(
-        self,
-        skips: list[torch.Tensor],
-        embeddings: list[torch.Tensor],
-        prompt: int,
-        skip_terms: list[torch.Tensor] | None = None,
-    ) -> list[torch.Tensor]:
+    def decode_prompt(self, features: WindowFeatures, embeddings: list[torch.Tensor], prompt: int) -> list[torch.Tensor]:
         """Logits (B, 1, ...) of one prompt, full resolution first (see ``VoxTellDecoder``)."""
         prompt_embeddings = [e[:, prompt : prompt + 1] for e in embeddings]
-        return self.decoder(skips, prompt_embeddings, self.deep_supervision, skip_terms)
+        return self.decoder([features.bottleneck], prompt_embeddings, self.deep_supervision, features.skip_terms)
 
     def forward(self, image: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Logits (B, N, *patch) for N prompts; a list of 5 scales with deep supervision."""
         if text_embeddings.ndim == 4:  # the release's (B, N, 1, D) layout
             text_embeddings = text_embeddings.squeeze(2)
         skips = self.encode(image)
-        embeddings = self.mask_embeddings(skips, text_embeddings)
+        embeddings = self.mask_embeddings(skips[self.config.memory_stage], text_embeddings)
         n_prompts = text_embeddings.shape[1]
-        shared = self.decoder.skip_terms(skips) if n_prompts > 1 else None
-        per_prompt = [self.decode_prompt(skips, embeddings, n, shared) for n in range(n_prompts)]
+        if n_prompts == 1:  # as the release computes it (and trains it)
+            per_prompt = [self.decoder(skips, embeddings, self.deep_supervision)]
+        else:
+            features = self._window_features(skips)
+            per_prompt = [self.decode_prompt(features, embeddings, n) for n in range(n_prompts)]
         scales = [torch.cat(outputs, dim=1) for outputs in zip(*per_prompt)]
         return scales if self.deep_supervision else scales[0]
 
