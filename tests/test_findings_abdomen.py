@@ -203,3 +203,25 @@ Pancreatic remnant: Atrophic with a dilated pancreatic duct measuring 6 mm.
         "1.5 cm cyst at the upper pole of the right kidney",
         "2.8 cm lesion in segment 2 of the liver with peripheral nodular enhancement",
         "Atrophic pancreas", "Dilated pancreatic duct measuring 6 mm"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Small seroma in the abdominal wall incision, expected postoperatively.",
+     "Small seroma in the abdominal wall incision"),
+    ("Trace free air under the diaphragm is an expected finding after laparotomy.", "Trace free air under the diaphragm"),
+    ("Mild stranding around the gastrojejunostomy, postsurgically.",
+     "Mild stranding around the gastrojejunostomy, postsurgically"),  # an adverb stays with its finding
+])
+def test_an_explanatory_remark_after_a_finding_is_no_finding_of_its_own(sentence, finding):
+    assert positives(sentence) == [finding]  # not also "Expected postoperatively" or "Postsurgically"
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Bowel: Moderate adynamic ileus.", "Moderate adynamic ileus of the bowel"),
+    ("Tethering of the sigmoid colon to the left adnexa.", "Tethering of the sigmoid colon to the left adnexa"),
+    ("Ileocolic intussusception in the right lower quadrant.", "Ileocolic intussusception in the right lower quadrant"),
+    ("Chronic occlusion of the left common iliac artery.", "Chronic occlusion of the left common iliac artery"),
+    ("Bowel: Partial obstruction of the distal jejunum.", "Partial obstruction of the distal jejunum"),
+])
+def test_bowel_and_vascular_findings_without_a_lung_word_are_found(sentence, finding):
+    assert positives(sentence) == [finding]

@@ -27,9 +27,12 @@ FINDING_NOUN = _any(
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia",
-    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
+    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
+# An adverb names no finding: ", expected postoperatively" and "diffusely" are said of the finding before.
+FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
                          "distend", r"smaller\b", "edematous", "cirrhotic",
@@ -101,12 +104,14 @@ DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|st
 PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
                          r"without|and|but)\s|,|;", re.IGNORECASE)
 
-# Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
+# Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
+# off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
     r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
-    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$",
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$|"
+    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
     re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
 # the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
