@@ -225,3 +225,13 @@ def test_an_explanatory_remark_after_a_finding_is_no_finding_of_its_own(sentence
 ])
 def test_bowel_and_vascular_findings_without_a_lung_word_are_found(sentence, finding):
     assert positives(sentence) == [finding]
+
+
+@pytest.mark.parametrize("report", [
+    # the same kind of finding in the structure it is next to
+    "Findings:\nSegmental wall thickening of the transverse colon.\nGallbladder wall thickening where it touches the colon.\n",
+    # the same stem, another condition
+    "Impression:\nCholelithiasis.\nAcute cholecystitis.\n",
+])
+def test_a_finding_is_no_restatement_of_one_in_a_neighbouring_structure_or_of_another_condition(report):
+    assert len(positives(report)) == 2

@@ -92,6 +92,13 @@ def structures_in(text: str) -> list[Structure]:
     return [structure for structure, pattern in _COMPILED if pattern.search(text)]
 
 
+def structure_named_first(text: str) -> Structure | None:
+    """The structure whose words come first in `text`: the one a finding is in ("bladder wall thickening next to
+    the sigmoid colon" is in the bladder)."""
+    found = [(pattern.search(text).start(), structure) for structure, pattern in _COMPILED if pattern.search(text)]
+    return min(found, key=lambda item: item[0])[1] if found else None
+
+
 def names_structure(text: str) -> bool:
     return bool(structures_in(text))
 
@@ -139,10 +146,9 @@ def heading_organ(heading: str) -> Organ | None:
     """The organ of a heading: "Liver/biliary" -> liver, "Right kidney" -> right kidney, "Transition zone" ->
     prostate transition zone; None for a heading that names no single organ ("Vessels", "Other")."""
     heading = " ".join(heading.lower().split())
-    found = [(pattern.search(heading).start(), structure) for structure, pattern in _COMPILED if pattern.search(heading)]
-    if not found:
+    structure = structure_named_first(heading)
+    if structure is None:
         return None
-    structure = min(found, key=lambda item: item[0])[1]
     if structure.name in ("vessel", "lymph node") and not re.fullmatch(r"lymph nodes?", heading):
         return None  # one vessel among many, a node station: no single structure to name
     side = SIDE.match(heading)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, region_of, structure_of, structures_in
+from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, region_of, structure_named_first,
+                                          structure_of, structures_in)
 from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
@@ -129,11 +130,13 @@ def extract_findings(report_text: str, include_prior_references: bool = False) -
 
 
 # ---------------------------------------------------------------- restatements
-def head_key(text: str) -> str:
-    """The head noun of a finding, shortened: the last finding noun before its location or measurement.
+def head_key(text: str) -> tuple[str, str]:
+    """The head noun of a finding, shortened, and the ending that names its condition: the last finding noun
+    before its location or measurement.
 
-    "Mild centrilobular emphysema in both upper lobes" -> "emphy", "Small right pleural
-    effusion" -> "effus"; a device keeps its kind: "Nasogastric tube ..." -> "nasogastric tube".
+    "Mild centrilobular emphysema in both upper lobes" -> ("emphy", ""), "Deep endometriosis" -> ("endom",
+    "osis"), "Right ovarian endometrioma" -> ("endom", "oma"); a device keeps its kind: "Nasogastric tube ..."
+    -> ("nasogastric tube", "").
     """
     match = None
     for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
@@ -143,12 +146,26 @@ def head_key(text: str) -> str:
             break
     match = match or cues.ABNORMAL_MODIFIER.search(text)
     if not match:
-        return text.lower()
+        return text.lower(), ""
     words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
     noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
     if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
-        return f"{words[-2]} {noun}"
-    return noun[:5]
+        return f"{words[-2]} {noun}", ""
+    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
+    condition = _CONDITION_ENDING.search(word)
+    return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
+
+
+# Endings that tell conditions with the same stem apart: endometriosis is not an endometrioma.
+_CONDITION_ENDING = re.compile(r"(?:osis|oses|itis|omas?|megaly|iasis|pathy|ectomy)$")
+_CONDITIONS = {"oses": "osis", "omas": "oma"}
+
+
+def same_head(finding: str, other: str) -> bool:
+    """The same head noun, with no other condition ending ("fibrotic" is "fibrosis", "cholecystitis" is not
+    "cholelithiasis")."""
+    (stem, condition), (other_stem, other_condition) = head_key(finding), head_key(other)
+    return stem == other_stem and (condition == other_condition or not (condition and other_condition))
 
 
 def place_words(text: str) -> set[str]:
@@ -180,16 +197,17 @@ def kinds(text: str) -> set[str]:
 
 def same_kind(finding: str, other: str) -> bool:
     """The same head noun, or, in an abdominal or pelvic structure, the same kind of finding in other words."""
-    if head_key(finding) == head_key(other):
+    if same_head(finding, other):
         return True
     abdominal = region_of(other) == ABDOMEN_PELVIS and region_of(finding) != CHEST
     return abdominal and bool(kinds(finding) & kinds(other))
 
 
 def same_structure(finding: str, other: str) -> bool:
-    """`finding` names no structure, or one that `other` names too ("pericardial" is not "pleural")."""
-    named = {s.name for s in structures_in(finding)}
-    return not named or bool(named & {s.name for s in structures_in(other)})
+    """`finding` names no structure, or `other` names the one it is in too ("pericardial" is not "pleural";
+    "bladder wall thickening next to the sigmoid" is not the sigmoid's)."""
+    own = structure_named_first(finding)
+    return own is None or own.name in {s.name for s in structures_in(other)}
 
 
 def restates(finding: Finding, other: Finding) -> bool:
