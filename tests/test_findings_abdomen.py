@@ -235,3 +235,18 @@ def test_bowel_and_vascular_findings_without_a_lung_word_are_found(sentence, fin
 ])
 def test_a_finding_is_no_restatement_of_one_in_a_neighbouring_structure_or_of_another_condition(report):
     assert len(positives(report)) == 2
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nStomach: Partly distended, no wall thickening.\nGallbladder: Contracted, otherwise normal.\n",
+    "Findings:\nThe urinary bladder is incompletely distended and unremarkable. The colon is decompressed.\n",
+])
+def test_how_full_a_hollow_organ_is_is_a_normal_description(report):
+    found = extract_findings(report)
+    assert found and all(f.negated for f in found), [f.text for f in found if not f.negated]
+
+
+def test_a_distended_or_collapsed_organ_with_a_finding_is_still_a_finding():
+    assert positives("Findings:\nThe gallbladder is markedly distended with wall thickening.\n"
+                     "Lower chest: The right lower lobe is collapsed.\n") == [
+        "The gallbladder is markedly distended", "Wall thickening of the gallbladder", "The right lower lobe is collapsed"]

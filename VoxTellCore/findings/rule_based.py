@@ -95,6 +95,8 @@ class RuleBasedExtractor:
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
         for index, clause in enumerate(clauses):
             plain = without_hedges(clause.text)
+            if abdominal:  # "Partially distended, unremarkable" is a normal bladder; a collapsed lung is a finding
+                plain = cues.NORMAL_FILLING.sub("normal", plain)
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
             negation_carried = not own_negation and negation_carry and continues_list
