@@ -250,3 +250,26 @@ def test_a_distended_or_collapsed_organ_with_a_finding_is_still_a_finding():
     assert positives("Findings:\nThe gallbladder is markedly distended with wall thickening.\n"
                      "Lower chest: The right lower lobe is collapsed.\n") == [
         "The gallbladder is markedly distended", "Wall thickening of the gallbladder", "The right lower lobe is collapsed"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Left ovary: 3.2 cm cyst with T2 shading and T1 hyperintense contents.",
+     ("3.2 cm cyst in the left ovary with T2 shading and T1 hyperintense contents", "left ovary")),
+    ("Kidneys: 9 mm cyst in the left kidney with T2* signal dropout.",
+     ("9 mm cyst in the left kidney with T2* signal dropout", "left kidney")),
+    ("Compression deformity of T12.", ("Compression deformity of T12", "bone")),  # a vertebra stays one
+])
+def test_an_mr_sequence_name_is_not_a_vertebra(sentence, finding):
+    assert [(f.text, f.structure) for f in extract_findings(sentence) if not f.negated] == [finding]
+
+
+@pytest.mark.parametrize("report, kept", [
+    ("Findings:\nLeft ovary: 3.2 cm cyst with T2 shading.\n\nImpression:\nLeft ovarian endometrioma, 3.2 cm.\n",
+     "3.2 cm cyst in the left ovary with T2 shading"),
+    ("Findings:\nFilling defect in the right lower lobe pulmonary artery, consistent with pulmonary embolus.\n\n"
+     "Impression:\nRight lower lobe pulmonary embolus.\n", "Filling defect in the right lower lobe pulmonary artery"),
+    ("Findings:\nKidneys: The left kidney is small with a scarred cortex, in keeping with chronic pyelonephritis.\n\n"
+     "Impression:\nChronic left pyelonephritis.\n", "The left kidney is small with a scarred cortex"),
+])
+def test_an_impression_naming_the_diagnosis_a_finding_was_interpreted_as_restates_it(report, kept):
+    assert positives(report) == [kept]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 CHEST = "chest"
-# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted").
-VERTEBRA = r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark))"
+# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*").
+VERTEBRA = (r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
+            r"shading|shine|intens|in-phase|opposed|map)|\*)")
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 

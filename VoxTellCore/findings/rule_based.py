@@ -67,9 +67,7 @@ class RuleBasedExtractor:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            tails = [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement))
-                     if m]
-            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # "..., likely a cyst": uncertain
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in interpretations(statement))  # ", likely a cyst"
             statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
@@ -212,9 +210,17 @@ def same_structure(finding: str, other: str) -> bool:
     return own is None or own.name in {s.name for s in structures_in(other)}
 
 
+def interpretations(statement: str) -> list[str]:
+    """What a statement says its finding is: "... consistent with hepatic steatosis", ", likely a cyst"."""
+    return [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement)) if m]
+
+
 def restates(finding: Finding, other: Finding) -> bool:
-    """Whether `finding` says nothing `other` does not: same finding, no structure, place or size of its own."""
-    return (finding.negated == other.negated and same_kind(finding.text, other.text)
+    """Whether `finding` says nothing `other` does not: same finding (or the diagnosis `other`'s sentence gives it:
+    "Hepatic steatosis" after "The liver is diffusely hypoattenuating, consistent with hepatic steatosis"), no
+    structure, place or size of its own."""
+    diagnoses = [other.text, *interpretations(other.source_sentence)]
+    return (finding.negated == other.negated and any(same_kind(finding.text, text) for text in diagnoses)
             and same_structure(finding.text, other.text)
             and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
 
