@@ -273,3 +273,14 @@ def test_an_mr_sequence_name_is_not_a_vertebra(sentence, finding):
 ])
 def test_an_impression_naming_the_diagnosis_a_finding_was_interpreted_as_restates_it(report, kept):
     assert positives(report) == [kept]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nPelvis: Trace free fluid.\n", ("Trace free fluid in the pelvis", "pelvis")),
+    ("Findings:\nPELVIS:\nModerate volume of simple free fluid.\n",
+     ("Moderate volume of simple free fluid in the pelvis", "pelvis")),
+    ("Findings:\nRetroperitoneum: Small pockets of fluid.\n", ("Small pockets of fluid in the retroperitoneum",
+                                                               "retroperitoneum")),
+])
+def test_a_region_heading_reaches_the_prompt_after_a_quantity(report, finding):
+    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == [finding]

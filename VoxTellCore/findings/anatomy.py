@@ -64,7 +64,8 @@ STRUCTURES: tuple[Structure, ...] = (
                        r"append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
-                                   r"perisplenic|pelvis\b|pelvic (?:free )?fluid|omentum|omental", ABDOMEN_PELVIS),
+                                   r"perisplenic|omentum|omental", ABDOMEN_PELVIS),
+    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic cavity", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
