@@ -284,3 +284,12 @@ def test_an_impression_naming_the_diagnosis_a_finding_was_interpreted_as_restate
 ])
 def test_a_region_heading_reaches_the_prompt_after_a_quantity(report, finding):
     assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == [finding]
+
+
+@pytest.mark.parametrize("sentence, text", [
+    ("Liver: 2 cm peripherally enhancing lesion in segment 5 suggestive of a hemangioma.",
+     "2 cm peripherally enhancing lesion in segment 5 of the liver"),
+    ("Circumferential wall thickening of the cecum, suggesting typhlitis.", "Circumferential wall thickening of the cecum"),
+])
+def test_suggesting_marks_its_finding_uncertain_without_dropping_it(sentence, text):
+    assert [(f.text, f.uncertain) for f in extract_findings(sentence) if not f.negated] == [(text, True)]

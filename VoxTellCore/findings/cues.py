@@ -55,7 +55,7 @@ STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |inte
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
-             r"concerning for", r"worrisome for",
+             r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
              r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"versus\b", r"vs\.?")
