@@ -293,3 +293,12 @@ def test_a_region_heading_reaches_the_prompt_after_a_quantity(report, finding):
 ])
 def test_suggesting_marks_its_finding_uncertain_without_dropping_it(sentence, text):
     assert [(f.text, f.uncertain) for f in extract_findings(sentence) if not f.negated] == [(text, True)]
+
+
+def test_an_obstruction_is_found_and_restates_the_dilatation_above_it():
+    assert positives("Impression:\nSmall bowel obstruction in the left upper quadrant.\n") == [
+        "Small bowel obstruction in the left upper quadrant"]
+    assert positives("Findings:\nBowel: Dilated loops of jejunum up to 4 cm with a transition point in the left upper "
+                     "quadrant.\n\nImpression:\nSmall bowel obstruction with a transition point in the left upper "
+                     "quadrant.\n") == [
+        "Dilated loops of jejunum up to 4 cm with a transition point in the left upper quadrant"]

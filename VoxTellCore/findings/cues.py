@@ -185,7 +185,7 @@ FINDING_KINDS = {
     "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
     "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
-    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)"),
+    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)", r"obstruction\b"),  # dilated above it
     "aneurysm": _any(r"aneurysm"),
     "stenosis": _any(r"stenos", r"narrowing"),
     "thrombus": _any(r"thromb"),
