@@ -302,3 +302,8 @@ def test_an_obstruction_is_found_and_restates_the_dilatation_above_it():
                      "quadrant.\n\nImpression:\nSmall bowel obstruction with a transition point in the left upper "
                      "quadrant.\n") == [
         "Dilated loops of jejunum up to 4 cm with a transition point in the left upper quadrant"]
+
+
+def test_a_collapsed_solid_structure_is_still_a_finding():
+    assert positives("Findings:\nVessels: Collapsed inferior vena cava.\nBowel: Collapsed.\n") == [
+        "Collapsed inferior vena cava"]

@@ -74,6 +74,9 @@ STRUCTURES: tuple[Structure, ...] = (
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
 )
 
+# Organs that are normally seen full or empty ("partially distended", "collapsed"), by `Structure.name`.
+HOLLOW_ORGANS = frozenset({"urinary bladder", "gallbladder", "bowel", "stomach"})
+
 _COMPILED = tuple((structure, re.compile(rf"\b(?:{structure.words})", re.IGNORECASE)) for structure in STRUCTURES)
 SIDE = re.compile(r"\b(right|left|bilateral|both)\b", re.IGNORECASE)
 # "Observation 1:", "Lesion 2:": a heading that goes on describing the organ of the heading before it.

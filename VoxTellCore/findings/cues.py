@@ -67,7 +67,7 @@ LEADING_HEDGE = re.compile(
 TRAILING_HEDGE = re.compile(
     r"(?:,?\s+(?:is|are) (?:likely|possible|probable|suspected|not excluded)|,?\s+(?:cannot|can not) be "
     r"(?:excluded|ruled out)|\s*\?+)$", re.IGNORECASE)
-# How full a hollow abdominal organ is ("partially distended bladder", "collapsed bowel"): normal, not a finding.
+# How full a hollow organ is ("partially distended bladder", "collapsed bowel"): normal, not a finding.
 NORMAL_FILLING = _any(r"(?:partially|partly|incompletely|minimally|under|non|well|adequately|normally)[- ]?distended",
                       r"decompressed\b", r"collapsed\b", r"contracted\b")
 # Normal statements ("heart size is normal", "lungs are clear").

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import Organ, structure_of, structures_in
+from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
 from VoxTellCore.findings.categories import abdominal_category, categorize, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
@@ -93,7 +93,7 @@ class RuleBasedExtractor:
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
         for index, clause in enumerate(clauses):
             plain = without_hedges(clause.text)
-            if abdominal:  # "Partially distended, unremarkable" is a normal bladder; a collapsed lung is a finding
+            if abdominal and in_hollow_organ(clause.text, organ):  # "Partially distended, unremarkable" bladder
                 plain = cues.NORMAL_FILLING.sub("normal", plain)
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
@@ -237,6 +237,13 @@ def is_negated(text: str) -> bool:
     if cues.NEGATION_AFTER.search(text):
         return True
     return head is None and bool(cues.NORMAL.search(text))
+
+
+def in_hollow_organ(text: str, organ: Organ | None) -> bool:
+    """Whether `text` is about a hollow organ (or names none), whose filling is no finding: a collapsed bowel is
+    normal, a collapsed vena cava or lobe is not."""
+    structure = structure_named_first(text) or (organ.structure if organ else None)
+    return structure is None or structure.name in HOLLOW_ORGANS
 
 
 def carries_negation(clause: Clause) -> bool:
