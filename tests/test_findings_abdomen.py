@@ -203,3 +203,107 @@ Pancreatic remnant: Atrophic with a dilated pancreatic duct measuring 6 mm.
         "1.5 cm cyst at the upper pole of the right kidney",
         "2.8 cm lesion in segment 2 of the liver with peripheral nodular enhancement",
         "Atrophic pancreas", "Dilated pancreatic duct measuring 6 mm"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Small seroma in the abdominal wall incision, expected postoperatively.",
+     "Small seroma in the abdominal wall incision"),
+    ("Trace free air under the diaphragm is an expected finding after laparotomy.", "Trace free air under the diaphragm"),
+    ("Mild stranding around the gastrojejunostomy, postsurgically.",
+     "Mild stranding around the gastrojejunostomy, postsurgically"),  # an adverb stays with its finding
+])
+def test_an_explanatory_remark_after_a_finding_is_no_finding_of_its_own(sentence, finding):
+    assert positives(sentence) == [finding]  # not also "Expected postoperatively" or "Postsurgically"
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Bowel: Moderate adynamic ileus.", "Moderate adynamic ileus of the bowel"),
+    ("Tethering of the sigmoid colon to the left adnexa.", "Tethering of the sigmoid colon to the left adnexa"),
+    ("Ileocolic intussusception in the right lower quadrant.", "Ileocolic intussusception in the right lower quadrant"),
+    ("Chronic occlusion of the left common iliac artery.", "Chronic occlusion of the left common iliac artery"),
+    ("Bowel: Partial obstruction of the distal jejunum.", "Partial obstruction of the distal jejunum"),
+])
+def test_bowel_and_vascular_findings_without_a_lung_word_are_found(sentence, finding):
+    assert positives(sentence) == [finding]
+
+
+@pytest.mark.parametrize("report", [
+    # the same kind of finding in the structure it is next to
+    "Findings:\nSegmental wall thickening of the transverse colon.\nGallbladder wall thickening where it touches the colon.\n",
+    # the same stem, another condition
+    "Impression:\nCholelithiasis.\nAcute cholecystitis.\n",
+])
+def test_a_finding_is_no_restatement_of_one_in_a_neighbouring_structure_or_of_another_condition(report):
+    assert len(positives(report)) == 2
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nStomach: Partly distended, no wall thickening.\nGallbladder: Contracted, otherwise normal.\n",
+    "Findings:\nThe urinary bladder is incompletely distended and unremarkable. The colon is decompressed.\n",
+])
+def test_how_full_a_hollow_organ_is_is_a_normal_description(report):
+    found = extract_findings(report)
+    assert found and all(f.negated for f in found), [f.text for f in found if not f.negated]
+
+
+def test_a_distended_or_collapsed_organ_with_a_finding_is_still_a_finding():
+    assert positives("Findings:\nThe gallbladder is markedly distended with wall thickening.\n"
+                     "Lower chest: The right lower lobe is collapsed.\n") == [
+        "The gallbladder is markedly distended", "Wall thickening of the gallbladder", "The right lower lobe is collapsed"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Left ovary: 3.2 cm cyst with T2 shading and T1 hyperintense contents.",
+     ("3.2 cm cyst in the left ovary with T2 shading and T1 hyperintense contents", "left ovary")),
+    ("Kidneys: 9 mm cyst in the left kidney with T2* signal dropout.",
+     ("9 mm cyst in the left kidney with T2* signal dropout", "left kidney")),
+    ("Compression deformity of T12.", ("Compression deformity of T12", "bone")),  # a vertebra stays one
+])
+def test_an_mr_sequence_name_is_not_a_vertebra(sentence, finding):
+    assert [(f.text, f.structure) for f in extract_findings(sentence) if not f.negated] == [finding]
+
+
+@pytest.mark.parametrize("report, kept", [
+    ("Findings:\nLeft ovary: 3.2 cm cyst with T2 shading.\n\nImpression:\nLeft ovarian endometrioma, 3.2 cm.\n",
+     "3.2 cm cyst in the left ovary with T2 shading"),
+    ("Findings:\nFilling defect in the right lower lobe pulmonary artery, consistent with pulmonary embolus.\n\n"
+     "Impression:\nRight lower lobe pulmonary embolus.\n", "Filling defect in the right lower lobe pulmonary artery"),
+    ("Findings:\nKidneys: The left kidney is small with a scarred cortex, in keeping with chronic pyelonephritis.\n\n"
+     "Impression:\nChronic left pyelonephritis.\n", "The left kidney is small with a scarred cortex"),
+])
+def test_an_impression_naming_the_diagnosis_a_finding_was_interpreted_as_restates_it(report, kept):
+    assert positives(report) == [kept]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nPelvis: Trace free fluid.\n", ("Trace free fluid in the pelvis", "pelvis")),
+    ("Findings:\nPELVIS:\nModerate volume of simple free fluid.\n",
+     ("Moderate volume of simple free fluid in the pelvis", "pelvis")),
+    ("Findings:\nRetroperitoneum: Small pockets of fluid.\n", ("Small pockets of fluid in the retroperitoneum",
+                                                               "retroperitoneum")),
+])
+def test_a_region_heading_reaches_the_prompt_after_a_quantity(report, finding):
+    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == [finding]
+
+
+@pytest.mark.parametrize("sentence, text", [
+    ("Liver: 2 cm peripherally enhancing lesion in segment 5 suggestive of a hemangioma.",
+     "2 cm peripherally enhancing lesion in segment 5 of the liver"),
+    ("Circumferential wall thickening of the cecum, suggesting typhlitis.", "Circumferential wall thickening of the cecum"),
+])
+def test_suggesting_marks_its_finding_uncertain_without_dropping_it(sentence, text):
+    assert [(f.text, f.uncertain) for f in extract_findings(sentence) if not f.negated] == [(text, True)]
+
+
+def test_an_obstruction_is_found_and_restates_the_dilatation_above_it():
+    assert positives("Impression:\nSmall bowel obstruction in the left upper quadrant.\n") == [
+        "Small bowel obstruction in the left upper quadrant"]
+    assert positives("Findings:\nBowel: Dilated loops of jejunum up to 4 cm with a transition point in the left upper "
+                     "quadrant.\n\nImpression:\nSmall bowel obstruction with a transition point in the left upper "
+                     "quadrant.\n") == [
+        "Dilated loops of jejunum up to 4 cm with a transition point in the left upper quadrant"]
+
+
+def test_a_collapsed_solid_structure_is_still_a_finding():
+    assert positives("Findings:\nVessels: Collapsed inferior vena cava.\nBowel: Collapsed.\n") == [
+        "Collapsed inferior vena cava"]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 CHEST = "chest"
-# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted").
-VERTEBRA = r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark))"
+# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*").
+VERTEBRA = (r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
+            r"shading|shine|intens|in-phase|opposed|map)|\*)")
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 
@@ -63,7 +64,8 @@ STRUCTURES: tuple[Structure, ...] = (
                        r"append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
-                                   r"perisplenic|pelvis\b|pelvic (?:free )?fluid|omentum|omental", ABDOMEN_PELVIS),
+                                   r"perisplenic|omentum|omental", ABDOMEN_PELVIS),
+    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic cavity", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
@@ -71,6 +73,9 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
 )
+
+# Organs that are normally seen full or empty ("partially distended", "collapsed"), by `Structure.name`.
+HOLLOW_ORGANS = frozenset({"urinary bladder", "gallbladder", "bowel", "stomach"})
 
 _COMPILED = tuple((structure, re.compile(rf"\b(?:{structure.words})", re.IGNORECASE)) for structure in STRUCTURES)
 SIDE = re.compile(r"\b(right|left|bilateral|both)\b", re.IGNORECASE)
@@ -90,6 +95,13 @@ def structure_pattern(structure: Structure) -> re.Pattern:
 def structures_in(text: str) -> list[Structure]:
     """The structures `text` names, in the order of `STRUCTURES`."""
     return [structure for structure, pattern in _COMPILED if pattern.search(text)]
+
+
+def structure_named_first(text: str) -> Structure | None:
+    """The structure whose words come first in `text`: the one a finding is in ("bladder wall thickening next to
+    the sigmoid colon" is in the bladder)."""
+    found = [(pattern.search(text).start(), structure) for structure, pattern in _COMPILED if pattern.search(text)]
+    return min(found, key=lambda item: item[0])[1] if found else None
 
 
 def names_structure(text: str) -> bool:
@@ -139,10 +151,9 @@ def heading_organ(heading: str) -> Organ | None:
     """The organ of a heading: "Liver/biliary" -> liver, "Right kidney" -> right kidney, "Transition zone" ->
     prostate transition zone; None for a heading that names no single organ ("Vessels", "Other")."""
     heading = " ".join(heading.lower().split())
-    found = [(pattern.search(heading).start(), structure) for structure, pattern in _COMPILED if pattern.search(heading)]
-    if not found:
+    structure = structure_named_first(heading)
+    if structure is None:
         return None
-    structure = min(found, key=lambda item: item[0])[1]
     if structure.name in ("vessel", "lymph node") and not re.fullmatch(r"lymph nodes?", heading):
         return None  # one vessel among many, a node station: no single structure to name
     side = SIDE.match(heading)

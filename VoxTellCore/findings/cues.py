@@ -27,9 +27,12 @@ FINDING_NOUN = _any(
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia",
-    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b",
+    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
+# An adverb names no finding: ", expected postoperatively" and "diffusely" are said of the finding before.
+FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
                          "distend", r"smaller\b", "edematous", "cirrhotic",
@@ -52,7 +55,7 @@ STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |inte
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
-             r"concerning for", r"worrisome for",
+             r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
              r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"versus\b", r"vs\.?")
@@ -64,6 +67,9 @@ LEADING_HEDGE = re.compile(
 TRAILING_HEDGE = re.compile(
     r"(?:,?\s+(?:is|are) (?:likely|possible|probable|suspected|not excluded)|,?\s+(?:cannot|can not) be "
     r"(?:excluded|ruled out)|\s*\?+)$", re.IGNORECASE)
+# How full a hollow organ is ("partially distended bladder", "collapsed bowel"): normal, not a finding.
+NORMAL_FILLING = _any(r"(?:partially|partly|incompletely|minimally|under|non|well|adequately|normally)[- ]?distended",
+                      r"decompressed\b", r"collapsed\b", r"contracted\b")
 # Normal statements ("heart size is normal", "lungs are clear").
 NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", r"patent\b",
               r"(?:is|are) open\b", r"intact\b", r"preserved\b", r"natural\b")
@@ -101,12 +107,14 @@ DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|st
 PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|on|from|to|near|throughout|with|"
                          r"without|and|but)\s|,|;", re.IGNORECASE)
 
-# Interpretation that follows an observation ("... consistent with pneumonia"); cut off, the observation stays.
+# Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
+# off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
     r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
-    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$",
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$|"
+    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
     re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
 # the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
@@ -177,7 +185,7 @@ FINDING_KINDS = {
     "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
     "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
-    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)"),
+    "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)", r"obstruction\b"),  # dilated above it
     "aneurysm": _any(r"aneurysm"),
     "stenosis": _any(r"stenos", r"narrowing"),
     "thrombus": _any(r"thromb"),

@@ -74,10 +74,17 @@ def with_heading_side(text: str, organ: Organ) -> str:
     return f"{text[:start]}{side_word} {text[start].lower()}{text[start + 1:]}"
 
 
+# "Small amount | of free fluid": a quantity is not the noun of its phrase.
+_QUANTITY_END = re.compile(r"\b(?:amount|volume|quantity|number|pockets?|locules?)$", re.IGNORECASE)
+
+
 def noun_phrase_end(text: str) -> int:
-    """Where the noun phrase that starts `text` ends; never after an adjective ("intramural | and subserosal")."""
+    """Where the noun phrase that starts `text` ends; never after an adjective ("intramural | and subserosal") or
+    a quantity ("small amount | of free fluid")."""
     for end in _NOUN_PHRASE_END.finditer(text):
-        if not (end.group(0).strip().lower() == "and" and cues.ADJECTIVE_END.search(text[:end.start()])):
+        word = end.group(0).strip().lower()
+        if not ((word == "and" and cues.ADJECTIVE_END.search(text[:end.start()]))
+                or (word == "of" and _QUANTITY_END.search(text[:end.start()]))):
             return end.start()
     return len(text)
 

@@ -10,7 +10,7 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept. In the abdomen and
+repeating the findings) is merged into it, the more specific text kept (restatements.py). In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
 finding per structure (organs.py).
 """
@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, VERTEBRA, Organ, region_of, structure_of, structures_in
-from VoxTellCore.findings.categories import abdominal_category, categorize, head_phrase, is_abdominal, lung_category
+from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
+from VoxTellCore.findings.categories import abdominal_category, categorize, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
-from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
+from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
                                          with_shared_side)
+from VoxTellCore.findings.restatements import interpretations, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
@@ -66,9 +67,7 @@ class RuleBasedExtractor:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            tails = [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement))
-                     if m]
-            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # "..., likely a cyst": uncertain
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in interpretations(statement))  # ", likely a cyst"
             statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
@@ -94,6 +93,8 @@ class RuleBasedExtractor:
         negation_carry = hedge_carry = False  # a leading "no" / "possible" still applies to a list
         for index, clause in enumerate(clauses):
             plain = without_hedges(clause.text)
+            if abdominal and in_hollow_organ(clause.text, organ):  # "Partially distended, unremarkable" bladder
+                plain = cues.NORMAL_FILLING.sub("normal", plain)
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
             negation_carried = not own_negation and negation_carry and continues_list
@@ -126,88 +127,6 @@ class RuleBasedExtractor:
 def extract_findings(report_text: str, include_prior_references: bool = False) -> list[Finding]:
     """Findings of a radiology report, negated ones included (with `negated=True`)."""
     return RuleBasedExtractor(include_prior_references).extract(report_text)
-
-
-# ---------------------------------------------------------------- restatements
-def head_key(text: str) -> str:
-    """The head noun of a finding, shortened: the last finding noun before its location or measurement.
-
-    "Mild centrilobular emphysema in both upper lobes" -> "emphy", "Small right pleural
-    effusion" -> "effus"; a device keeps its kind: "Nasogastric tube ..." -> "nasogastric tube".
-    """
-    match = None
-    for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
-        matches = list(cues.FINDING_NOUN.finditer(phrase))
-        if matches:
-            match = matches[-1]
-            break
-    match = match or cues.ABNORMAL_MODIFIER.search(text)
-    if not match:
-        return text.lower()
-    words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
-    noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
-    if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
-        return f"{words[-2]} {noun}"
-    return noun[:5]
-
-
-def place_words(text: str) -> set[str]:
-    """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
-    places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
-    places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
-                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
-        places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
-                   if w not in _NOT_PLACES}
-    return places
-
-
-_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring"}
-
-
-def sizes(text: str) -> set[str]:
-    """Each measured value with its unit: "5.6 x 5.4 cm" -> {"5.6 cm", "5.4 cm"}."""
-    return {f"{value} {m['unit'][0].lower()}m" for m in MEASUREMENT.finditer(normalise_measurements(text))
-            for value in re.findall(r"\d+(?:\.\d+)?", m["numbers"])}
-
-
-def kinds(text: str) -> set[str]:
-    head = head_phrase(text)
-    return {kind for kind, pattern in cues.FINDING_KINDS.items() if pattern.search(head)}
-
-
-def same_kind(finding: str, other: str) -> bool:
-    """The same head noun, or, in an abdominal or pelvic structure, the same kind of finding in other words."""
-    if head_key(finding) == head_key(other):
-        return True
-    abdominal = region_of(other) == ABDOMEN_PELVIS and region_of(finding) != CHEST
-    return abdominal and bool(kinds(finding) & kinds(other))
-
-
-def same_structure(finding: str, other: str) -> bool:
-    """`finding` names no structure, or one that `other` names too ("pericardial" is not "pleural")."""
-    named = {s.name for s in structures_in(finding)}
-    return not named or bool(named & {s.name for s in structures_in(other)})
-
-
-def restates(finding: Finding, other: Finding) -> bool:
-    """Whether `finding` says nothing `other` does not: same finding, no structure, place or size of its own."""
-    return (finding.negated == other.negated and same_kind(finding.text, other.text)
-            and same_structure(finding.text, other.text)
-            and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
-
-
-def merge_finding(findings: list[Finding], finding: Finding) -> None:
-    """Add `finding` unless it restates one already there; a more specific restatement replaces it."""
-    for index, earlier in enumerate(findings):
-        if restates(finding, earlier):
-            return
-        if restates(earlier, finding):
-            findings[index] = finding
-            return
-    findings.append(finding)
 
 
 # ---------------------------------------------------------------- statements and clauses
@@ -318,6 +237,13 @@ def is_negated(text: str) -> bool:
     if cues.NEGATION_AFTER.search(text):
         return True
     return head is None and bool(cues.NORMAL.search(text))
+
+
+def in_hollow_organ(text: str, organ: Organ | None) -> bool:
+    """Whether `text` is about a hollow organ (or names none), whose filling is no finding: a collapsed bowel is
+    normal, a collapsed vena cava or lobe is not."""
+    structure = structure_named_first(text) or (organ.structure if organ else None)
+    return structure is None or structure.name in HOLLOW_ORGANS
 
 
 def carries_negation(clause: Clause) -> bool:

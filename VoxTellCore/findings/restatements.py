@@ -1,0 +1,124 @@
+"""One prompt per finding: whether a finding restates another (an impression repeating the findings).
+
+A finding restates another when it is the same finding (the same head noun; in an abdominal or
+pelvic structure also the same kind of finding in other words, or the diagnosis the other's
+sentence interprets it as), in the structure the other names, with no place or size of its own.
+The more specific of the two is kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+from VoxTellCore.findings import cues
+from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, region_of, structure_named_first,
+                                          structures_in)
+from VoxTellCore.findings.categories import head_phrase
+from VoxTellCore.findings.finding import Finding
+from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
+
+
+def head_key(text: str) -> tuple[str, str]:
+    """The head noun of a finding, shortened, and the ending that names its condition: the last finding noun
+    before its location or measurement.
+
+    "Mild centrilobular emphysema in both upper lobes" -> ("emphy", ""), "Deep endometriosis" -> ("endom",
+    "osis"), "Right ovarian endometrioma" -> ("endom", "oma"); a device keeps its kind: "Nasogastric tube ..."
+    -> ("nasogastric tube", "").
+    """
+    match = None
+    for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
+        matches = list(cues.FINDING_NOUN.finditer(phrase))
+        if matches:
+            match = matches[-1]
+            break
+    match = match or cues.ABNORMAL_MODIFIER.search(text)
+    if not match:
+        return text.lower(), ""
+    words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
+    noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
+    if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
+        return f"{words[-2]} {noun}", ""
+    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
+    condition = _CONDITION_ENDING.search(word)
+    return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
+
+
+# Endings that tell conditions with the same stem apart: endometriosis is not an endometrioma.
+_CONDITION_ENDING = re.compile(r"(?:osis|oses|itis|omas?|megaly|iasis|pathy|ectomy)$")
+_CONDITIONS = {"oses": "osis", "omas": "oma"}
+
+
+def same_head(finding: str, other: str) -> bool:
+    """The same head noun, with no other condition ending ("fibrotic" is "fibrosis", "cholecystitis" is not
+    "cholelithiasis")."""
+    (stem, condition), (other_stem, other_condition) = head_key(finding), head_key(other)
+    return stem == other_stem and (condition == other_condition or not (condition and other_condition))
+
+
+def place_words(text: str) -> set[str]:
+    """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
+    places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
+    places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
+                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
+        places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
+                   if w not in _NOT_PLACES}
+    return places
+
+
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring"}
+
+
+def sizes(text: str) -> set[str]:
+    """Each measured value with its unit: "5.6 x 5.4 cm" -> {"5.6 cm", "5.4 cm"}."""
+    return {f"{value} {m['unit'][0].lower()}m" for m in MEASUREMENT.finditer(normalise_measurements(text))
+            for value in re.findall(r"\d+(?:\.\d+)?", m["numbers"])}
+
+
+def kinds(text: str) -> set[str]:
+    head = head_phrase(text)
+    return {kind for kind, pattern in cues.FINDING_KINDS.items() if pattern.search(head)}
+
+
+def same_kind(finding: str, other: str) -> bool:
+    """The same head noun, or, in an abdominal or pelvic structure, the same kind of finding in other words."""
+    if same_head(finding, other):
+        return True
+    abdominal = region_of(other) == ABDOMEN_PELVIS and region_of(finding) != CHEST
+    return abdominal and bool(kinds(finding) & kinds(other))
+
+
+def same_structure(finding: str, other: str) -> bool:
+    """`finding` names no structure, or `other` names the one it is in too ("pericardial" is not "pleural";
+    "bladder wall thickening next to the sigmoid" is not the sigmoid's)."""
+    own = structure_named_first(finding)
+    return own is None or own.name in {s.name for s in structures_in(other)}
+
+
+def interpretations(statement: str) -> list[str]:
+    """What a statement says its finding is: "... consistent with hepatic steatosis", ", likely a cyst"."""
+    return [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement)) if m]
+
+
+def restates(finding: Finding, other: Finding) -> bool:
+    """Whether `finding` says nothing `other` does not: same finding (or the diagnosis `other`'s sentence gives it:
+    "Hepatic steatosis" after "The liver is diffusely hypoattenuating, consistent with hepatic steatosis"), no
+    structure, place or size of its own."""
+    diagnoses = [other.text, *interpretations(other.source_sentence)]
+    return (finding.negated == other.negated and any(same_kind(finding.text, text) for text in diagnoses)
+            and same_structure(finding.text, other.text)
+            and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
+
+
+def merge_finding(findings: list[Finding], finding: Finding) -> None:
+    """Add `finding` unless it restates one already there; a more specific restatement replaces it."""
+    for index, earlier in enumerate(findings):
+        if restates(finding, earlier):
+            return
+        if restates(earlier, finding):
+            findings[index] = finding
+            return
+    findings.append(finding)
