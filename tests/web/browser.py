@@ -189,19 +189,32 @@ class Page:
         return self.all("img.image-display-area")[0].screenshot_as_png
 
     def reset_cameras(self) -> None:
-        """Press every view's Reset Camera (trame-slicer's gutter button), as a user would: the view a
-        volume opens with is fitted to the size the browser had reported by then, which varies."""
+        """Press every view's Reset Camera (trame-slicer's gutter button), as a user would."""
         for icon in self.all(".view-gutter .mdi-camera-flip-outline"):
             icon.click()
 
+    def slice_view_has_its_size(self) -> bool:
+        """The first slice view shows a frame rendered at the view's current size: after a resize the
+        page stretches the previous frame (or shows none) until the server's next one arrives."""
+        return self.driver.execute_script(
+            "const image = document.querySelectorAll('img.image-display-area')[0];"
+            "const area = image && image.parentElement.getBoundingClientRect();"
+            "return !!area && image.naturalWidth > 0 && image.naturalWidth === Math.floor(area.width)"
+            " && image.naturalHeight === Math.floor(area.height);")
+
     def settled_slice_view_png(self) -> bytes:
         """The first slice view once it stopped changing (the server streams it: after a change the
-        page shows intermediate images for a moment): two shots 1 s apart with the same pixels."""
-        shots = [self.slice_view_png()]
+        page shows intermediate images for a moment): two shots 1 s apart with the same pixels, each
+        of a frame rendered at the view's size."""
+        def shot() -> bytes:
+            self.wait_for(self.slice_view_has_its_size, "a slice view frame of the view's size", timeout_s=60)
+            return self.slice_view_png()
+
+        shots = [shot()]
 
         def settled():
             time.sleep(1)
-            shots.append(self.slice_view_png())
+            shots.append(shot())
             return shots[-1] == shots[-2]
 
         self.wait_for(settled, "the slice view to settle", timeout_s=60)
