@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
 
+from VoxTellCore.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VOXTELL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VOXTELL_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -52,11 +54,6 @@ def colour_pixels(png: bytes, rgb, tolerance: int = 40) -> int:
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
     return int(np.count_nonzero(np.abs(image - np.asarray(rgb)).max(axis=2) < tolerance))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
