@@ -23,7 +23,8 @@ BEFORE_TRAME_SLICER = 1.0
 class FitWhileUntouched:
     def __init__(self, view_manager: ViewManager) -> None:
         self._view_manager = view_manager
-        self._fitted: Dict[AbstractView, Tuple[tuple, Tuple[float, ...]]] = {}  # view -> (its size, its state) after the fit
+        # view -> (its size, its state) after its last fit; dropped once the view was moved
+        self._fitted: Dict[AbstractView, Tuple[tuple, Tuple[float, ...]]] = {}
         self._observed = set()
 
     def volume_opened(self) -> None:
