@@ -38,6 +38,7 @@ from VoxTellSlicerLib.options import DEMO_MODEL
 from VoxTellSlicerLib.report import extractReportFindings
 from VoxTellSlicerLib.worker import ProgressState
 from VoxTellWeb.session import DOWNLOAD_FORMATS, Upload, WebSession
+from VoxTellWeb.view_fit import FitWhileUntouched
 from VoxTellWeb.vocabulary import prompt_suggestions
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class VoxTellWebApp(SegmentationApp):
                                     else f"this machine with the model {model}")
         self._cancel: Optional[threading.Event] = None
         self._runs = 0
+        self._fit = FitWhileUntouched(self._slicer_app.view_manager)
         # The upload buttons go through the session (the core's readers and their checks).
         upload = self._ui.load_volume_items_buttons.on_load_volume
         upload.disconnect(self._logic._load_files_logic._load_volume_files)
@@ -174,6 +176,7 @@ class VoxTellWebApp(SegmentationApp):
             return
         self._slicer_app.display_manager.show_volume(node, do_reset_views=True)
         self._logic._load_files_logic.volume_loaded(node)  # the Segment Editor and W/L presets follow it
+        self._fit.volume_opened()
         with self.server.state as state:
             state.voxtell_can_revert, state.voxtell_has_volume = False, True
         self._show(status=f"Opened {self.session.case}: {' x '.join(map(str, self.session.volume.array.shape[::-1]))} voxels.")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import html
-import socket
 import subprocess
 import sys
 from typing import List, Sequence
 
 from aiohttp import web
+
+from VoxTellCore.ports import free_port
 
 BUSY_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="{retry}">
 <title>VoxTell is busy</title></head><body style="font-family: sans-serif; margin: 3em">
@@ -27,11 +28,6 @@ FAILED_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>VoxTell
 RETRY_S = 15
 START_S = 180
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Launcher:

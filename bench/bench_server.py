@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from VoxTellCore.inference.predictor import VoxTellPredictor  # noqa: E402
 from VoxTellCore.io import Volume  # noqa: E402
+from VoxTellCore.ports import free_port  # noqa: E402
 from VoxTellCore.remote.client import RemotePredictor, nifti_bytes  # noqa: E402
 from VoxTellCore.remote.wire import compact, crop_to_content, pack_array  # noqa: E402
 
@@ -85,13 +86,9 @@ class ReleaseAdapter:
 
 
 def start(app):
-    import socket
-
     import uvicorn
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{port}"

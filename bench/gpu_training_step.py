@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from Training.loss import DeepSupervisionLoss, PromptSegmentationLoss  # noqa: E
 from Training.sampling import BatchSampler  # noqa: E402
 from Training.trainer import batch_stream, freeze_unused_parameters  # noqa: E402
 from VoxTellCore.model import VoxTellConfig, VoxTellModel  # noqa: E402
+from VoxTellCore.ports import free_port  # noqa: E402
 
 A100_40GB_USABLE_GIB = 39.4 - 1.0  # total memory an A100 40GB reports, less ~1 GiB of CUDA context
 DS_WEIGHTS = [1, 1 / 2, 1 / 4, 1 / 8, 1 / 16]
@@ -179,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(probe.getsockname()[1]))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     dist.init_process_group("nccl", rank=0, world_size=1, device_id=device)
     try:
         ddp = DistributedDataParallel(model, device_ids=[device])

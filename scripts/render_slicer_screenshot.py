@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from VoxTellCore.ports import free_port  # noqa: E402
+
 OUTPUT = ROOT / "docs" / "images" / "slicer_segments_on_ct.png"
 TRAME_SLICER = "trame-slicer[standalone]==2.0.0"
 TRAME_VENV = Path(os.environ.get("TRAME_VENV", "/tmp/trame-venv"))
@@ -65,11 +68,6 @@ def trame_python() -> Path:
         run([python, "-m", "pip", "install", "--quiet", TRAME_SLICER])
     return python
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, server: subprocess.Popen, timeout_s: float = 300) -> None:

@@ -5,22 +5,18 @@ option, so its DICOM port listens on every interface for the test's few seconds)
 ``stop()``."""
 
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
+from VoxTellCore.ports import free_port
+
 ORTHANC = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 USER, PASSWORD, AET = "voxtell", "s3cret-pass", "ORTHANCTEST"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Orthanc:

@@ -7,7 +7,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +21,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from VoxTellCore.io import Volume
+from VoxTellCore.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(np.__file__).resolve().parents[1]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(url: str, deadline_s: float = 90.0, process: Optional[subprocess.Popen] = None) -> None:

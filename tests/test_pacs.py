@@ -15,11 +15,12 @@ import pytest
 import requests
 from conftest_io_helpers import write_full_dicom_series
 from dicom_checks import dciodvfy_errors
-from orthanc_server import PASSWORD, USER, Orthanc, free_port
+from orthanc_server import PASSWORD, USER, Orthanc
 
 from VoxTellCore.cli import main
 from VoxTellCore.commands import predict
 from VoxTellCore.pacs.dicomweb import referenced_series
+from VoxTellCore.ports import free_port
 
 highdicom = pytest.importorskip("highdicom")
 

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from server_fixtures import free_port, serve, smooth_volume, tiny_model
+from server_fixtures import serve, smooth_volume, tiny_model
+from VoxTellCore.ports import free_port
 from VoxTellCore.remote.client import RemotePredictor, ServerError, VoxTellClient
 from VoxTellCore.remote.wire import compact, content_hash, crop_to_content, pack_array, uncrop
 

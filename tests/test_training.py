@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from Training.config import TrainingConfig
 from Training.encoder_transfer import export_encoder_transfer
 from Training.trainer import train
 from VoxTellCore.checkpoint import alias_groups, load_model, read_model_info
+from VoxTellCore.ports import free_port
 from test_training_support import write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,11 +27,6 @@ EPOCHS, ITERATIONS = 4, 3
 def _losses(output: Path) -> list[dict]:
     return [json.loads(line) for line in (output / "fold_0" / "iterations.jsonl").read_text().splitlines()]
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -52,7 +47,7 @@ def runs(tmp_path_factory):
     resumed = train(config, root / "resumed", resume=True)
     torch.set_num_threads(threads)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
                "-m", "Training.cli", str(config_path), "--output", str(root / "ddp"), "--set", "record_checksums=true"]
     ddp = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]

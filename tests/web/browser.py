@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
 
+from VoxTellCore.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VOXTELL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VOXTELL_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -52,11 +54,6 @@ def colour_pixels(png: bytes, rgb, tolerance: int = 40) -> int:
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
     return int(np.count_nonzero(np.abs(image - np.asarray(rgb)).max(axis=2) < tolerance))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -189,19 +186,32 @@ class Page:
         return self.all("img.image-display-area")[0].screenshot_as_png
 
     def reset_cameras(self) -> None:
-        """Press every view's Reset Camera (trame-slicer's gutter button), as a user would: the view a
-        volume opens with is fitted to the size the browser had reported by then, which varies."""
+        """Press every view's Reset Camera (trame-slicer's gutter button), as a user would."""
         for icon in self.all(".view-gutter .mdi-camera-flip-outline"):
             icon.click()
 
+    def slice_view_has_its_size(self) -> bool:
+        """The first slice view shows a frame rendered at the view's current size: after a resize the
+        page stretches the previous frame (or shows none) until the server's next one arrives."""
+        return self.driver.execute_script(
+            "const image = document.querySelectorAll('img.image-display-area')[0];"
+            "const area = image && image.parentElement.getBoundingClientRect();"
+            "return !!area && image.naturalWidth > 0 && image.naturalWidth === Math.floor(area.width)"
+            " && image.naturalHeight === Math.floor(area.height);")
+
     def settled_slice_view_png(self) -> bytes:
         """The first slice view once it stopped changing (the server streams it: after a change the
-        page shows intermediate images for a moment): two shots 1 s apart with the same pixels."""
-        shots = [self.slice_view_png()]
+        page shows intermediate images for a moment): two shots 1 s apart with the same pixels, each
+        of a frame rendered at the view's size."""
+        def shot() -> bytes:
+            self.wait_for(self.slice_view_has_its_size, "a slice view frame of the view's size", timeout_s=60)
+            return self.slice_view_png()
+
+        shots = [shot()]
 
         def settled():
             time.sleep(1)
-            shots.append(self.slice_view_png())
+            shots.append(shot())
             return shots[-1] == shots[-2]
 
         self.wait_for(settled, "the slice view to settle", timeout_s=60)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import colour_pixels
+from browser import WINDOW, colour_pixels
 from conftest import PROMPT
 
 import VoxTellWeb  # noqa: F401  (VoxTellSlicerLib on the path)
@@ -55,19 +55,34 @@ def keep_screenshot(page, name: str) -> None:
         page.driver.save_screenshot(str(Path(folder) / name))
 
 
-def different_fraction(png: bytes, reference: Path) -> float:
+def different_fraction(png: bytes, expected_png: bytes) -> float:
     from PIL import Image
 
-    shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
-    expected = np.asarray(Image.open(reference).convert("RGB"), dtype=np.int16)
-    assert shot.shape == expected.shape, f"slice view is {shot.shape}, the reference {expected.shape}"
+    shot, expected = (np.asarray(Image.open(io.BytesIO(image)).convert("RGB"), dtype=np.int16)
+                      for image in (png, expected_png))
+    assert shot.shape == expected.shape, f"slice view is {shot.shape}, the expected one {expected.shape}"
     return float(np.mean(np.abs(shot - expected).max(axis=2) > PIXEL_TOLERANCE))
 
 
-def test_upload_and_run_show_liver_with_its_colour(page, phantom):
+def test_opened_volume_stays_fitted_when_the_window_resizes(page, phantom):
     page.upload(phantom)
     page.wait_for(lambda: page.status().startswith("Opened phantom"), "the phantom to open")
     keep_screenshot(page, "web_opened.png")
+    # The views shrink after the volume was fitted (the width stays above Vuetify's lg breakpoint, 1280 px,
+    # below which the side panels change).
+    page.driver.set_window_size(1450, 800)
+    try:
+        shown = page.settled_slice_view_png()
+        page.reset_cameras()
+        fitted = page.settled_slice_view_png()
+    finally:
+        page.driver.set_window_size(*WINDOW)
+    fraction = different_fraction(shown, fitted)
+    print(f"resized slice view vs Reset Camera's: {fraction:.3%} of pixels differ by more than {PIXEL_TOLERANCE}")
+    assert fraction <= MAX_DIFFERENT_FRACTION
+
+
+def test_run_shows_liver_with_its_colour(page):
     page.type_prompt(PROMPT)
     page.run()
     assert page.error() == ""
@@ -79,15 +94,14 @@ def test_upload_and_run_show_liver_with_its_colour(page, phantom):
 
 def test_slice_view_matches_the_reference(page):
     page.wait_for(lambda: page.segments(), "the segment list")
-    page.reset_cameras()
-    png = page.settled_slice_view_png()
+    png = page.settled_slice_view_png()  # as the page shows it: no Reset Camera pressed
     keep_screenshot(page, "web_liver.png")
     if os.environ.get("VOXTELL_WEB_UPDATE_REFERENCE"):
         REFERENCE.parent.mkdir(exist_ok=True)
         REFERENCE.write_bytes(png)
     # The liver's colour is in the view (not only somewhere in the reference).
     assert colour_pixels(png, [round(255 * c) for c in segment_info(PROMPT).color]) > 100
-    fraction = different_fraction(png, REFERENCE)
+    fraction = different_fraction(png, REFERENCE.read_bytes())
     print(f"slice view vs reference: {fraction:.3%} of pixels differ by more than {PIXEL_TOLERANCE}")
     assert fraction <= MAX_DIFFERENT_FRACTION
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ROOT, free_port
+from browser import ROOT
 from conftest import PROMPT
 
 import VoxTellWeb  # noqa: F401  (VoxTellSlicerLib on the path)
 from VoxTellCore.errors import VoxTellError
+from VoxTellCore.ports import free_port
 from VoxTellWeb.compute import server_factory
 from VoxTellWeb.session import Upload, WebSession
 
