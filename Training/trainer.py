@@ -99,7 +99,7 @@ def shared_manifest(config: TrainingConfig, ctx: DistributedContext) -> dict:
     other rank waits for it and reads only that file."""
     names = [spec.get("name") for spec in config.datasets]
     error = None
-    if ctx.is_main and read_manifest(config.preprocessed_dir, names) is None:
+    if ctx.is_main and read_manifest(config.preprocessed_dir, names, check_files=True) is None:
         try:
             build_manifest(config.preprocessed_dir, names)
         except InputError as exc:  # raised after the barrier, so the other ranks do not wait for rank 0

@@ -124,6 +124,19 @@ def test_training_reads_one_manifest_and_needs_no_raw_data(tmp_path):
     assert batch.image.shape == (2, 1, 16, 16, 16)
 
 
+def test_a_cached_case_deleted_by_hand_after_the_manifest_is_found_before_training(tmp_path):
+    """The manifest was current when written; a case's array removed later made training fail on
+    that case whenever the sampler drew it. Rank 0 now sees it at the start and names the fix."""
+    config = TrainingConfig.from_file(write_config(tmp_path))
+    rank0 = DistributedContext(rank=0, world_size=1)
+    shared_manifest(config, rank0)
+    (Path(config.preprocessed_dir) / "Dataset900_Tiny" / "case001_image.b2nd").unlink()
+    with pytest.raises(InputError, match=r"incomplete: 1 of 3 case\(s\) missing.*Dataset900_Tiny/case001.*preprocess"):
+        shared_manifest(config, rank0)
+    with pytest.raises(InputError, match="incomplete"):
+        prepare_data(config.datasets, Vocabulary.load(config.vocabulary), config.preprocessed_dir, 0.0, 1)
+
+
 def test_a_checkpoint_keeps_the_previous_state_and_resume_takes_the_newest_complete_one(tmp_path, monkeypatch):
     events = []
     real_fsync, real_replace = os.fsync, os.replace

@@ -41,14 +41,28 @@ def remove_manifest(root: Path) -> None:
     (root / MANIFEST).unlink(missing_ok=True)
 
 
-def read_manifest(root: str | Path, datasets: list[str]) -> dict[str, Any] | None:
-    """The manifest if it exists, is of this version and covers ``datasets``; else None."""
-    manifest = _read_json(Path(root) / MANIFEST)
+def read_manifest(root: str | Path, datasets: list[str], check_files: bool = False) -> dict[str, Any] | None:
+    """The manifest if it exists, is of this version and covers ``datasets``; else None.
+    ``check_files``: also None when a listed case's cached file is gone or has another size
+    (deleted or replaced by hand), so that it is rebuilt and names what to rerun, instead of
+    training failing on that case hours later."""
+    root = Path(root)
+    manifest = _read_json(root / MANIFEST)
     if (not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION
             or manifest.get("cache_version") != CACHE_VERSION
             or any(name not in manifest.get("datasets", {}) for name in datasets)):
         return None
+    if check_files and not all(_files_unchanged(root / name, meta)
+                               for name in datasets for meta in manifest["datasets"][name]["cases"].values()):
+        return None
     return manifest
+
+
+def _files_unchanged(folder: Path, meta: dict[str, Any]) -> bool:
+    try:
+        return all((folder / name).stat().st_size == size for name, size in meta["files"].items())
+    except (OSError, KeyError, AttributeError):
+        return False
 
 
 def build_manifest(root: str | Path, datasets: list[str]) -> dict[str, Any]:

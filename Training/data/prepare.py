@@ -62,7 +62,7 @@ def prepare_data(datasets: list[dict[str, Any]], vocabulary: Vocabulary, preproc
     if len(set(names)) != len(names) or None in names:
         raise InputError(f"Every dataset entry needs a unique 'name', got {names}.")
     root = Path(preprocessed_dir)
-    manifest = manifest or read_manifest(root, names) or build_manifest(root, names)
+    manifest = manifest or read_manifest(root, names, check_files=True) or build_manifest(root, names)
     entries = manifest["datasets"]
     label_targets = {
         name: vocabulary.targets_for_dataset(name, entries[name]["labels"]) if entries[name]["labels"] is not None
