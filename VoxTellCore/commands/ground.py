@@ -30,7 +30,9 @@ from VoxTellCore.errors import InputError
 from VoxTellCore.findings import Finding, extract_findings, reported
 from VoxTellCore.findings.grounding import (GroundedFinding, consistency_flags, mask_statistics,
                                             stated_location)
-from VoxTellCore.inference.batch import Case, bank_labels, check_inputs, check_output_folder, model_info
+from VoxTellCore.inference.batch import check_inputs, check_output_folder, model_info
+from VoxTellCore.inference.cases import Case
+from VoxTellCore.inference.prompts import bank_labels
 from VoxTellCore.inference.sliding_window import check_step
 from VoxTellCore.io import Volume, read_volume, write_mask
 from VoxTellCore.io.naming import safe_prompt_name

@@ -15,7 +15,8 @@ import numpy as np
 
 from VoxTellCore.commands import window_progress
 from VoxTellCore.errors import InputError
-from VoxTellCore.inference.batch import BatchRequest, cases_from_jobs, find_cases, run_batch
+from VoxTellCore.inference.batch import BatchRequest, run_batch
+from VoxTellCore.inference.cases import cases_from_jobs, find_cases
 from VoxTellCore.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from VoxTellCore.inference.sliding_window import DEFAULT_STEP, check_step
 from VoxTellCore.pacs.options import add_pacs_arguments, pacs_request

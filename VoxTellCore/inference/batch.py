@@ -24,26 +24,14 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 import numpy as np
 
 from VoxTellCore.errors import Cancelled, InputError, VoxTellError
-from VoxTellCore.io import check_image, is_image_file, read_volume
-from VoxTellCore.io.naming import (LEGEND_SUFFIX, case_name, case_output_name, combined_output_name, legend_name,
-                                   prompt_output_name)
+from VoxTellCore.inference.cases import Case, cases_of_part
+from VoxTellCore.inference.prompts import check_vocabulary, embed_once
+from VoxTellCore.io import check_image, read_volume
+from VoxTellCore.io.naming import LEGEND_SUFFIX, case_output_name, combined_output_name, legend_name, prompt_output_name
 from VoxTellCore.progress import Progress
 
 #: ``window_progress(case_name)``: a context manager giving the predictor's progress callback.
 WindowProgress = Callable[[str], ContextManager[Progress]]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One image (file or DICOM series folder) and its prompts."""
-
-    image: str
-    prompts: Tuple[str, ...]
-    series: Optional[str] = None
-
-    @property
-    def name(self) -> str:
-        return case_name(self.image)
 
 
 @dataclass
@@ -74,67 +62,6 @@ class BatchResult:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
-
-
-# ---------------------------------------------------------------------- finding cases
-def find_cases(inputs: Sequence[str], prompts: Sequence[str], series: Optional[str] = None) -> List[Case]:
-    """Files stay as given; a folder holding image files gives those (sorted by name, hidden
-    files skipped); any other folder is a DICOM series folder (``series`` picks one of several).
-    Duplicates are dropped, order is kept."""
-    if not inputs:
-        raise InputError("No input image given: pass -i IMAGE [IMAGE ...] or a folder, or use --jobs.")
-    prompts = check_prompts(list(prompts), "-p/--prompts")
-    images: List[str] = []
-    for entry in inputs:
-        path = Path(entry)
-        inside = []
-        if path.is_dir() and os.access(path, os.R_OK | os.X_OK):
-            inside = sorted(str(p) for p in path.iterdir()
-                            if p.is_file() and is_image_file(p.name) and not p.name.startswith("."))
-        images += inside or [str(entry)]
-    return [Case(image, tuple(prompts), series) for image in dict.fromkeys(images)]
-
-
-def cases_from_jobs(value: str, series: Optional[str] = None) -> List[Case]:
-    """``--jobs``: a .json file or inline JSON, a list of {"image": ..., "prompts": [...]}."""
-    from_file = os.path.isfile(value)
-    try:
-        jobs = json.loads(Path(value).read_text(encoding="utf-8") if from_file else value)
-    except json.JSONDecodeError as error:
-        what = f"file {value}" if from_file else "text (and not an existing file)"
-        raise InputError(f"--jobs: the {what} is not valid JSON ({error}). "
-                         'Write a list like [{"image": "a.nii.gz", "prompts": ["liver"]}].') from error
-    if not isinstance(jobs, list):
-        raise InputError('--jobs must be a JSON list of {"image": ..., "prompts": [...]} objects.')
-    cases = []
-    for number, job in enumerate(jobs, start=1):
-        if not isinstance(job, dict) or not isinstance(job.get("image"), str) or "prompts" not in job:
-            raise InputError(f'--jobs entry {number} ({job!r}) needs "image" (a path) and "prompts" (a list of texts).')
-        prompts = [job["prompts"]] if isinstance(job["prompts"], str) else job["prompts"]
-        cases.append(Case(job["image"], tuple(check_prompts(prompts, f"--jobs entry {number}")), series))
-    if not cases:
-        raise InputError("No images to segment: the --jobs list is empty.")
-    return cases
-
-
-def check_prompts(prompts: Any, where: str) -> List[str]:
-    if not isinstance(prompts, list) or not prompts:
-        raise InputError(f"{where} has no prompts: give at least one text prompt such as 'liver'.")
-    for number, prompt in enumerate(prompts, start=1):
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InputError(f"{where}: prompt {number} ({prompt!r}) is empty; give a text such as 'left kidney'.")
-    return [prompt.strip() for prompt in prompts]  # "  liver " is "liver": same mask, same file name
-
-
-def cases_of_part(cases: Sequence[Case], parts: int, part: int) -> List[Case]:
-    """Share ``part`` of ``parts`` (nnU-Net's ``[part_id::num_parts]`` of the cases sorted by
-    name), in the given order: processes started with the same inputs split them with no
-    coordination and every case lands in exactly one share."""
-    if parts < 1 or not 0 <= part < parts:
-        raise InputError(f"--parts {parts} --part {part}: give --parts N (N >= 1) and --part I with 0 <= I < N.")
-    ranked = sorted(range(len(cases)), key=lambda index: (cases[index].name, cases[index].image))
-    mine = set(ranked[part::parts])
-    return [case for index, case in enumerate(cases) if index in mine]
 
 
 # ---------------------------------------------------------------------- outputs
@@ -317,64 +244,6 @@ def run_batch(
         print(f"{len(result.failed)} of {len(todo)} image(s) failed: "
               f"{', '.join(case.image for case, _ in result.failed)}", file=sys.stderr)
     return result
-
-
-def bank_labels(predictor: Any) -> set:
-    """The lower-case prompts of the predictor's embedding bank (none for a predictor without one)."""
-    bank = getattr(getattr(predictor, "embedder", None), "bank", None)
-    return {label.lower() for label in getattr(bank, "labels", ())}
-
-
-def check_vocabulary(predictor: Any, prompts: Sequence[str]) -> None:
-    """The demo model knows only the prompts it was trained on (its bank): others are refused
-    with the closest ones it knows. With any model, a prompt that no name of the terminology, its
-    synonyms or the bank matches but one nearly does gets a "did you mean" warning."""
-    from VoxTellCore.models import DEMO_NAME
-    from VoxTellCore.terminology import TYPO_SIMILARITY, closest_prompts, known_prompts, prompt_key
-
-    bank = bank_labels(predictor)
-    unknown = [prompt for prompt in dict.fromkeys(prompts) if prompt_key(prompt) not in bank]
-    if getattr(predictor, "is_demo", False) and unknown:
-        lines = [f"  {prompt!r}: closest known: {', '.join(map(repr, closest_prompts(prompt, bank))) or 'none'}"
-                 for prompt in unknown]
-        raise InputError(f"The {DEMO_NAME} model knows only the {len(bank)} prompts it was trained on; these are "
-                         "not among them:\n" + "\n".join(lines) + f"\nUse a known prompt (all of them: voxtell-core "
-                         f"predict -m {DEMO_NAME} --list-embeddings) or a real VoxTell model.")
-    names = known_prompts() | bank
-    for prompt in unknown:
-        if prompt_key(prompt) not in names:
-            close = closest_prompts(prompt, names, cutoff=TYPO_SIMILARITY)
-            if close:
-                print(f"Warning: the prompt {prompt!r} matches no known anatomy name; did you mean "
-                      f"{' or '.join(map(repr, close))}? It is segmented as written.", file=sys.stderr)
-
-
-def announce_text_encoder(predictor: Any, prompts: Sequence[str]) -> None:
-    """Before prompts outside the embedding bank load the text encoder: refuse when it cannot
-    fit in memory, and say so when it must be downloaded first (about 8 GB for Qwen3-Embedding-4B)."""
-    from VoxTellCore.text.encoder import check_text_encoder_memory, text_encoder_download_bytes
-
-    embedder = getattr(predictor, "embedder", None)
-    encoder = getattr(embedder, "encoder", None)
-    needing = embedder.prompts_needing_encoder(prompts) if encoder is not None else []
-    if not needing:
-        return
-    check_text_encoder_memory(encoder.name_or_path, predictor.device)
-    missing = text_encoder_download_bytes(encoder.name_or_path)
-    shown = ", ".join(repr(prompt) for prompt in needing[:3]) + (", ..." if len(needing) > 3 else "")
-    if missing:
-        print(f"{len(needing)} prompt(s) are not in the embedding bank ({shown}): downloading the text encoder "
-              f"{encoder.name_or_path} first, about {missing / 1e9:.1f} GB, once. Prompts from the bank need no "
-              "download (voxtell-core predict --list-embeddings).", file=sys.stderr)
-
-
-def embed_once(predictor: Any, cases: Sequence[Case]) -> Callable[[Case], Any]:
-    """Embed every distinct prompt of the batch once; returns a case's embedding rows."""
-    unique = list(dict.fromkeys(prompt for case in cases for prompt in case.prompts))
-    announce_text_encoder(predictor, unique)
-    table = predictor.embed(unique)
-    row = {prompt: index for index, prompt in enumerate(unique)}
-    return lambda case: table[[row[prompt] for prompt in case.prompts]]
 
 
 def model_info(predictor: Any) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from VoxTellCore.inference.batch import Case
+from VoxTellCore.inference.cases import Case
 from VoxTellCore.io.formats.dicom import choose_series, list_dicom_series
 from VoxTellCore.io.formats.dicom_seg import MANUFACTURER
 from VoxTellCore.pacs import PacsError

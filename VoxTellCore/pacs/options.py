@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from VoxTellCore.errors import InputError
-from VoxTellCore.inference.batch import BatchRequest, Case, cases_of_part, check_prompts
+from VoxTellCore.inference.batch import BatchRequest
+from VoxTellCore.inference.cases import Case, cases_of_part, check_prompts
 from VoxTellCore.pacs.auth import SOURCE_ENV, TARGET_ENV, auth_headers
 
 # What a PACS stores, by --format: the DICOM modality of the object.
