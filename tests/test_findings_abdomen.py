@@ -307,3 +307,51 @@ def test_an_obstruction_is_found_and_restates_the_dilatation_above_it():
 def test_a_collapsed_solid_structure_is_still_a_finding():
     assert positives("Findings:\nVessels: Collapsed inferior vena cava.\nBowel: Collapsed.\n") == [
         "Collapsed inferior vena cava"]
+
+
+@pytest.mark.parametrize("sentence", [
+    "The collection is amenable to CT-guided aspiration.",
+    "The hemoperitoneum was discussed with the on-call surgeon at 14:30.",
+    "The patient was transferred to the operating room for evacuation of the hematoma.",
+    "A drainage catheter could be considered for the pelvic collection.",
+    "Urology has been consulted regarding the obstructing ureteric stone.",
+])
+def test_management_and_communication_are_not_findings(sentence):
+    assert positives(f"Impression:\n{sentence}\n") == []
+
+
+def test_management_after_a_finding_is_cut_off():
+    assert positives("Impression:\n4 cm pelvic abscess, amenable to transgluteal drainage.\n") == ["4 cm pelvic abscess"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Impression:\nEnterovesical fistula.\n", ("Enterovesical fistula", "bowel")),
+    ("Findings:\nBowel: There is a fistula between the descending colon and the bladder dome.\n",
+     ("Fistula between the descending colon and the bladder dome", "urinary bladder")),
+])
+def test_a_fistula_is_a_finding_that_names_its_structure(sentence, finding):
+    assert [(f.text, f.structure, f.category) for f in extract_findings(sentence) if not f.negated] == [
+        (*finding, "Bowel/Mesentery")]
+
+
+def test_fluid_filled_describes_the_bowel_and_is_no_fluid_finding():
+    findings = [f for f in extract_findings("Findings:\nThe jejunum is distended to 3.2 cm and fluid-filled.\n")
+                if not f.negated]
+    assert [f.text for f in findings] == ["The jejunum is distended to 3.2 cm and fluid-filled"]
+    assert findings[0].category != "Fluid Collection/Ascites"
+
+
+@pytest.mark.parametrize("report, kept", [
+    ("Findings:\nPancreas: The pancreatic tail mass abuts the splenic vein; venous invasion is not excluded.\n",
+     "The pancreatic tail mass abuts the splenic vein"),
+    ("Findings:\nUterus: Junctional zone thickening to 14 mm, cannot exclude adenomyosis.\n",
+     "Junctional zone thickening of the uterus to 14 mm"),
+])
+def test_a_diagnosis_that_cannot_be_excluded_makes_the_finding_before_it_uncertain(report, kept):
+    assert [(f.text, f.uncertain) for f in extract_findings(report) if not f.negated] == [(kept, True)]
+
+
+def test_an_impression_restating_a_diagnosis_that_cannot_be_excluded_is_merged():
+    report = ("Findings:\nAdrenals: The left adrenal gland abuts the gastric mass with no fat plane; invasion cannot "
+              "be excluded.\n\nImpression:\nPossible invasion of the left adrenal gland.\n")
+    assert positives(report) == ["The left adrenal gland abuts the gastric mass with no fat plane"]

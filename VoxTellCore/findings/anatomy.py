@@ -61,7 +61,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
-                       r"append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
+                       r"ileo\w+|entero\w+|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental", ABDOMEN_PELVIS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -22,12 +22,14 @@ FINDING_NOUN = _any(
     "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
     # abdomen and pelvis
-    "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
+    FLUID, r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia",
-    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
+    # a tumour's contact with a vessel, in staging: a finding of the vessel
+    r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -54,10 +56,13 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
 STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
+# "invasion cannot be excluded" after a finding: a diagnosis the finding may be, not a second finding.
+_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?", r"(?:is|are) not excluded",
+              r"not (?:be )?excluded")
+EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
-             r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
-             r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"versus\b", r"vs\.?")
 # A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
 LEADING_HEDGE = re.compile(
@@ -92,10 +97,13 @@ PRIOR_MEASUREMENT = re.compile(
     r",?\s*\(?\b(?:previously|formerly|prior|was|from)\s+(?:measur\w*\s+)?\d+(?:\.\d+)?"
     r"(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
-# Sentences that are not observations: recommendations, technique, cross-references.
+# Sentences that are not observations: recommendations, management, communication, technique, cross-references.
 NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
     r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
+    r"amenable to", r"(?:could|should|may) be considered", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
+    r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
+    r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
 

@@ -28,7 +28,7 @@ from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
                                          with_shared_side)
-from VoxTellCore.findings.restatements import interpretations, merge_finding
+from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
@@ -72,6 +72,7 @@ class RuleBasedExtractor:
             if cues.CROSS_REFERENCE.search(statement):
                 continue
             parts = split_enumeration(statement)
+            statement_findings = []
             for part in parts:
                 part_findings = self.statement_findings(part, sentence, organ, region)
                 for number, finding in enumerate(part_findings):
@@ -79,7 +80,10 @@ class RuleBasedExtractor:
                         finding = replace(finding, text=f"{finding.text} {place}")
                     if hedged_tail and not finding.negated and (len(parts) > 1 or number == len(part_findings) - 1):
                         finding = replace(finding, uncertain=True)
-                    findings.append(finding)
+                    statement_findings.append(finding)
+            if all(finding.uncertain for finding in statement_findings):  # "...; invasion cannot be excluded"
+                statement_findings = interpreted(findings, statement, statement_findings)
+            findings += statement_findings
             place = location_of(statement) or place
         return findings
 
@@ -116,11 +120,13 @@ class RuleBasedExtractor:
                 before = organ_before(clause.separator, previous.text) if abdominal and previous else None
                 text = with_organ(text, organ or before)
             category, focal, organ_system = categorize(text, region)
-            findings.append(Finding(
+            finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
                 organ_system=organ_system, uncertain=uncertain and not negated,
                 prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text)),
-                structure=structure_of(text)))
+                structure=structure_of(text))
+            # "Bladder wall thickening, cannot exclude a fistula": one finding, uncertain
+            findings += interpreted(findings, clause.text, [finding]) if clause.separator.strip() == "," else [finding]
         return findings
 
 
