@@ -355,3 +355,28 @@ def test_an_impression_restating_a_diagnosis_that_cannot_be_excluded_is_merged()
     report = ("Findings:\nAdrenals: The left adrenal gland abuts the gastric mass with no fat plane; invasion cannot "
               "be excluded.\n\nImpression:\nPossible invasion of the left adrenal gland.\n")
     assert positives(report) == ["The left adrenal gland abuts the gastric mass with no fat plane"]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nVessels: Tumour encasement of the common hepatic artery over 2 cm.\n",
+     ("Tumour encasement of the common hepatic artery over 2 cm", "vessel")),
+    ("Findings:\nPancreas: Soft-tissue abutment of the splenic vein by the tail mass.\n",
+     ("Soft-tissue abutment of the splenic vein by the tail mass", "vessel")),
+])
+def test_a_tumour_contacting_or_encasing_a_vessel_is_a_vascular_finding(report, finding):
+    assert [(f.text, f.structure, f.category) for f in extract_findings(report) if not f.negated] == [
+        (*finding, "Vascular")]
+
+
+def test_contact_with_two_vessels_is_two_findings_and_the_impression_restates_each():
+    report = ("Findings:\nArteries: Tumour contact of under 180 degrees with the celiac trunk artery.\n"
+              "Veins: Tumour contact of over 180 degrees with the superior mesenteric vein.\n\n"
+              "Impression:\nOver 180 degrees contact with the superior mesenteric vein and under 180 degrees contact "
+              "with the celiac trunk artery.\n")
+    assert positives(report) == ["Tumour contact of under 180 degrees with the celiac trunk artery",
+                                 "Tumour contact of over 180 degrees with the superior mesenteric vein"]
+
+
+def test_a_finding_that_does_not_reach_a_structure_is_a_negative_statement():
+    findings = extract_findings("Findings:\nSpleen: The laceration does not reach the splenic hilar vessels.\n")
+    assert [f.negated for f in findings] == [True]

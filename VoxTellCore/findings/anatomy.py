@@ -41,7 +41,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort", None),
-    Structure("vessel", r"arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
+    Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
               None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",

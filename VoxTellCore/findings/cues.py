@@ -50,7 +50,9 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       # normal by a criterion, or a device taken out: not a finding to segment
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
-                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b")
+                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b",
+                      # "the laceration does not reach the hepatic veins": a statement about the veins
+                      r"(?:does|do|did) not (?:reach|involve|extend|abut|contact|invade|cross)\b")
 # Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
 # negations of X. They are masked before negation is looked for.
 STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
@@ -159,7 +161,8 @@ LOCATION_WORDS = {"right": "right", "left": "left", "both": "both", "bilateral":
                   "subcarinal": "subcarinal", "paratracheal": "paratracheal", "liver": "liver", "hepatic": "liver",
                   "kidney": "kidney", "kidneys": "kidney", "renal": "kidney", "adrenal": "adrenal",
                   "thyroid": "thyroid", "spine": "spine", "rib": "rib", "ribs": "rib", "aorta": "aorta",
-                  "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment"}
+                  "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment",
+                  "artery": "artery", "arteries": "artery", "vein": "vein", "veins": "vein"}
 
 # Where one sentence splits into several findings; the separator is kept to rejoin fragments.
 CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|"
