@@ -380,3 +380,31 @@ def test_contact_with_two_vessels_is_two_findings_and_the_impression_restates_ea
 def test_a_finding_that_does_not_reach_a_structure_is_a_negative_statement():
     findings = extract_findings("Findings:\nSpleen: The laceration does not reach the splenic hilar vessels.\n")
     assert [f.negated for f in findings] == [True]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nLiver: Hyperenhancing 1.2 cm nodule in the late arterial phase in segment 3.\n",
+     "Hyperenhancing 1.2 cm nodule in segment 3 of the liver"),
+    ("Findings:\nKidneys: 2 cm enhancing mass of the left kidney on the nephrographic phase.\n",
+     "2 cm enhancing mass of the left kidney"),
+])
+def test_a_contrast_phase_is_no_place(report, finding):
+    assert positives(report) == [finding]
+
+
+def test_a_phase_named_impression_merges_with_the_placed_finding():
+    report = ("Findings:\nMass: Hypoenhancing mass in the portal venous phase.\n\n"
+              "Impression:\n2.1 cm hypoenhancing mass in the pancreatic body.\n")
+    assert positives(report) == ["2.1 cm hypoenhancing mass in the pancreatic body"]
+
+
+def test_a_location_fronted_without_a_comma_goes_after_the_finding():
+    assert positives("Findings:\nIn the left paracolic gutter there is a 4 cm fluid collection with an enhancing "
+                     "wall.\n") == ["4 cm fluid collection with an enhancing wall in the left paracolic gutter"]
+
+
+def test_a_diagnosis_that_cannot_be_excluded_takes_the_bone_of_the_statement_before():
+    findings = extract_findings("Findings:\nFocal tracer uptake in the left ischial bone; a metastasis cannot be "
+                                "excluded.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Metastasis in the left ischial bone", True)]

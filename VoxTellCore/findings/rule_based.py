@@ -313,6 +313,8 @@ _THERE_IS = re.compile(r"^there (?:is|are|was|were)\s+(?:also\s+)?", re.IGNORECA
 _ARTICLE = re.compile(r"^(?:a|an)\s+(?!few\b)", re.IGNORECASE)
 _IN_WHICH = re.compile(r"\b(?:in which|where)\s+(.+?)\s+(?:is|are|was|were)\s+(?:seen|noted|observed|detected)\b",
                        re.IGNORECASE)
+# "in the pancreatic parenchymal phase", "on the portal venous phase": when it was seen, not where.
+_PHASE = re.compile(r",?\s*\b(?:in|on|during|at) the (?:[\w-]+ ){0,2}phases?\b", re.IGNORECASE)
 _SEEN = re.compile(r"\s+\b(?:is|are|was|were)\s+(?:also\s+)?(?:seen|noted|observed|detected|present|identified|"
                    r"visuali[sz]ed|demonstrated|evident)\b", re.IGNORECASE)
 
@@ -326,7 +328,7 @@ def tidy(text: str) -> str:
     text = cues.TRAILING_HEDGE.sub("", text)
     text = _ARTICLE.sub("", text)
     text = _IN_WHICH.sub(r"with \1", text)
-    text = _SEEN.sub("", text)
+    text = _PHASE.sub("", _SEEN.sub("", text))
     text = cues.PRIOR_MEASUREMENT.sub("", normalise_measurements(text))
     text = " ".join(text.split()).strip(" ,;:.?")
     return text[:1].upper() + text[1:]
