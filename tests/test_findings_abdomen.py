@@ -408,3 +408,15 @@ def test_a_diagnosis_that_cannot_be_excluded_takes_the_bone_of_the_statement_bef
                                 "excluded.\n")
     assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
         ("Metastasis in the left ischial bone", True)]
+
+
+def test_enhancement_of_a_thickened_wall_is_part_of_the_thickening_and_its_bowel_place():
+    assert positives("Findings:\nThere is a 7 cm segment of circumferential wall thickening and mucosal "
+                     "hyperenhancement in the distal jejunum.\n") == [
+        "7 cm segment of circumferential wall thickening and mucosal hyperenhancement in the distal jejunum"]
+
+
+def test_a_skip_lesion_restates_a_segment_of_wall_thickening():
+    report = ("Findings:\nBowel: 4 cm segment of mural thickening and avid enhancement in the proximal ileum.\n\n"
+              "Impression:\nActive skip lesion in the proximal ileum.\n")
+    assert positives(report) == ["4 cm segment of mural thickening and avid enhancement in the proximal ileum"]

@@ -178,6 +178,9 @@ NO_CARRY_SEPARATOR = re.compile(r"\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b|\bex
 ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|large|extensive|scattered|patchy|"
                            r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
+# "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
+ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|mild|marked)\s+)*(?:hyper)?enhancement\b",
+                                re.IGNORECASE)
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)
@@ -208,4 +211,5 @@ FINDING_KINDS = {
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
+    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b"),  # a skip lesion is one
 }

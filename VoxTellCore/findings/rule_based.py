@@ -186,6 +186,8 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     separator = clause.separator.strip(" ,").lower()
     if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
+    if abdominal and separator == "and" and cues.ENHANCEMENT_DETAIL.match(clause.text.strip()):
+        return True
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
