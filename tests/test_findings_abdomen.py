@@ -420,3 +420,9 @@ def test_a_skip_lesion_restates_a_segment_of_wall_thickening():
     report = ("Findings:\nBowel: 4 cm segment of mural thickening and avid enhancement in the proximal ileum.\n\n"
               "Impression:\nActive skip lesion in the proximal ileum.\n")
     assert positives(report) == ["4 cm segment of mural thickening and avid enhancement in the proximal ileum"]
+
+
+def test_an_impression_in_the_plural_restates_the_singular_findings():
+    report = ("Findings:\nLymph nodes: Enlarged 1.4 cm paracaval lymph node and a 1.2 cm para-aortic lymph node.\n\n"
+              "Impression:\nPathologic paracaval and para-aortic lymph nodes.\n")
+    assert positives(report) == ["Enlarged 1.4 cm paracaval lymph node", "1.2 cm para-aortic lymph node"]

@@ -38,11 +38,16 @@ def head_key(text: str) -> tuple[str, str]:
         return text.lower(), ""
     words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
     noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
+    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
+    if word == noun:  # a whole word: "nodes" is "node", "masses" is "mass"
+        noun = _PLURAL.sub("", noun)
     if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
         return f"{words[-2]} {noun}", ""
-    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
     condition = _CONDITION_ENDING.search(word)
     return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
+
+
+_PLURAL = re.compile(r"(?<=ss)es$|(?<![su])s$")
 
 
 # Endings that tell conditions with the same stem apart: endometriosis is not an endometrioma.
