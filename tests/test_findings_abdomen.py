@@ -426,3 +426,12 @@ def test_an_impression_in_the_plural_restates_the_singular_findings():
     report = ("Findings:\nLymph nodes: Enlarged 1.4 cm paracaval lymph node and a 1.2 cm para-aortic lymph node.\n\n"
               "Impression:\nPathologic paracaval and para-aortic lymph nodes.\n")
     assert positives(report) == ["Enlarged 1.4 cm paracaval lymph node", "1.2 cm para-aortic lymph node"]
+
+
+def test_a_finding_the_subject_contains_is_placed_in_the_subject_and_restated_by_the_impression():
+    report = ("Findings:\nBiliary: The common hepatic duct is dilated to 8 mm and contains a 6 mm calculus in its "
+              "proximal portion.\n\nImpression:\n6 mm stone in the proximal common hepatic duct.\n")
+    assert positives(report) == ["The common hepatic duct is dilated to 8 mm",
+                                 "6 mm calculus in the proximal common hepatic duct"]
+    assert positives("Findings:\nThe gallbladder is distended and contains sludge.\n") == [
+        "The gallbladder is distended", "Sludge in the gallbladder"]

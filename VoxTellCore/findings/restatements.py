@@ -75,7 +75,7 @@ def place_words(text: str) -> set[str]:
     return places
 
 
-_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands", "portion"}
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
 
 
 def sizes(text: str) -> set[str]:

@@ -27,7 +27,7 @@ from VoxTellCore.findings.categories import abdominal_category, categorize, is_a
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
-                                         with_shared_side)
+                                         with_shared_side, with_subject)
 from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -110,7 +110,8 @@ class RuleBasedExtractor:
                 continue
             previous = clauses[index - 1] if index else None
             if abdominal and previous:
-                clause.text = with_shared_side(clause.text, clause.separator, previous.text)
+                clause.text = with_subject(with_shared_side(clause.text, clause.separator, previous.text),
+                                           clause.separator, previous.text)
             text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
