@@ -435,3 +435,13 @@ def test_a_finding_the_subject_contains_is_placed_in_the_subject_and_restated_by
                                  "6 mm calculus in the proximal common hepatic duct"]
     assert positives("Findings:\nThe gallbladder is distended and contains sludge.\n") == [
         "The gallbladder is distended", "Sludge in the gallbladder"]
+
+
+@pytest.mark.parametrize("sentence, findings", [
+    ("Mesenteric fat stranding with a few small nodules in the mesentery.",
+     ["Mesenteric fat stranding with a few small nodules in the mesentery"]),
+    ("Pericolonic fat stranding with a 3 cm abscess in the pelvis.",
+     ["Pericolonic fat stranding", "3 cm abscess in the pelvis"]),
+])
+def test_fat_stranding_with_nodules_in_the_same_fat_is_one_sign(sentence, findings):
+    assert positives(f"Findings:\n{sentence}\n") == findings

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
 from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
-from VoxTellCore.findings.categories import abdominal_category, categorize, is_abdominal, lung_category
+from VoxTellCore.findings.categories import OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
@@ -175,7 +175,7 @@ def stands_alone(text: str) -> bool:
 
 
 # Abdominal details that a "with" adds to the finding before it ("dilated appendix with wall thickening").
-_DETAIL_CATEGORIES = {"Diffuse Organ Change", "Other Abdominal/Pelvic Finding"}
+_DETAIL_CATEGORIES = {"Diffuse Organ Change", OTHER_ABDOMINAL}
 _ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
@@ -202,6 +202,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
             before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
             if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
                 return not (before_kind == _ENLARGEMENT and after_kind == "Diffuse Organ Change")
+            if before_kind == OTHER_ABDOMINAL and structures_in(clause.text) \
+                    and set(structures_in(clause.text)) <= set(structures_in(previous.text)):
+                return True  # "perinephric stranding with nodules in the perinephric fat" is one sign
             return before_kind == after_kind
         return before is None or after is None or before == after
     return False
