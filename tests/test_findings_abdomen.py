@@ -445,3 +445,9 @@ def test_a_finding_the_subject_contains_is_placed_in_the_subject_and_restated_by
 ])
 def test_fat_stranding_with_nodules_in_the_same_fat_is_one_sign(sentence, findings):
     assert positives(f"Findings:\n{sentence}\n") == findings
+
+
+def test_the_renal_hilum_is_no_lung_hilum():
+    findings = [f for f in extract_findings("Findings:\n9 mm aortocaval lymph node at the level of the left renal "
+                                            "hilum.\n") if not f.negated]
+    assert [(f.structure, f.category) for f in findings] == [("lymph node", "Lymph Node")]

@@ -34,7 +34,9 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
                       r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
-    Structure("mediastinum", r"mediastin|hil(?:um|ar)\b|subcarinal|paratracheal|thymus", CHEST),
+    # the renal, splenic or hepatic hilum is the organ's, not the lung's
+    Structure("mediastinum", r"mediastin|(?<!renal )(?<!splenic )(?<!hepatic )hil(?:um|ar)\b|subcarinal|paratracheal|"
+                             r"thymus", CHEST),
     Structure("esophagus", r"o?esophag|hiatal", None),
     Structure("thyroid gland", r"thyroid", CHEST),
     Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
