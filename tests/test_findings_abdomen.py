@@ -400,7 +400,7 @@ def test_a_phase_named_impression_merges_with_the_placed_finding():
 
 def test_a_location_fronted_without_a_comma_goes_after_the_finding():
     assert positives("Findings:\nIn the left paracolic gutter there is a 4 cm fluid collection with an enhancing "
-                     "wall.\n") == ["4 cm fluid collection with an enhancing wall in the left paracolic gutter"]
+                     "wall.\n") == ["4 cm fluid collection in the left paracolic gutter with an enhancing wall"]
 
 
 def test_a_diagnosis_that_cannot_be_excluded_takes_the_bone_of_the_statement_before():

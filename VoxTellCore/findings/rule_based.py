@@ -26,8 +26,8 @@ from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_f
 from VoxTellCore.findings.categories import OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal, lung_category
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
-                                         with_shared_side, with_subject)
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, split_enumeration,
+                                         with_organ, with_shared_side, with_subject)
 from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -150,9 +150,10 @@ def front_location_last(sentence: str, abdominal: bool = False) -> str:
     """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"; "Right transition zone at
     the apex, 1.6 cm lesion" -> "1.6 cm lesion in the right transition zone at the apex"."""
     match = cues.FRONTED_LOCATION.match(sentence)
-    if match:
-        location = match["location"]
-        return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    if match:  # in the abdomen right after the finding's noun phrase, before its details
+        rest, location = match["rest"], match["location"]
+        end = noun_phrase_end(rest) if abdominal else len(rest)
+        return f"{rest[:end]} {location[0].lower()}{location[1:]}{rest[end:]}"
     match = abdominal and cues.BARE_FRONTED_LOCATION.match(sentence)
     if match and structures_in(match["location"]) and not names_finding(match["location"]) \
             and names_finding(match["rest"]):
