@@ -43,8 +43,8 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort", None),
-    Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
-              None),
+    Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|"
+                        r"varic|vessels?\b|vascul|splenorenal shunt", None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
@@ -63,7 +63,8 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
-                       r"ileo\w+|entero\w+|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
+                       r"ileo\w+|entero\w+|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
+                       r"\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental", ABDOMEN_PELVIS),

@@ -138,8 +138,8 @@ ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronc
                "gallbladder", "vascular", "vessel")
 
 # The fronted location of "In the left lower lobe, there is a nodule."
-FRONTED_LOCATION = re.compile(r"^(?P<location>(?:in|within|at|on) [^,]+?),?\s+there (?:is|are|was|were)\s+(?P<rest>.+)$",
-                              re.IGNORECASE)
+FRONTED_LOCATION = re.compile(
+    r"^(?P<location>(?:in|within|at|on) [^,]+?),?\s+there (?:is|are|was|were)\s+(?P<rest>.+)$", re.IGNORECASE)
 # A trailing location phrase that a location-less sibling finding can borrow.
 LOCATION_PHRASE = re.compile(r"\b(?:in|within|at|involving|along|of) (?:the )?(?:[\w-]+ ){0,5}?"
                              r"(?:lungs?|lobes?|segments?|lingula|bases|apices|hemithorax|hemithoraces|"

@@ -12,7 +12,8 @@ phrase, its measurements normalised, and classified as negated/normal, uncertain
 with a prior study, and by category. A finding that restates an earlier one (an impression
 repeating the findings) is merged into it, the more specific text kept (restatements.py). In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
-finding per structure (organs.py).
+finding per structure (organs.py), and a diagnosis that "cannot be excluded" after a finding makes
+that finding uncertain rather than being a finding of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dataclasses import dataclass, replace
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
 from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
-from VoxTellCore.findings.categories import OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal, lung_category
+from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal,
+                                             lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, split_enumeration,
