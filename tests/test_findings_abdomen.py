@@ -451,3 +451,10 @@ def test_the_renal_hilum_is_no_lung_hilum():
     findings = [f for f in extract_findings("Findings:\n9 mm aortocaval lymph node at the level of the left renal "
                                             "hilum.\n") if not f.negated]
     assert [(f.structure, f.category) for f in findings] == [("lymph node", "Lymph Node")]
+
+
+def test_a_hedge_said_of_both_findings_flags_both():
+    findings = extract_findings("Findings:\nLymph nodes: Enlarged 1.5 cm portocaval lymph node and a 1.2 cm aortocaval "
+                                "lymph node, both suspicious for metastases.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Enlarged 1.5 cm portocaval lymph node", True), ("1.2 cm aortocaval lymph node", True)]

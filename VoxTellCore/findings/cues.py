@@ -120,12 +120,15 @@ PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|
 # Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
 # off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
+    r",?\s*\b(?:(?:which|that) )?(?:(?:both|all|each)(?: of (?:them|which))? )?(?:is |are |may be |could be )?"
+    r"(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
     r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$|"
     r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
     re.IGNORECASE)
+# "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
+SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
 # the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
 HEDGED_ASIDE = re.compile(r",\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b[^,;]*",

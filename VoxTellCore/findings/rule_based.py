@@ -69,7 +69,9 @@ class RuleBasedExtractor:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            hedged_tail = any(cues.HEDGE.search(tail) for tail in interpretations(statement))  # ", likely a cyst"
+            tails = interpretations(statement)
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # ", likely a cyst"
+            shared_tail = any(cues.SHARED_TAIL.match(tail) for tail in tails)  # ", both suspicious for ..."
             statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
@@ -80,7 +82,8 @@ class RuleBasedExtractor:
                 for number, finding in enumerate(part_findings):
                     if finding.uncertain and place and not finding.negated and not has_place(finding.text):
                         finding = replace(finding, text=f"{finding.text} {place}")
-                    if hedged_tail and not finding.negated and (len(parts) > 1 or number == len(part_findings) - 1):
+                    last = number == len(part_findings) - 1
+                    if hedged_tail and not finding.negated and (len(parts) > 1 or shared_tail or last):
                         finding = replace(finding, uncertain=True)
                     statement_findings.append(finding)
             if all(finding.uncertain for finding in statement_findings):  # "...; invasion cannot be excluded"
