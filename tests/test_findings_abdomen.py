@@ -458,3 +458,10 @@ def test_a_hedge_said_of_both_findings_flags_both():
                                 "lymph node, both suspicious for metastases.\n")
     assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
         ("Enlarged 1.5 cm portocaval lymph node", True), ("1.2 cm aortocaval lymph node", True)]
+
+
+def test_what_a_finding_can_be_seen_with_is_a_hedged_interpretation():
+    findings = extract_findings("Findings:\nBowel: Mucosal hyperenhancement of the rectum, which can be seen with "
+                                "proctitis.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Mucosal hyperenhancement of the rectum", True)]

@@ -65,6 +65,7 @@ EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"can be seen (?:with|in)\b",
              r"versus\b", r"vs\.?")
 # A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
 LEADING_HEDGE = re.compile(
@@ -124,7 +125,8 @@ INTERPRETATION_TAIL = re.compile(
     r"(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
-    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$|"
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are)|"
+    r"(?:can|may|could) be seen (?:with|in))\b.*$|"
     r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
     re.IGNORECASE)
 # "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
