@@ -465,3 +465,9 @@ def test_what_a_finding_can_be_seen_with_is_a_hedged_interpretation():
                                 "proctitis.\n")
     assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
         ("Mucosal hyperenhancement of the rectum", True)]
+
+
+@pytest.mark.parametrize("sentence", ["The distal ileum shows circumferential wall thickening over 12 cm.",
+                                      "Annular mass of the upper rectum, 4 cm in length."])
+def test_findings_of_a_named_bowel_segment_are_bowel_findings(sentence):
+    assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == ["Bowel/Mesentery"]
