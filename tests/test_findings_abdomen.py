@@ -307,3 +307,167 @@ def test_an_obstruction_is_found_and_restates_the_dilatation_above_it():
 def test_a_collapsed_solid_structure_is_still_a_finding():
     assert positives("Findings:\nVessels: Collapsed inferior vena cava.\nBowel: Collapsed.\n") == [
         "Collapsed inferior vena cava"]
+
+
+@pytest.mark.parametrize("sentence", [
+    "The collection is amenable to CT-guided aspiration.",
+    "The hemoperitoneum was discussed with the on-call surgeon at 14:30.",
+    "The patient was transferred to the operating room for evacuation of the hematoma.",
+    "A drainage catheter could be considered for the pelvic collection.",
+    "Urology has been consulted regarding the obstructing ureteric stone.",
+])
+def test_management_and_communication_are_not_findings(sentence):
+    assert positives(f"Impression:\n{sentence}\n") == []
+
+
+def test_management_after_a_finding_is_cut_off():
+    assert positives("Impression:\n4 cm pelvic abscess, amenable to transgluteal drainage.\n") == ["4 cm pelvic abscess"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Impression:\nEnterovesical fistula.\n", ("Enterovesical fistula", "bowel")),
+    ("Findings:\nBowel: There is a fistula between the descending colon and the bladder dome.\n",
+     ("Fistula between the descending colon and the bladder dome", "urinary bladder")),
+])
+def test_a_fistula_is_a_finding_that_names_its_structure(sentence, finding):
+    assert [(f.text, f.structure, f.category) for f in extract_findings(sentence) if not f.negated] == [
+        (*finding, "Bowel/Mesentery")]
+
+
+def test_fluid_filled_describes_the_bowel_and_is_no_fluid_finding():
+    findings = [f for f in extract_findings("Findings:\nThe jejunum is distended to 3.2 cm and fluid-filled.\n")
+                if not f.negated]
+    assert [f.text for f in findings] == ["The jejunum is distended to 3.2 cm and fluid-filled"]
+    assert findings[0].category != "Fluid Collection/Ascites"
+
+
+@pytest.mark.parametrize("report, kept", [
+    ("Findings:\nPancreas: The pancreatic tail mass abuts the splenic vein; venous invasion is not excluded.\n",
+     "The pancreatic tail mass abuts the splenic vein"),
+    ("Findings:\nUterus: Junctional zone thickening to 14 mm, cannot exclude adenomyosis.\n",
+     "Junctional zone thickening of the uterus to 14 mm"),
+])
+def test_a_diagnosis_that_cannot_be_excluded_makes_the_finding_before_it_uncertain(report, kept):
+    assert [(f.text, f.uncertain) for f in extract_findings(report) if not f.negated] == [(kept, True)]
+
+
+def test_an_impression_restating_a_diagnosis_that_cannot_be_excluded_is_merged():
+    report = ("Findings:\nAdrenals: The left adrenal gland abuts the gastric mass with no fat plane; invasion cannot "
+              "be excluded.\n\nImpression:\nPossible invasion of the left adrenal gland.\n")
+    assert positives(report) == ["The left adrenal gland abuts the gastric mass with no fat plane"]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nVessels: Tumour encasement of the common hepatic artery over 2 cm.\n",
+     ("Tumour encasement of the common hepatic artery over 2 cm", "vessel")),
+    ("Findings:\nPancreas: Soft-tissue abutment of the splenic vein by the tail mass.\n",
+     ("Soft-tissue abutment of the splenic vein by the tail mass", "vessel")),
+])
+def test_a_tumour_contacting_or_encasing_a_vessel_is_a_vascular_finding(report, finding):
+    assert [(f.text, f.structure, f.category) for f in extract_findings(report) if not f.negated] == [
+        (*finding, "Vascular")]
+
+
+def test_contact_with_two_vessels_is_two_findings_and_the_impression_restates_each():
+    report = ("Findings:\nArteries: Tumour contact of under 180 degrees with the celiac trunk artery.\n"
+              "Veins: Tumour contact of over 180 degrees with the superior mesenteric vein.\n\n"
+              "Impression:\nOver 180 degrees contact with the superior mesenteric vein and under 180 degrees contact "
+              "with the celiac trunk artery.\n")
+    assert positives(report) == ["Tumour contact of under 180 degrees with the celiac trunk artery",
+                                 "Tumour contact of over 180 degrees with the superior mesenteric vein"]
+
+
+def test_a_finding_that_does_not_reach_a_structure_is_a_negative_statement():
+    findings = extract_findings("Findings:\nSpleen: The laceration does not reach the splenic hilar vessels.\n")
+    assert [f.negated for f in findings] == [True]
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nLiver: Hyperenhancing 1.2 cm nodule in the late arterial phase in segment 3.\n",
+     "Hyperenhancing 1.2 cm nodule in segment 3 of the liver"),
+    ("Findings:\nKidneys: 2 cm enhancing mass of the left kidney on the nephrographic phase.\n",
+     "2 cm enhancing mass of the left kidney"),
+])
+def test_a_contrast_phase_is_no_place(report, finding):
+    assert positives(report) == [finding]
+
+
+def test_a_phase_named_impression_merges_with_the_placed_finding():
+    report = ("Findings:\nMass: Hypoenhancing mass in the portal venous phase.\n\n"
+              "Impression:\n2.1 cm hypoenhancing mass in the pancreatic body.\n")
+    assert positives(report) == ["2.1 cm hypoenhancing mass in the pancreatic body"]
+
+
+def test_a_location_fronted_without_a_comma_goes_after_the_finding():
+    assert positives("Findings:\nIn the left paracolic gutter there is a 4 cm fluid collection with an enhancing "
+                     "wall.\n") == ["4 cm fluid collection in the left paracolic gutter with an enhancing wall"]
+
+
+def test_a_diagnosis_that_cannot_be_excluded_takes_the_bone_of_the_statement_before():
+    findings = extract_findings("Findings:\nFocal tracer uptake in the left ischial bone; a metastasis cannot be "
+                                "excluded.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Metastasis in the left ischial bone", True)]
+
+
+def test_enhancement_of_a_thickened_wall_is_part_of_the_thickening_and_its_bowel_place():
+    assert positives("Findings:\nThere is a 7 cm segment of circumferential wall thickening and mucosal "
+                     "hyperenhancement in the distal jejunum.\n") == [
+        "7 cm segment of circumferential wall thickening and mucosal hyperenhancement in the distal jejunum"]
+
+
+def test_a_skip_lesion_restates_a_segment_of_wall_thickening():
+    report = ("Findings:\nBowel: 4 cm segment of mural thickening and avid enhancement in the proximal ileum.\n\n"
+              "Impression:\nActive skip lesion in the proximal ileum.\n")
+    assert positives(report) == ["4 cm segment of mural thickening and avid enhancement in the proximal ileum"]
+
+
+def test_an_impression_in_the_plural_restates_the_singular_findings():
+    report = ("Findings:\nLymph nodes: Enlarged 1.4 cm paracaval lymph node and a 1.2 cm para-aortic lymph node.\n\n"
+              "Impression:\nPathologic paracaval and para-aortic lymph nodes.\n")
+    assert positives(report) == ["Enlarged 1.4 cm paracaval lymph node", "1.2 cm para-aortic lymph node"]
+
+
+def test_a_finding_the_subject_contains_is_placed_in_the_subject_and_restated_by_the_impression():
+    report = ("Findings:\nBiliary: The common hepatic duct is dilated to 8 mm and contains a 6 mm calculus in its "
+              "proximal portion.\n\nImpression:\n6 mm stone in the proximal common hepatic duct.\n")
+    assert positives(report) == ["The common hepatic duct is dilated to 8 mm",
+                                 "6 mm calculus in the proximal common hepatic duct"]
+    assert positives("Findings:\nThe gallbladder is distended and contains sludge.\n") == [
+        "The gallbladder is distended", "Sludge in the gallbladder"]
+
+
+@pytest.mark.parametrize("sentence, findings", [
+    ("Mesenteric fat stranding with a few small nodules in the mesentery.",
+     ["Mesenteric fat stranding with a few small nodules in the mesentery"]),
+    ("Pericolonic fat stranding with a 3 cm abscess in the pelvis.",
+     ["Pericolonic fat stranding", "3 cm abscess in the pelvis"]),
+])
+def test_fat_stranding_with_nodules_in_the_same_fat_is_one_sign(sentence, findings):
+    assert positives(f"Findings:\n{sentence}\n") == findings
+
+
+def test_the_renal_hilum_is_no_lung_hilum():
+    findings = [f for f in extract_findings("Findings:\n9 mm aortocaval lymph node at the level of the left renal "
+                                            "hilum.\n") if not f.negated]
+    assert [(f.structure, f.category) for f in findings] == [("lymph node", "Lymph Node")]
+
+
+def test_a_hedge_said_of_both_findings_flags_both():
+    findings = extract_findings("Findings:\nLymph nodes: Enlarged 1.5 cm portocaval lymph node and a 1.2 cm aortocaval "
+                                "lymph node, both suspicious for metastases.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Enlarged 1.5 cm portocaval lymph node", True), ("1.2 cm aortocaval lymph node", True)]
+
+
+def test_what_a_finding_can_be_seen_with_is_a_hedged_interpretation():
+    findings = extract_findings("Findings:\nBowel: Mucosal hyperenhancement of the rectum, which can be seen with "
+                                "proctitis.\n")
+    assert [(f.text, f.uncertain) for f in findings if not f.negated] == [
+        ("Mucosal hyperenhancement of the rectum", True)]
+
+
+@pytest.mark.parametrize("sentence", ["The distal ileum shows circumferential wall thickening over 12 cm.",
+                                      "Annular mass of the upper rectum, 4 cm in length."])
+def test_findings_of_a_named_bowel_segment_are_bowel_findings(sentence):
+    assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == ["Bowel/Mesentery"]

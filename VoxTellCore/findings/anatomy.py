@@ -34,15 +34,17 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
                       r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
-    Structure("mediastinum", r"mediastin|hil(?:um|ar)\b|subcarinal|paratracheal|thymus", CHEST),
+    # the renal, splenic or hepatic hilum is the organ's, not the lung's
+    Structure("mediastinum", r"mediastin|(?<!renal )(?<!splenic )(?<!hepatic )hil(?:um|ar)\b|subcarinal|paratracheal|"
+                             r"thymus", CHEST),
     Structure("esophagus", r"o?esophag|hiatal", None),
     Structure("thyroid gland", r"thyroid", CHEST),
     Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort", None),
-    Structure("vessel", r"arter(?:y|ies)\b|\w*veins?\b|vena cava|varic|vessels?\b|vascul|splenorenal shunt",
-              None),
+    Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|"
+                        r"varic|vessels?\b|vascul|splenorenal shunt", None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
@@ -61,7 +63,8 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
-                       r"append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|\w+jejunostomy", ABDOMEN_PELVIS),
+                       r"ileo\w+|entero\w+|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
+                       r"\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental", ABDOMEN_PELVIS),

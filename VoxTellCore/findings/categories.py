@@ -59,6 +59,8 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 OTHER_ABDOMINAL = "Other Abdominal/Pelvic Finding"
+# Fluid, but not "fluid-filled" bowel: that describes the bowel.
+FLUID = r"fluid(?![- ]?filled)"
 # A filling defect in a duct is a stone (in a vessel it is a thrombus).
 DUCT_FILLING_DEFECT = r"filling defects? (?:in|within) (?:the )?(?:[\w-]+ ){0,3}(?:duct|ureter)"
 # Abdominal and pelvic findings, in priority order (a stone in a duct is a calculus, an aneurysm's thrombus vascular).
@@ -67,19 +69,22 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
                                              "post-?surgical", "post-?operative", "anastomo", "prosthe", r"clips?\b")),
     Category("Lymph Node", True, (r"lymph", r"\w*adenopath", r"nodes?\b")),
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
-                                "recanali", r"\w*vascular calcif", r"aort\w* ectasia")),
+                                "recanali", r"contact\b", "encase", "abutment", r"\w*vascular calcif",
+                                r"aort\w* ectasia")),
     Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
                                 DUCT_FILLING_DEFECT)),
     Category("Duct/Collecting System Dilatation", False, (
         r"hydro\w*(?:nephros|ureter|salpinx)", "pelviectasis", "caliectasis", r"duct\w* dilat",
         r"(?:biliar|bile duct|ductal|duct)\w*(?: \w+){0,3} (?:dilat|ectasi)", r"dilat\w*(?: \w+){0,3} (?:duct|biliar)")),
-    Category("Fluid Collection/Ascites", True, ("ascites", r"fluid", "collection", "abscess", r"h(?:a)?ematoma",
+    Category("Fluid Collection/Ascites", True, ("ascites", FLUID, "collection", "abscess", r"h(?:a)?ematoma",
                                                "biloma", "seroma", "urinoma", "hemoperitoneum")),
     Category("Osseous", True, ("fracture", r"\w*listhesis", r"compression deformit", "marrow", "osseous", r"bones?\b",
                                "vertebra", VERTEBRA, "sacr", "degenerat", "sclerotic", "lytic", "schmorl")),
-    Category("Bowel/Mesentery", True, (r"append", r"bowel", r"colon", "colitis", "sigmoid", r"diverticul(?:osis|itis|a\b)",
+    Category("Bowel/Mesentery", True, (r"append", r"bowel", r"colon", "colitis", "sigmoid", r"ile(?:um|al)\b", "jejun",
+                                       "duoden", r"c(?:a)?ec(?:um|al)\b", r"rect(?:um|al)\b", r"diverticul(?:osis|itis|a\b)",
                                        "hernia", "obstruct", "ileus", "volvulus", "intussuscep", "pneumatosis",
-                                       r"free air", "pneumoperitoneum", "enteritis", "proctitis")),
+                                       r"free air", "pneumoperitoneum", "enteritis", "proctitis",
+                                       "fistul")),
     Category("Organ Enlargement/Atrophy", False, ("enlarg", r"\w+megaly", "atroph", "hypertroph", r"smaller\b",
                                                   "cortical thinning", "distended", "prominen")),
     Category("Focal Organ Lesion", True, (r"lesions?\b", r"mass(?:es)?\b", "nodul", "cyst", r"observations?\b",

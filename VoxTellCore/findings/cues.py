@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -22,12 +22,14 @@ FINDING_NOUN = _any(
     "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
     # abdomen and pelvis
-    "fluid", r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
+    FLUID, r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia",
-    "abscess", "h(?:a)?ematoma", "recanali", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
+    # a tumour's contact with a vessel, in staging: a finding of the vessel
+    r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -48,16 +50,22 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       # normal by a criterion, or a device taken out: not a finding to segment
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
-                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b")
+                      r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b",
+                      # "the laceration does not reach the hepatic veins": a statement about the veins
+                      r"(?:does|do|did) not (?:reach|involve|extend|abut|contact|invade|cross)\b")
 # Follow-up words that say a finding is still there: "no change in X" and "without interval growth" are not
 # negations of X. They are masked before negation is looked for.
 STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |interval |definite )*"
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
+# "invasion cannot be excluded" after a finding: a diagnosis the finding may be, not a second finding.
+_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?", r"(?:is|are) not excluded",
+              r"not (?:be )?excluded")
+EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
-             r"presumed", r"presumably", r"equivocal", r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?",
-             r"(?:is|are) not excluded", r"not (?:be )?excluded", r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"can be seen (?:with|in)\b",
              r"versus\b", r"vs\.?")
 # A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
 LEADING_HEDGE = re.compile(
@@ -92,10 +100,13 @@ PRIOR_MEASUREMENT = re.compile(
     r",?\s*\(?\b(?:previously|formerly|prior|was|from)\s+(?:measur\w*\s+)?\d+(?:\.\d+)?"
     r"(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
-# Sentences that are not observations: recommendations, technique, cross-references.
+# Sentences that are not observations: recommendations, management, communication, technique, cross-references.
 NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
     r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
+    r"amenable to", r"(?:could|should|may) be considered", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
+    r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
+    r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
 
@@ -110,12 +121,16 @@ PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|
 # Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
 # off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:(?:which|that) )?(?:is |are |may be |could be )?(?:most |more |highly )?(?:consistent with|"
+    r",?\s*\b(?:(?:which|that) )?(?:(?:both|all|each)(?: of (?:them|which))? )?(?:is |are |may be |could be )?"
+    r"(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
-    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are))\b.*$|"
+    r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are)|"
+    r"(?:can|may|could) be seen (?:with|in))\b.*$|"
     r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
     re.IGNORECASE)
+# "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
+SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
 # the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
 HEDGED_ASIDE = re.compile(r",\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b[^,;]*",
@@ -128,12 +143,12 @@ ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronc
                "gallbladder", "vascular", "vessel")
 
 # The fronted location of "In the left lower lobe, there is a nodule."
-FRONTED_LOCATION = re.compile(r"^(?P<location>(?:in|within|at|on) [^,]+),\s*there (?:is|are|was|were)\s+(?P<rest>.+)$",
-                              re.IGNORECASE)
+FRONTED_LOCATION = re.compile(
+    r"^(?P<location>(?:in|within|at|on) [^,]+?),?\s+there (?:is|are|was|were)\s+(?P<rest>.+)$", re.IGNORECASE)
 # A trailing location phrase that a location-less sibling finding can borrow.
 LOCATION_PHRASE = re.compile(r"\b(?:in|within|at|involving|along|of) (?:the )?(?:[\w-]+ ){0,5}?"
                              r"(?:lungs?|lobes?|segments?|lingula|bases|apices|hemithorax|hemithoraces|"
-                             r"fields?|zones?|regions?|sides?)\b.*$", re.IGNORECASE)
+                             r"fields?|zones?|regions?|sides?|bones?)\b.*$", re.IGNORECASE)
 SIDE = re.compile(r"\b(?:right|left|bilateral|both|upper|lower|middle|basal|apical|bibasilar|lingula\w*)\b",
                   re.IGNORECASE)
 # Words that place a finding (a clause with one does not borrow its neighbour's location).
@@ -151,7 +166,8 @@ LOCATION_WORDS = {"right": "right", "left": "left", "both": "both", "bilateral":
                   "subcarinal": "subcarinal", "paratracheal": "paratracheal", "liver": "liver", "hepatic": "liver",
                   "kidney": "kidney", "kidneys": "kidney", "renal": "kidney", "adrenal": "adrenal",
                   "thyroid": "thyroid", "spine": "spine", "rib": "rib", "ribs": "rib", "aorta": "aorta",
-                  "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment"}
+                  "aortic": "aorta", "coronary": "coronary", "segment": "segment", "segmental": "segment",
+                  "artery": "artery", "arteries": "artery", "vein": "vein", "veins": "vein"}
 
 # Where one sentence splits into several findings; the separator is kept to rejoin fragments.
 CLAUSE_SEPARATOR = re.compile(r"(,?\s+(?:and|but|while|whereas|however,?)\s+|,?\s+except (?:for )?|,?\s+with\s+|"
@@ -167,6 +183,9 @@ NO_CARRY_SEPARATOR = re.compile(r"\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b|\bex
 ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|large|extensive|scattered|patchy|"
                            r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
+# "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
+ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|mild|marked)\s+)*(?:hyper)?enhancement\b",
+                                re.IGNORECASE)
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)
@@ -197,4 +216,5 @@ FINDING_KINDS = {
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
+    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b"),  # a skip lesion is one
 }

@@ -143,6 +143,23 @@ def with_shared_side(text: str, separator: str, previous: str) -> str:
     return f"{side.group(1)} {text}" if side else text
 
 
+_CONTAINS = re.compile(r"^(?:also )?(?:contains?|has|have|shows?|demonstrates?)\s+(?:an?\s+)?", re.IGNORECASE)
+_SUBJECT = re.compile(r"^(?:the )?(?P<subject>[\w -]+?)\s+(?:is|are|was|were)\b", re.IGNORECASE)
+_ITS_PART = re.compile(r"\bits (\w+) (?:portion|part|aspect|end|third)\b", re.IGNORECASE)
+
+
+def with_subject(text: str, separator: str, previous: str) -> str:
+    """"The common bile duct is dilated and contains a 7 mm stone in its distal portion": "7 mm stone in the distal
+    common bile duct"."""
+    verb, subject = _CONTAINS.match(text.strip()), _SUBJECT.match(previous.strip())
+    if not (verb and subject) or separator.strip(" ,").lower() != "and":
+        return text
+    rest, subject = text.strip()[verb.end():], subject["subject"].lower()
+    if _ITS_PART.search(rest):
+        return _ITS_PART.sub(rf"the \1 {subject}", rest, count=1)
+    return f"{rest} in the {subject}"
+
+
 def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:
     """The body region most of a report's sentences are about (for findings that name no structure)."""
     regions = Counter(organ.structure.region if organ and organ.structure.region else region_of(sentence)

@@ -9,6 +9,7 @@ The more specific of the two is kept.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, region_of, structure_named_first,
@@ -37,11 +38,16 @@ def head_key(text: str) -> tuple[str, str]:
         return text.lower(), ""
     words = re.sub(r"[-\s]+", " ", match.string[:match.end()].lower()).split()
     noun = re.sub(r"[-\s]+", " ", match.group(0).lower()).split()[-1]
+    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
+    if word == noun:  # a whole word: "nodes" is "node", "masses" is "mass"
+        noun = _PLURAL.sub("", noun)
     if cues.DEVICE_NOUN.match(noun) and len(words) > 1:
         return f"{words[-2]} {noun}", ""
-    word = noun + re.match(r"\w*", match.string[match.end():]).group(0).lower()  # "fibros" -> "fibrosis"
     condition = _CONDITION_ENDING.search(word)
     return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
+
+
+_PLURAL = re.compile(r"(?<=ss)es$|(?<![su])s$")
 
 
 # Endings that tell conditions with the same stem apart: endometriosis is not an endometrioma.
@@ -69,7 +75,7 @@ def place_words(text: str) -> set[str]:
     return places
 
 
-_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring"}
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
 
 
 def sizes(text: str) -> set[str]:
@@ -103,11 +109,29 @@ def interpretations(statement: str) -> list[str]:
     return [m.group(0) for m in (cues.INTERPRETATION_TAIL.search(statement), cues.HEDGED_ASIDE.search(statement)) if m]
 
 
+def excluded_diagnoses(statement: str) -> list[str]:
+    """What a statement says its finding may be: "...; invasion cannot be excluded"."""
+    return [part for part in re.split(r"[;,]", statement)[1:] if cues.EXCLUSION.search(part)]
+
+
+def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[Finding]:
+    """`new`, the findings of `text`, less those that only say what the abdominal or pelvic finding before may be
+    ("Bladder wall thickening, cannot exclude a fistula"); that finding becomes uncertain. (In the chest, "opacity;
+    cannot exclude pneumonia" stays two findings.)"""
+    if not (findings and cues.EXCLUSION.search(text)) or findings[-1].negated \
+            or findings[-1].organ_system != ABDOMEN_PELVIS:
+        return new
+    findings[-1] = replace(findings[-1], uncertain=True)
+    return [finding for finding in new if not same_structure(finding.text, findings[-1].text)]
+
+
 def restates(finding: Finding, other: Finding) -> bool:
     """Whether `finding` says nothing `other` does not: same finding (or the diagnosis `other`'s sentence gives it:
     "Hepatic steatosis" after "The liver is diffusely hypoattenuating, consistent with hepatic steatosis"), no
     structure, place or size of its own."""
     diagnoses = [other.text, *interpretations(other.source_sentence)]
+    if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
+        diagnoses += excluded_diagnoses(other.source_sentence)
     return (finding.negated == other.negated and any(same_kind(finding.text, text) for text in diagnoses)
             and same_structure(finding.text, other.text)
             and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))

@@ -12,7 +12,8 @@ phrase, its measurements normalised, and classified as negated/normal, uncertain
 with a prior study, and by category. A finding that restates an earlier one (an impression
 repeating the findings) is merged into it, the more specific text kept (restatements.py). In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
-finding per structure (organs.py).
+finding per structure (organs.py), and a diagnosis that "cannot be excluded" after a finding makes
+that finding uncertain rather than being a finding of its own.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from dataclasses import dataclass, replace
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
 from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
-from VoxTellCore.findings.categories import abdominal_category, categorize, is_abdominal, lung_category
+from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal,
+                                             lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (organ_before, report_region, split_enumeration, with_organ,
-                                         with_shared_side)
-from VoxTellCore.findings.restatements import interpretations, merge_finding
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, split_enumeration,
+                                         with_organ, with_shared_side, with_subject)
+from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
@@ -67,19 +69,26 @@ class RuleBasedExtractor:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         for statement in split_statements(sentence):
-            hedged_tail = any(cues.HEDGE.search(tail) for tail in interpretations(statement))  # ", likely a cyst"
+            tails = interpretations(statement)
+            hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # ", likely a cyst"
+            shared_tail = any(cues.SHARED_TAIL.match(tail) for tail in tails)  # ", both suspicious for ..."
             statement = cues.HEDGED_ASIDE.sub("", cues.INTERPRETATION_TAIL.sub("", statement)).strip()
             if cues.CROSS_REFERENCE.search(statement):
                 continue
             parts = split_enumeration(statement)
+            statement_findings = []
             for part in parts:
                 part_findings = self.statement_findings(part, sentence, organ, region)
                 for number, finding in enumerate(part_findings):
                     if finding.uncertain and place and not finding.negated and not has_place(finding.text):
                         finding = replace(finding, text=f"{finding.text} {place}")
-                    if hedged_tail and not finding.negated and (len(parts) > 1 or number == len(part_findings) - 1):
+                    last = number == len(part_findings) - 1
+                    if hedged_tail and not finding.negated and (len(parts) > 1 or shared_tail or last):
                         finding = replace(finding, uncertain=True)
-                    findings.append(finding)
+                    statement_findings.append(finding)
+            if all(finding.uncertain for finding in statement_findings):  # "...; invasion cannot be excluded"
+                statement_findings = interpreted(findings, statement, statement_findings)
+            findings += statement_findings
             place = location_of(statement) or place
         return findings
 
@@ -106,7 +115,8 @@ class RuleBasedExtractor:
                 continue
             previous = clauses[index - 1] if index else None
             if abdominal and previous:
-                clause.text = with_shared_side(clause.text, clause.separator, previous.text)
+                clause.text = with_subject(with_shared_side(clause.text, clause.separator, previous.text),
+                                           clause.separator, previous.text)
             text = tidy(with_borrowed_location(clauses, index))
             if not text:
                 continue
@@ -116,11 +126,13 @@ class RuleBasedExtractor:
                 before = organ_before(clause.separator, previous.text) if abdominal and previous else None
                 text = with_organ(text, organ or before)
             category, focal, organ_system = categorize(text, region)
-            findings.append(Finding(
+            finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
                 organ_system=organ_system, uncertain=uncertain and not negated,
                 prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text)),
-                structure=structure_of(text)))
+                structure=structure_of(text))
+            # "Bladder wall thickening, cannot exclude a fistula": one finding, uncertain
+            findings += interpreted(findings, clause.text, [finding]) if clause.separator.strip() == "," else [finding]
         return findings
 
 
@@ -143,9 +155,10 @@ def front_location_last(sentence: str, abdominal: bool = False) -> str:
     """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"; "Right transition zone at
     the apex, 1.6 cm lesion" -> "1.6 cm lesion in the right transition zone at the apex"."""
     match = cues.FRONTED_LOCATION.match(sentence)
-    if match:
-        location = match["location"]
-        return f"{match['rest']} {location[0].lower()}{location[1:]}"
+    if match:  # in the abdomen right after the finding's noun phrase, before its details
+        rest, location = match["rest"], match["location"]
+        end = noun_phrase_end(rest) if abdominal else len(rest)
+        return f"{rest[:end]} {location[0].lower()}{location[1:]}{rest[end:]}"
     match = abdominal and cues.BARE_FRONTED_LOCATION.match(sentence)
     if match and structures_in(match["location"]) and not names_finding(match["location"]) \
             and names_finding(match["rest"]):
@@ -168,7 +181,7 @@ def stands_alone(text: str) -> bool:
 
 
 # Abdominal details that a "with" adds to the finding before it ("dilated appendix with wall thickening").
-_DETAIL_CATEGORIES = {"Diffuse Organ Change", "Other Abdominal/Pelvic Finding"}
+_DETAIL_CATEGORIES = {"Diffuse Organ Change", OTHER_ABDOMINAL}
 _ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
@@ -180,6 +193,8 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     separator = clause.separator.strip(" ,").lower()
     if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
+    if abdominal and separator == "and" and cues.ENHANCEMENT_DETAIL.match(clause.text.strip()):
+        return True
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
@@ -193,6 +208,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
             before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
             if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
                 return not (before_kind == _ENLARGEMENT and after_kind == "Diffuse Organ Change")
+            if before_kind == OTHER_ABDOMINAL and structures_in(clause.text) \
+                    and set(structures_in(clause.text)) <= set(structures_in(previous.text)):
+                return True  # "perinephric stranding with nodules in the perinephric fat" is one sign
             return before_kind == after_kind
         return before is None or after is None or before == after
     return False
@@ -307,6 +325,8 @@ _THERE_IS = re.compile(r"^there (?:is|are|was|were)\s+(?:also\s+)?", re.IGNORECA
 _ARTICLE = re.compile(r"^(?:a|an)\s+(?!few\b)", re.IGNORECASE)
 _IN_WHICH = re.compile(r"\b(?:in which|where)\s+(.+?)\s+(?:is|are|was|were)\s+(?:seen|noted|observed|detected)\b",
                        re.IGNORECASE)
+# "in the pancreatic parenchymal phase", "on the portal venous phase": when it was seen, not where.
+_PHASE = re.compile(r",?\s*\b(?:in|on|during|at) the (?:[\w-]+ ){0,2}phases?\b", re.IGNORECASE)
 _SEEN = re.compile(r"\s+\b(?:is|are|was|were)\s+(?:also\s+)?(?:seen|noted|observed|detected|present|identified|"
                    r"visuali[sz]ed|demonstrated|evident)\b", re.IGNORECASE)
 
@@ -320,7 +340,7 @@ def tidy(text: str) -> str:
     text = cues.TRAILING_HEDGE.sub("", text)
     text = _ARTICLE.sub("", text)
     text = _IN_WHICH.sub(r"with \1", text)
-    text = _SEEN.sub("", text)
+    text = _PHASE.sub("", _SEEN.sub("", text))
     text = cues.PRIOR_MEASUREMENT.sub("", normalise_measurements(text))
     text = " ".join(text.split()).strip(" ,;:.?")
     return text[:1].upper() + text[1:]
