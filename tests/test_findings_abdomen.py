@@ -471,3 +471,26 @@ def test_what_a_finding_can_be_seen_with_is_a_hedged_interpretation():
                                       "Annular mass of the upper rectum, 4 cm in length."])
 def test_findings_of_a_named_bowel_segment_are_bowel_findings(sentence):
     assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == ["Bowel/Mesentery"]
+
+
+def test_shorthand_for_an_interpretation_and_a_diagnosis_is_read_as_words():
+    findings = positives("Findings:\nRight kidney: Enlarged, c/w acute pyelo. 2 cm collection at the upper pole = "
+                         "abscess.\nImpression: R pyelo with a 2 cm abscess.\n")
+    assert findings == ["Enlarged right kidney", "2 cm collection at the upper pole of the right kidney"]
+
+
+def test_an_organ_heading_in_capitals_on_its_own_line_is_a_heading():
+    assert positives("Findings:\nSPLEEN\nMildly enlarged, 14 cm.\nOTHER\nTrace free fluid in the pelvis.\n") == [
+        "Mildly enlarged spleen, 14 cm", "Trace free fluid in the pelvis"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Branching gas is seen in the portal venous system of the right lobe.", "Branching gas"),
+    ("Caking of the greater omentum up to 3 cm.", "Caking"),
+    ("Serosal implants along the sigmoid, up to 9 mm.", "implants"),
+    ("Gastrorenal shunt from the gastric fundus to the left renal vein.", "shunt"),
+    ("Triangular hypoenhancing area in the upper pole of the right kidney.", "hypoenhancing"),
+])
+def test_venous_gas_caking_implants_shunts_and_hypoenhancement_are_findings(sentence, finding):
+    found = positives(f"Findings:\n{sentence}\n")
+    assert len(found) == 1 and finding in found[0]
