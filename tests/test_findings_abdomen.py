@@ -494,3 +494,15 @@ def test_an_organ_heading_in_capitals_on_its_own_line_is_a_heading():
 def test_venous_gas_caking_implants_shunts_and_hypoenhancement_are_findings(sentence, finding):
     found = positives(f"Findings:\n{sentence}\n")
     assert len(found) == 1 and finding in found[0]
+
+
+def test_innumerable_nodules_are_not_restated_by_one_measured_nodule_nor_by_a_nodular_contour():
+    findings = positives("Findings:\nLiver: Nodular capsular outline with an enlarged caudate lobe. Numerous small "
+                         "nodules throughout the liver. A 2 cm nodule in segment 6.\n")
+    assert findings == ["Nodular capsular outline of the liver with an enlarged caudate lobe",
+                        "Numerous small nodules throughout the liver", "2 cm nodule in segment 6 of the liver"]
+
+
+def test_a_part_listed_after_an_organ_part_takes_the_organ_after_both():
+    assert positives("Findings:\nLiver: Hypertrophy of the caudate lobe and left lateral segment.\n") == [
+        "Hypertrophy of the caudate lobe of the liver and left lateral segment"]

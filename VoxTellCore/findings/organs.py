@@ -20,7 +20,8 @@ from VoxTellCore.findings.measurements import MEASUREMENT
 
 # "in segment 7", "at the lower pole", "in the body and tail": a part of the organ that "of the <organ>" completes.
 _PART_PHRASE = re.compile(r"\b(?:in|at|of|within|involving|along|near) (?:the )?(?:[\w/-]+ ){0,3}?"
-                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?\w+)?", re.IGNORECASE)
+                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?(?:\d\w?|(?:[\w/-]+ ){{0,3}}?"
+                          rf"(?:{SUBPART_WORDS}))\b)?", re.IGNORECASE)
 # A head that is only adjectives ("Enlarged", "Mildly enlarged", "Atrophic"): the organ is its noun.
 _ADJECTIVES_ONLY = re.compile(
     r"^(?:(?:mild|mildly|moderate|moderately|severe|severely|marked|markedly|diffuse|diffusely|slight|slightly|"

@@ -29,7 +29,7 @@ def head_key(text: str) -> tuple[str, str]:
     """
     match = None
     for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
-        matches = list(cues.FINDING_NOUN.finditer(phrase))
+        matches = [m for m in cues.FINDING_NOUN.finditer(phrase) if not _ADJECTIVE.match(phrase, m.end())]
         if matches:
             match = matches[-1]
             break
@@ -47,6 +47,8 @@ def head_key(text: str) -> tuple[str, str]:
     return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
 
 
+# "Nodular surface contour": an adjective made of a finding word names no finding of its own.
+_ADJECTIVE = re.compile(r"\w*ar\s+\w")
 _PLURAL = re.compile(r"(?<=ss)es$|(?<![su])s$")
 
 
@@ -125,10 +127,15 @@ def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[
     return [finding for finding in new if not same_structure(finding.text, findings[-1].text)]
 
 
+_MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
+
+
 def restates(finding: Finding, other: Finding) -> bool:
     """Whether `finding` says nothing `other` does not: same finding (or the diagnosis `other`'s sentence gives it:
     "Hepatic steatosis" after "The liver is diffusely hypoattenuating, consistent with hepatic steatosis"), no
     structure, place or size of its own."""
+    if _MANY.search(finding.text) and not _MANY.search(other.text) and sizes(other.text):
+        return False  # "innumerable nodules throughout the liver" are more than the 1.4 cm nodule in segment 8
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)
