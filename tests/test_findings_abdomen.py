@@ -506,3 +506,13 @@ def test_innumerable_nodules_are_not_restated_by_one_measured_nodule_nor_by_a_no
 def test_a_part_listed_after_an_organ_part_takes_the_organ_after_both():
     assert positives("Findings:\nLiver: Hypertrophy of the caudate lobe and left lateral segment.\n") == [
         "Hypertrophy of the caudate lobe of the liver and left lateral segment"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Findings:\nAdrenals: 5 cm mass in the left adrenal gland with dense calcifications and central necrosis.\n",
+     "5 cm mass in the left adrenal gland with dense calcifications and central necrosis"),
+    ("Findings:\nThere is a 4 cm heterogeneous pancreatic tail mass, with thick septations and a few areas of "
+     "hemorrhage.\n", "4 cm heterogeneous pancreatic tail mass, with thick septations and a few areas of hemorrhage"),
+])
+def test_what_a_lesion_is_made_of_is_part_of_the_lesion(sentence, finding):
+    assert positives(sentence) == [finding]

@@ -195,6 +195,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
     if abdominal and separator == "and" and cues.ENHANCEMENT_DETAIL.match(clause.text.strip()):
         return True
+    if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
+            and cues.LESION.search(previous.text) and not structures_in(clause.text):
+        return True  # "mass with coarse calcification and radiating strands" is one lesion
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
