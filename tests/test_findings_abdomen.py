@@ -516,3 +516,12 @@ def test_a_part_listed_after_an_organ_part_takes_the_organ_after_both():
 ])
 def test_what_a_lesion_is_made_of_is_part_of_the_lesion(sentence, finding):
     assert positives(sentence) == [finding]
+
+
+def test_a_quality_line_an_age_appropriate_change_and_a_suggestion_to_consider_are_no_findings():
+    report = """CT ABDOMEN
+Image quality: Good bowel preparation; a little tagged stool in the rectum.
+Ovaries: Small and atrophic, appropriate for the patient's age.
+Colon: 12 mm polyp in the sigmoid colon. Consider a flexible sigmoidoscopy with biopsy.
+"""
+    assert positives(report) == ["12 mm polyp in the sigmoid colon"]

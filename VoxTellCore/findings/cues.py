@@ -52,6 +52,7 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       # normal by a criterion, or a device taken out: not a finding to segment
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
+                      r"(?:unremarkable|normal|appropriate|expected) for (?:the patient'?s )?age",
                       r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b",
                       # "the laceration does not reach the hepatic veins": a statement about the veins
                       r"(?:does|do|did) not (?:reach|involve|extend|abut|contact|invade|cross)\b")
@@ -106,7 +107,7 @@ PRIOR_MEASUREMENT = re.compile(
 NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
     r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
-    r"amenable to", r"(?:could|should|may) be considered", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
+    r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",

@@ -16,7 +16,8 @@ FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
 OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
-                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum")
+                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum",
+                  "quality", "image quality")
 _HEADER = re.compile(
     r"^\s*(?P<name>" + "|".join(re.escape(s) for s in GROUNDED_SECTIONS + OTHER_SECTIONS) + r")\s*"
     r"(?::\s*|$)", re.IGNORECASE | re.MULTILINE)
