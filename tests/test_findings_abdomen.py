@@ -520,8 +520,8 @@ def test_what_a_lesion_is_made_of_is_part_of_the_lesion(sentence, finding):
 
 def test_a_quality_line_an_age_appropriate_change_and_a_suggestion_to_consider_are_no_findings():
     report = """CT ABDOMEN
-Image quality: Good bowel preparation; a little tagged stool in the rectum.
+Image quality: Adequate distension; small amount of tagged residual fluid in the cecum.
 Ovaries: Small and atrophic, appropriate for the patient's age.
-Colon: 12 mm polyp in the sigmoid colon. Consider a flexible sigmoidoscopy with biopsy.
+Colon: 12 mm polyp in the sigmoid colon. Consider a colonoscope with a balloon catheter.
 """
     assert positives(report) == ["12 mm polyp in the sigmoid colon"]
