@@ -525,3 +525,20 @@ Ovaries: Small and atrophic, appropriate for the patient's age.
 Colon: 12 mm polyp in the sigmoid colon. Consider a colonoscope with a balloon catheter.
 """
     assert positives(report) == ["12 mm polyp in the sigmoid colon"]
+
+
+def test_a_bowel_segment_heading_names_its_segment_and_an_aside_stays_inside_the_noun_phrase():
+    report = """Findings:
+- Descending colon: 7 mm pedunculated polyp.
+- Rectum: 25 mm lobulated (villous-appearing) mass, 2 cm above the anal verge.
+"""
+    assert positives(report) == ["7 mm pedunculated polyp in the descending colon",
+                                 "25 mm lobulated (villous-appearing) mass in the rectum, 2 cm above the anal verge"]
+
+
+def test_what_a_finding_is_next_to_is_no_place_of_its_own():
+    report = """Findings:
+Bowel: 2 cm sessile lesion in the cecum, close to the ileocecal valve.
+Impression: 2 cm lesion in the cecum next to the ileocecal valve.
+"""
+    assert positives(report) == ["2 cm sessile lesion in the cecum, close to the ileocecal valve"]

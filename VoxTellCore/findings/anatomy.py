@@ -162,6 +162,8 @@ def heading_organ(heading: str) -> Organ | None:
     side = SIDE.match(heading)
     if side and structure.paired:
         return Organ(structure, f"{side.group(1)} {structure.name}")
+    if structure.name == "bowel" and re.fullmatch(r"[a-z ]+", heading):  # "Sigmoid colon:", "Cecum:"
+        return Organ(structure, heading)
     if SUBPART.search(heading) and structure.name not in heading:
         return Organ(structure, f"{structure.name} {heading}")  # "transition zone" -> "prostate transition zone"
     return Organ(structure, structure.name)

@@ -33,6 +33,9 @@ _INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|o
                      r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
 _NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
                               r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
+# "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
+_ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"
+                           r"that|demonstrating|showing|containing|to)\b)[a-z]", re.IGNORECASE)
 _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
 
 
@@ -85,7 +88,8 @@ def noun_phrase_end(text: str) -> int:
     for end in _NOUN_PHRASE_END.finditer(text):
         word = end.group(0).strip().lower()
         if not ((word == "and" and cues.ADJECTIVE_END.search(text[:end.start()]))
-                or (word == "of" and _QUANTITY_END.search(text[:end.start()]))):
+                or (word == "of" and _QUANTITY_END.search(text[:end.start()]))
+                or (word == "(" and _ASIDE_INSIDE.match(text, end.start()))):
             return end.start()
     return len(text)
 

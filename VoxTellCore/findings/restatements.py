@@ -70,8 +70,9 @@ def place_words(text: str) -> set[str]:
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
-                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|"
+                             r"without|which|that|and|measuring|communicating|demonstrating|next|adjacent|near)\b)",
+                             text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
     return places
