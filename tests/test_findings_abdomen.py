@@ -542,3 +542,14 @@ Bowel: 2 cm sessile lesion in the cecum, close to the ileocecal valve.
 Impression: 2 cm lesion in the cecum next to the ileocecal valve.
 """
     assert positives(report) == ["2 cm sessile lesion in the cecum, close to the ileocecal valve"]
+
+
+def test_lesions_listed_one_by_one_in_numbered_segments_are_liver_lesions():
+    assert positives("Findings:\nTwo cysts are seen, one in segment 2 measuring 5 mm and one in segment 6 "
+                     "measuring 12 mm.\n") == ["5 mm cyst in segment 2 of the liver", "12 mm cyst in segment 6 of the liver"]
+
+
+def test_the_iliac_wing_is_a_bone():
+    findings = [f for f in extract_findings("Findings:\nSclerotic lesion in the right iliac crest.\n")
+                if not f.negated]
+    assert [(f.text, f.structure) for f in findings] == [("Sclerotic lesion in the right iliac crest", "bone")]

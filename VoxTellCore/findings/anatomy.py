@@ -73,7 +73,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
-    Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
+    Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac (?:bone|wing|crest|blade)|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
 )
 

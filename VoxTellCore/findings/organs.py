@@ -13,8 +13,8 @@ import re
 from collections import Counter
 
 from VoxTellCore.findings import cues
-from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, organ_named_in, region_of, structure_pattern,
-                                          structures_in)
+from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, heading_organ, organ_named_in, region_of,
+                                          structure_pattern, structures_in)
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
 
@@ -95,9 +95,13 @@ def noun_phrase_end(text: str) -> int:
 
 
 # "Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in segment 5": one finding per listed lesion.
-_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s),?\s+(?P<items>.+)$", re.IGNORECASE)
+_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s)(?:\s+(?:are|were)\s+(?:present|seen|noted))?"
+                         r",?\s+(?P<items>.+)$", re.IGNORECASE)
 _ITEM = re.compile(rf"(?P<size>{MEASUREMENT.pattern})\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?)"
                    r"(?=\s*,|\s+and\s+|$)", re.IGNORECASE)
+# "..., one in segment 4 measuring 8 mm and one in segment 7 measuring 6 mm"
+_ONE_ITEM = re.compile(rf"\bone\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?),?\s+measuring\s+"
+                       rf"(?P<size>{MEASUREMENT.pattern})", re.IGNORECASE)
 
 
 _SIZE = r"\d+(?:\.\d+)?\s*(?:mm|cm)"
@@ -115,7 +119,7 @@ def split_enumeration(statement: str) -> list[str]:
         return [f"{paired[size]} {noun} in segment {paired[place]}{paired['rest']}"
                 for place, size in (("a", "size_a"), ("b", "size_b"))]
     match = _ENUMERATED.match(statement)
-    items = list(_ITEM.finditer(match["items"])) if match else []
+    items = (list(_ITEM.finditer(match["items"])) or list(_ONE_ITEM.finditer(match["items"]))) if match else []
     if len(items) < 2:
         return [statement]
     noun = _singular(match["head"].split(maxsplit=1)[1])
@@ -127,6 +131,14 @@ def _singular(noun: str) -> str:
         if noun.endswith(plural):
             return noun[: len(noun) - len(plural)] + singular
     return noun
+
+
+_LIVER_SEGMENT = re.compile(r"\bsegments? [1-8][ab]?\b", re.IGNORECASE)
+
+
+def segment_organ(text: str) -> Organ | None:
+    """The liver, for a finding "in segment 4" that names no organ: numbered segments are the liver's (Couinaud)."""
+    return heading_organ("liver") if _LIVER_SEGMENT.search(text) and not structures_in(text) else None
 
 
 def organ_before(separator: str, previous: str) -> Organ | None:

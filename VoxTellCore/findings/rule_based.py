@@ -28,8 +28,8 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, split_enumeration,
-                                         with_organ, with_shared_side, with_subject)
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, segment_organ,
+                                         split_enumeration, with_organ, with_shared_side, with_subject)
 from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -124,7 +124,7 @@ class RuleBasedExtractor:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
                 before = organ_before(clause.separator, previous.text) if abdominal and previous else None
-                text = with_organ(text, organ or before)
+                text = with_organ(text, organ or before or segment_organ(text))
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
