@@ -6,6 +6,7 @@ import pytest
 
 from VoxTellCore.findings import extract_findings
 from VoxTellCore.findings.categories import ABDOMINAL_CATEGORIES, CATEGORIES
+from VoxTellCore.findings.restatements import place_words
 from VoxTellCore.terminology import segment_info
 
 
@@ -553,3 +554,18 @@ def test_the_iliac_wing_is_a_bone():
     findings = [f for f in extract_findings("Findings:\nSclerotic lesion in the right iliac crest.\n")
                 if not f.negated]
     assert [(f.text, f.structure) for f in findings] == [("Sclerotic lesion in the right iliac crest", "bone")]
+
+
+def test_places_after_sparing_containing_and_an_encased_vessel_are_read_right():
+    assert place_words("Diffuse fatty infiltration of the liver with sparing of the gallbladder fossa") == {"liver"}
+    assert place_words("4 cm abscess of the spleen containing gas") == {"spleen"}
+    assert {"splenic", "artery"} <= place_words("The mass encases the splenic artery")
+
+
+def test_hypoenhancement_and_thickening_of_one_segment_is_one_finding():
+    assert positives("Impression:\nHypoenhancement and thickening of the transverse colon.\n") == [
+        "Hypoenhancement and thickening of the transverse colon"]
+
+
+def test_mr_sequences_listed_with_and_stay_in_one_finding():
+    assert positives("Findings:\nSpleen: Diffuse T1 and T2 signal loss.\n") == ["Diffuse T1 and T2 signal loss of the spleen"]

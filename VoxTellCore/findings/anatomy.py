@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 CHEST = "chest"
-# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*").
+# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*", "T1 and T2").
 VERTEBRA = (r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
-            r"shading|shine|intens|in-phase|opposed|map)|\*)")
+            r"shading|shine|intens|in-phase|opposed|map)|\*|(?<=T[12]) and T[12]\b)")
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 

@@ -187,13 +187,17 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
-ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|mild|marked)\s+)*(?:hyper)?enhancement\b",
+ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
+                                r"enhancement\b",
                                 re.IGNORECASE)
 # "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
 LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", re.IGNORECASE)
 LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
                             r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|areas? of (?:necrosis|h(?:a)?emorrhage|"
                             r"calcification|fat))\b", re.IGNORECASE)
+# "T2 and T2* signal loss": MR sequences listed in one noun phrase.
+SEQUENCE_END = re.compile(r"\bT[12]\*?$")
+SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)

@@ -87,8 +87,9 @@ def noun_phrase_end(text: str) -> int:
     a quantity ("small amount | of free fluid")."""
     for end in _NOUN_PHRASE_END.finditer(text):
         word = end.group(0).strip().lower()
-        if not ((word == "and" and cues.ADJECTIVE_END.search(text[:end.start()]))
-                or (word == "of" and _QUANTITY_END.search(text[:end.start()]))
+        before = text[:end.start()]
+        if not ((word == "and" and (cues.ADJECTIVE_END.search(before) or cues.SEQUENCE_END.search(before)))
+                or (word == "of" and _QUANTITY_END.search(before))
                 or (word == "(" and _ASIDE_INSIDE.match(text, end.start()))):
             return end.start()
     return len(text)

@@ -66,18 +66,20 @@ def same_head(finding: str, other: str) -> bool:
 
 def place_words(text: str) -> set[str]:
     """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
+    text = _NOT_THERE.split(text)[0]  # "iron overload with sparing of the pancreas": not in the pancreas
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|"
-                             r"without|which|that|and|measuring|communicating|demonstrating|next|adjacent|near)\b)",
-                             text.lower()):
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*) the ([a-z0-9 -]+?)(?=$|"
+                             r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
+                             r"next|adjacent|near)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
     return places
 
 
+_NOT_THERE = re.compile(r"\b(?:without|sparing)\b", re.IGNORECASE)
 _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
 
 

@@ -191,10 +191,14 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if not (stands_alone(clause.text) or changed_structure) or cues.PREPOSITION_START.match(clause.text.strip()):
         return True
     separator = clause.separator.strip(" ,").lower()
+    if separator == "and" and cues.SEQUENCE_END.search(previous.text.rstrip()) \
+            and cues.SEQUENCE_START.match(clause.text.strip()):
+        return True
     if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
-    if abdominal and separator == "and" and cues.ENHANCEMENT_DETAIL.match(clause.text.strip()):
-        return True
+    if abdominal and separator == "and" and (cues.ENHANCEMENT_DETAIL.match(clause.text.strip())
+                                             or cues.ENHANCEMENT_DETAIL.fullmatch(previous.text.strip())):
+        return True  # "thickening and enhancement", "hypoenhancement and thickening of the cecum": one finding
     if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
             and cues.LESION.search(previous.text) and not structures_in(clause.text):
         return True  # "mass with coarse calcification and radiating strands" is one lesion
