@@ -569,3 +569,10 @@ def test_hypoenhancement_and_thickening_of_one_segment_is_one_finding():
 
 def test_mr_sequences_listed_with_and_stay_in_one_finding():
     assert positives("Findings:\nSpleen: Diffuse T1 and T2 signal loss.\n") == ["Diffuse T1 and T2 signal loss of the spleen"]
+
+
+def test_emphysematous_pyelonephritis_is_in_the_kidney_not_the_lung():
+    findings = [f for f in extract_findings("Impression:\nAcute right pyelonephritis with a 2 cm renal abscess; "
+                                            "emphysematous pyelonephritis cannot be excluded.\n") if not f.negated]
+    assert [(f.text, f.structure, f.uncertain) for f in findings] == [
+        ("Acute right pyelonephritis", "right kidney", False), ("2 cm renal abscess", "kidney", True)]

@@ -32,7 +32,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
     Structure("pericardium", r"pericard", CHEST),
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
-                      r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
+                      r"lingula|bibasilar|bronch|alveol|atelecta|emphysem(?!atous (?:pyel|cholecyst|cystitis|gastritis))", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
     # the renal, splenic or hepatic hilum is the organ's, not the lung's
     Structure("mediastinum", r"mediastin|(?<!renal )(?<!splenic )(?<!hepatic )hil(?:um|ar)\b|subcarinal|paratracheal|"
