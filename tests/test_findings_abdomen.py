@@ -576,3 +576,14 @@ def test_emphysematous_pyelonephritis_is_in_the_kidney_not_the_lung():
                                             "emphysematous pyelonephritis cannot be excluded.\n") if not f.negated]
     assert [(f.text, f.structure, f.uncertain) for f in findings] == [
         ("Acute right pyelonephritis", "right kidney", False), ("2 cm renal abscess", "kidney", True)]
+
+
+def test_an_impression_restating_an_occlusion_with_its_ischemia_gives_the_ischemia_alone():
+    report = """Findings:
+Vessels: Occlusive filling defect in the inferior mesenteric artery 2 cm from its origin, consistent with thrombosis.
+Impression:
+Thrombosis of the inferior mesenteric artery 2 cm from its origin, with ischemia of the sigmoid colon.
+"""
+    assert positives(report) == ["Occlusive filling defect in the inferior mesenteric artery 2 cm from its origin",
+                                 "Ischemia of the sigmoid colon"]
+    assert place_words("Occlusion of the splenic artery, with infarcts of the spleen") == {"splenic", "artery"}

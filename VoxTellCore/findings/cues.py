@@ -26,7 +26,7 @@ FINDING_NOUN = _any(
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
-    "pneumobilia", "hypoenhanc", r"(?:omental )?caking\b", r"implants?\b", r"shunts?\b", "infarct",
+    "pneumobilia", "hypoenhanc", "isch(?:a)?emi", r"(?:omental )?caking\b", r"implants?\b", r"shunts?\b", "infarct",
     # gas in a vein ("portal venous gas", "gas is present in mesenteric venous branches"); other gas is a detail
     "venous gas", r"gas\b(?=(?:\s+\w+){0,6}\s+(?:venous|veins?)\b)",
     "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",

@@ -79,7 +79,7 @@ def place_words(text: str) -> set[str]:
     return places
 
 
-_NOT_THERE = re.compile(r"\b(?:without|sparing)\b", re.IGNORECASE)
+_NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)
 _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
 
 
