@@ -587,3 +587,8 @@ Thrombosis of the inferior mesenteric artery 2 cm from its origin, with ischemia
     assert positives(report) == ["Occlusive filling defect in the inferior mesenteric artery 2 cm from its origin",
                                  "Ischemia of the sigmoid colon"]
     assert place_words("Occlusion of the splenic artery, with infarcts of the spleen") == {"splenic", "artery"}
+
+
+def test_fat_stranding_and_thickening_of_the_fascia_around_one_organ_is_one_sign():
+    assert positives("Findings:\nRight kidney: Mild perirenal fat stranding and thickening of the perirenal fascia.\n") \
+        == ["Mild right perirenal fat stranding and thickening of the perirenal fascia"]

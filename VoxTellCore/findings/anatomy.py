@@ -52,7 +52,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
     Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
     Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
-    Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
+    Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|gerota|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
               ABDOMEN_PELVIS, paired=True),
     Structure("ureter", r"ureter|hydroureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),

@@ -202,6 +202,10 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
             and cues.LESION.search(previous.text) and not structures_in(clause.text):
         return True  # "mass with coarse calcification and radiating strands" is one lesion
+    if abdominal and separator == "and" and cues.STRANDING.search(previous.text) \
+            and abdominal_category(clause.text).name in _DETAIL_CATEGORIES \
+            and set(structures_in(clause.text)) <= set(structures_in(previous.text)):
+        return True  # "perinephric stranding and thickening of Gerota fascia": one sign in the same fat
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
