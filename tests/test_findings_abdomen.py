@@ -592,3 +592,13 @@ Thrombosis of the inferior mesenteric artery 2 cm from its origin, with ischemia
 def test_fat_stranding_and_thickening_of_the_fascia_around_one_organ_is_one_sign():
     assert positives("Findings:\nRight kidney: Mild perirenal fat stranding and thickening of the perirenal fascia.\n") \
         == ["Mild right perirenal fat stranding and thickening of the perirenal fascia"]
+
+
+@pytest.mark.parametrize("sentence, category", [
+    ("Gas within the superior mesenteric vein.", "Vascular"),
+    ("Gastrorenal shunt, 1.2 cm.", "Vascular"),
+    ("Peritoneal implant in the right paracolic gutter, 1.4 cm.", "Focal Organ Lesion"),
+    ("Triangular region of hypoenhancement in the spleen, likely an infarct.", "Focal Organ Lesion"),
+])
+def test_venous_gas_and_shunts_are_vascular_implants_and_infarcts_focal(sentence, category):
+    assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == [category]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -27,8 +27,7 @@ FINDING_NOUN = _any(
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia", "hypoenhanc", "isch(?:a)?emi", r"(?:omental )?caking\b", r"implants?\b", r"shunts?\b", "infarct",
-    # gas in a vein ("portal venous gas", "gas is present in mesenteric venous branches"); other gas is a detail
-    "venous gas", r"gas\b(?=(?:\s+\w+){0,6}\s+(?:venous|veins?)\b)",
+    VENOUS_GAS,
     "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
