@@ -602,3 +602,13 @@ def test_fat_stranding_and_thickening_of_the_fascia_around_one_organ_is_one_sign
 ])
 def test_venous_gas_and_shunts_are_vascular_implants_and_infarcts_focal(sentence, category):
     assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == [category]
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nLiver: 2 cm nodule in segment 3, without washout. This may represent a regenerative nodule.\n",
+    "Findings:\nSpleen: 1.2 cm hypodense lesion; may represent a hemangioma.\n",
+    "Findings:\nPancreas: 9 mm cyst in the tail; it is indeterminate and could be a side-branch IPMN.\n",
+])
+def test_a_hedge_said_of_the_finding_before_flags_it(report):
+    first = next(f for f in extract_findings(report) if not f.negated)
+    assert first.text[0].isdigit() and first.uncertain  # the measured finding itself

@@ -194,6 +194,8 @@ LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", 
 LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
                             r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|areas? of (?:necrosis|h(?:a)?emorrhage|"
                             r"calcification|fat))\b", re.IGNORECASE)
+# A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
+PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
 STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
 # "T2 and T2* signal loss": MR sequences listed in one noun phrase.
 SEQUENCE_END = re.compile(r"\bT[12]\*?$")

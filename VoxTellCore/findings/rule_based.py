@@ -58,7 +58,13 @@ class RuleBasedExtractor:
         text = strip_image_references(expand_abbreviations(text))
         sentences = headed_sentences(report_sections(text))
         region = report_region(sentences)
+        previous = ""
         for sentence, organ in sentences:
+            if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
+                hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
+                for index in hedged:
+                    findings[index] = replace(findings[index], uncertain=True)
+            previous = sentence
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
@@ -68,7 +74,10 @@ class RuleBasedExtractor:
     def sentence_findings(self, sentence: str, organ: Organ | None = None, region: str | None = None) -> list[Finding]:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
+        statement_findings: list[Finding] = []
         for statement in split_statements(sentence):
+            if statement_findings and said_of_the_finding_before(statement):  # "two lesions; they may be metastases"
+                findings[-len(statement_findings):] = [replace(f, uncertain=not f.negated) for f in statement_findings]
             tails = interpretations(statement)
             hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # ", likely a cyst"
             shared_tail = any(cues.SHARED_TAIL.match(tail) for tail in tails)  # ", both suspicious for ..."
@@ -282,6 +291,11 @@ def carries_negation(clause: Clause) -> bool:
 
 
 # ---------------------------------------------------------------- locations
+def said_of_the_finding_before(statement: str) -> bool:
+    """A hedge whose subject is a pronoun ("This may represent ...", "they are indeterminate and may be ...")."""
+    return bool(cues.PRONOUN_START.match(statement) and is_hedged(statement))
+
+
 def has_place(text: str) -> bool:
     return bool(cues.PLACE.search(text) or cues.SIDE.search(text))
 
