@@ -6,6 +6,7 @@ import pytest
 
 from VoxTellCore.findings import extract_findings
 from VoxTellCore.findings.categories import ABDOMINAL_CATEGORIES, CATEGORIES
+from VoxTellCore.findings.restatements import place_words
 from VoxTellCore.terminology import segment_info
 
 
@@ -471,3 +472,143 @@ def test_what_a_finding_can_be_seen_with_is_a_hedged_interpretation():
                                       "Annular mass of the upper rectum, 4 cm in length."])
 def test_findings_of_a_named_bowel_segment_are_bowel_findings(sentence):
     assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == ["Bowel/Mesentery"]
+
+
+def test_shorthand_for_an_interpretation_and_a_diagnosis_is_read_as_words():
+    findings = positives("Findings:\nRight kidney: Enlarged, c/w acute pyelo. 2 cm collection at the upper pole = "
+                         "abscess.\nImpression: R pyelo with a 2 cm abscess.\n")
+    assert findings == ["Enlarged right kidney", "2 cm collection at the upper pole of the right kidney"]
+
+
+def test_an_organ_heading_in_capitals_on_its_own_line_is_a_heading():
+    assert positives("Findings:\nSPLEEN\nMildly enlarged, 14 cm.\nOTHER\nTrace free fluid in the pelvis.\n") == [
+        "Mildly enlarged spleen, 14 cm", "Trace free fluid in the pelvis"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Branching gas is seen in the portal venous system of the right lobe.", "Branching gas"),
+    ("Caking of the greater omentum up to 3 cm.", "Caking"),
+    ("Serosal implants along the sigmoid, up to 9 mm.", "implants"),
+    ("Gastrorenal shunt from the gastric fundus to the left renal vein.", "shunt"),
+    ("Triangular hypoenhancing area in the upper pole of the right kidney.", "hypoenhancing"),
+])
+def test_venous_gas_caking_implants_shunts_and_hypoenhancement_are_findings(sentence, finding):
+    found = positives(f"Findings:\n{sentence}\n")
+    assert len(found) == 1 and finding in found[0]
+
+
+def test_innumerable_nodules_are_not_restated_by_one_measured_nodule_nor_by_a_nodular_contour():
+    findings = positives("Findings:\nLiver: Nodular capsular outline with an enlarged caudate lobe. Numerous small "
+                         "nodules throughout the liver. A 2 cm nodule in segment 6.\n")
+    assert findings == ["Nodular capsular outline of the liver with an enlarged caudate lobe",
+                        "Numerous small nodules throughout the liver", "2 cm nodule in segment 6 of the liver"]
+
+
+def test_a_part_listed_after_an_organ_part_takes_the_organ_after_both():
+    assert positives("Findings:\nLiver: Hypertrophy of the caudate lobe and left lateral segment.\n") == [
+        "Hypertrophy of the caudate lobe of the liver and left lateral segment"]
+
+
+@pytest.mark.parametrize("sentence, finding", [
+    ("Findings:\nAdrenals: 5 cm mass in the left adrenal gland with dense calcifications and central necrosis.\n",
+     "5 cm mass in the left adrenal gland with dense calcifications and central necrosis"),
+    ("Findings:\nThere is a 4 cm heterogeneous pancreatic tail mass, with thick septations and a few areas of "
+     "hemorrhage.\n", "4 cm heterogeneous pancreatic tail mass, with thick septations and a few areas of hemorrhage"),
+])
+def test_what_a_lesion_is_made_of_is_part_of_the_lesion(sentence, finding):
+    assert positives(sentence) == [finding]
+
+
+def test_a_quality_line_an_age_appropriate_change_and_a_suggestion_to_consider_are_no_findings():
+    report = """CT ABDOMEN
+Image quality: Adequate distension; small amount of tagged residual fluid in the cecum.
+Ovaries: Small and atrophic, appropriate for the patient's age.
+Colon: 12 mm polyp in the sigmoid colon. Consider a colonoscope with a balloon catheter.
+"""
+    assert positives(report) == ["12 mm polyp in the sigmoid colon"]
+
+
+def test_a_bowel_segment_heading_names_its_segment_and_an_aside_stays_inside_the_noun_phrase():
+    report = """Findings:
+- Descending colon: 7 mm pedunculated polyp.
+- Rectum: 25 mm lobulated (villous-appearing) mass, 2 cm above the anal verge.
+"""
+    assert positives(report) == ["7 mm pedunculated polyp in the descending colon",
+                                 "25 mm lobulated (villous-appearing) mass in the rectum, 2 cm above the anal verge"]
+
+
+def test_what_a_finding_is_next_to_is_no_place_of_its_own():
+    report = """Findings:
+Bowel: 2 cm sessile lesion in the cecum, close to the ileocecal valve.
+Impression: 2 cm lesion in the cecum next to the ileocecal valve.
+"""
+    assert positives(report) == ["2 cm sessile lesion in the cecum, close to the ileocecal valve"]
+
+
+def test_lesions_listed_one_by_one_in_numbered_segments_are_liver_lesions():
+    assert positives("Findings:\nTwo cysts are seen, one in segment 2 measuring 5 mm and one in segment 6 "
+                     "measuring 12 mm.\n") == ["5 mm cyst in segment 2 of the liver", "12 mm cyst in segment 6 of the liver"]
+
+
+def test_the_iliac_wing_is_a_bone():
+    findings = [f for f in extract_findings("Findings:\nSclerotic lesion in the right iliac crest.\n")
+                if not f.negated]
+    assert [(f.text, f.structure) for f in findings] == [("Sclerotic lesion in the right iliac crest", "bone")]
+
+
+def test_places_after_sparing_containing_and_an_encased_vessel_are_read_right():
+    assert place_words("Diffuse fatty infiltration of the liver with sparing of the gallbladder fossa") == {"liver"}
+    assert place_words("4 cm abscess of the spleen containing gas") == {"spleen"}
+    assert {"splenic", "artery"} <= place_words("The mass encases the splenic artery")
+
+
+def test_hypoenhancement_and_thickening_of_one_segment_is_one_finding():
+    assert positives("Impression:\nHypoenhancement and thickening of the transverse colon.\n") == [
+        "Hypoenhancement and thickening of the transverse colon"]
+
+
+def test_mr_sequences_listed_with_and_stay_in_one_finding():
+    assert positives("Findings:\nSpleen: Diffuse T1 and T2 signal loss.\n") == ["Diffuse T1 and T2 signal loss of the spleen"]
+
+
+def test_emphysematous_pyelonephritis_is_in_the_kidney_not_the_lung():
+    findings = [f for f in extract_findings("Impression:\nAcute right pyelonephritis with a 2 cm renal abscess; "
+                                            "emphysematous pyelonephritis cannot be excluded.\n") if not f.negated]
+    assert [(f.text, f.structure, f.uncertain) for f in findings] == [
+        ("Acute right pyelonephritis", "right kidney", False), ("2 cm renal abscess", "kidney", True)]
+
+
+def test_an_impression_restating_an_occlusion_with_its_ischemia_gives_the_ischemia_alone():
+    report = """Findings:
+Vessels: Occlusive filling defect in the inferior mesenteric artery 2 cm from its origin, consistent with thrombosis.
+Impression:
+Thrombosis of the inferior mesenteric artery 2 cm from its origin, with ischemia of the sigmoid colon.
+"""
+    assert positives(report) == ["Occlusive filling defect in the inferior mesenteric artery 2 cm from its origin",
+                                 "Ischemia of the sigmoid colon"]
+    assert place_words("Occlusion of the splenic artery, with infarcts of the spleen") == {"splenic", "artery"}
+
+
+def test_fat_stranding_and_thickening_of_the_fascia_around_one_organ_is_one_sign():
+    assert positives("Findings:\nRight kidney: Mild perirenal fat stranding and thickening of the perirenal fascia.\n") \
+        == ["Mild right perirenal fat stranding and thickening of the perirenal fascia"]
+
+
+@pytest.mark.parametrize("sentence, category", [
+    ("Gas within the superior mesenteric vein.", "Vascular"),
+    ("Gastrorenal shunt, 1.2 cm.", "Vascular"),
+    ("Peritoneal implant in the right paracolic gutter, 1.4 cm.", "Focal Organ Lesion"),
+    ("Triangular region of hypoenhancement in the spleen, likely an infarct.", "Focal Organ Lesion"),
+])
+def test_venous_gas_and_shunts_are_vascular_implants_and_infarcts_focal(sentence, category):
+    assert [f.category for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated] == [category]
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nLiver: 2 cm nodule in segment 3, without washout. This may represent a regenerative nodule.\n",
+    "Findings:\nSpleen: 1.2 cm hypodense lesion; may represent a hemangioma.\n",
+    "Findings:\nPancreas: 9 mm cyst in the tail; it is indeterminate and could be a side-branch IPMN.\n",
+])
+def test_a_hedge_said_of_the_finding_before_flags_it(report):
+    first = next(f for f in extract_findings(report) if not f.negated)
+    assert first.text[0].isdigit() and first.uncertain  # the measured finding itself

@@ -21,7 +21,10 @@ _WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-
           "ipmn": "intraductal papillary mucinous neoplasm", "ipmns": "intraductal papillary mucinous neoplasms",
           "bph": "benign prostatic hyperplasia", "rlq": "right lower quadrant", "llq": "left lower quadrant",
           "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma",
-          "fnh": "focal nodular hyperplasia"}
+          "fnh": "focal nodular hyperplasia", "pyelo": "pyelonephritis", "hydro": "hydronephrosis",
+          "gb": "gallbladder", "panc": "pancreas", "subcm": "subcentimeter"}
+# "c/w steatosis", "collection = abscess": shorthand for an interpretation.
+_CONSISTENT_WITH = re.compile(r"\bc/w\b|\s+=\s+(?=[a-z])", re.IGNORECASE)
 # LI-RADS and PI-RADS categories as written in full: "LR-5" -> "LI-RADS 5".
 _RADS = re.compile(r"\bLR-?(\d|M|TIV)\b")
 _ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=len, reverse=True)) + r")\b",
@@ -38,6 +41,7 @@ IMAGE_REFERENCE = re.compile(
 def expand_abbreviations(text: str) -> str:
     text = _TUBE.sub(lambda m: {"NG": "nasogastric", "OG": "orogastric", "ET": "endotracheal"}[m.group(1)], text)
     text = _ABBREVIATION.sub(lambda m: _LOBES.get(m.group(1).lower()) or _WORDS[m.group(1).lower()], text)
+    text = _CONSISTENT_WITH.sub(lambda m: "consistent with" if "/" in m.group(0) else ", consistent with ", text)
     text = _RADS.sub(r"LI-RADS \1", text)
     return _SIDE_LETTER.sub(lambda m: "right" if m.group(1) == "R" else "left", text)
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 CHEST = "chest"
-# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*").
+# A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*", "T1 and T2").
 VERTEBRA = (r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
-            r"shading|shine|intens|in-phase|opposed|map)|\*)")
+            r"shading|shine|intens|in-phase|opposed|map)|\*|(?<=T[12]) and T[12]\b)")
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
 
@@ -32,7 +32,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
     Structure("pericardium", r"pericard", CHEST),
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
-                      r"lingula|bibasilar|bronch|alveol|atelecta|emphysem", CHEST),
+                      r"lingula|bibasilar|bronch|alveol|atelecta|emphysem(?!atous (?:pyel|cholecyst|cystitis|gastritis))", CHEST),
     Structure("heart", r"heart\b|cardi|coronar|atri(?:um|al)\b|ventric", CHEST),
     # the renal, splenic or hepatic hilum is the organ's, not the lung's
     Structure("mediastinum", r"mediastin|(?<!renal )(?<!splenic )(?<!hepatic )hil(?:um|ar)\b|subcarinal|paratracheal|"
@@ -52,7 +52,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
     Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
     Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
-    Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
+    Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|gerota|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
               ABDOMEN_PELVIS, paired=True),
     Structure("ureter", r"ureter|hydroureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
@@ -73,7 +73,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
-    Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac bone|acetabul|femor|"
+    Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac (?:bone|wing|crest|blade)|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
 )
 
@@ -162,6 +162,8 @@ def heading_organ(heading: str) -> Organ | None:
     side = SIDE.match(heading)
     if side and structure.paired:
         return Organ(structure, f"{side.group(1)} {structure.name}")
+    if structure.name == "bowel" and re.fullmatch(r"[a-z ]+", heading):  # "Sigmoid colon:", "Cecum:"
+        return Organ(structure, heading)
     if SUBPART.search(heading) and structure.name not in heading:
         return Organ(structure, f"{structure.name} {heading}")  # "transition zone" -> "prostate transition zone"
     return Organ(structure, structure.name)

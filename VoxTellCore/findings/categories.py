@@ -61,6 +61,8 @@ CATEGORIES: tuple[Category, ...] = (
 OTHER_ABDOMINAL = "Other Abdominal/Pelvic Finding"
 # Fluid, but not "fluid-filled" bowel: that describes the bowel.
 FLUID = r"fluid(?![- ]?filled)"
+# Gas in a vein ("portal venous gas", "gas is present in mesenteric venous branches"); other gas is a detail.
+VENOUS_GAS = r"venous gas|gas\b(?=(?:\s+\w+){0,6}\s+(?:venous|veins?)\b)"
 # A filling defect in a duct is a stone (in a vessel it is a thrombus).
 DUCT_FILLING_DEFECT = r"filling defects? (?:in|within) (?:the )?(?:[\w-]+ ){0,3}(?:duct|ureter)"
 # Abdominal and pelvic findings, in priority order (a stone in a duct is a calculus, an aneurysm's thrombus vascular).
@@ -69,7 +71,8 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
                                              "post-?surgical", "post-?operative", "anastomo", "prosthe", r"clips?\b")),
     Category("Lymph Node", True, (r"lymph", r"\w*adenopath", r"nodes?\b")),
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
-                                "recanali", r"contact\b", "encase", "abutment", r"\w*vascular calcif",
+                                "recanali", r"contact\b", "encase", "abutment", r"\w*vascular calcif", r"shunts?\b",
+                                VENOUS_GAS,
                                 r"aort\w* ectasia")),
     Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
                                 DUCT_FILLING_DEFECT)),
@@ -90,7 +93,8 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Focal Organ Lesion", True, (r"lesions?\b", r"mass(?:es)?\b", "nodul", "cyst", r"observations?\b",
                                           r"foc(?:us|i)\b", "polyp", r"tumou?r", r"\w+omas?\b", "fibroid", "ipmn",
                                           "metasta", "hypodens", "hypoattenuat", "hyperdens", "hypointens",
-                                          "hyperintens", "perfusion", "scar", r"areas?\b", "diverticulum", "neoplas")),
+                                          "hyperintens", "perfusion", "scar", r"areas?\b", "diverticulum", "neoplas",
+                                          r"implants?\b", "infarct", r"regions?\b")),
     Category("Diffuse Organ Change", False, ("steatosis", "fatty", "cirrho", "signal loss", "o?edema", r"\w+itis\b",
                                              "trabecul", "thicken", "nodular", "iron", "heterogene", "siderosis")),
     Category(OTHER_ABDOMINAL, True, (r"\w",)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID
+from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -26,7 +26,8 @@ FINDING_NOUN = _any(
     r"\w*liths?\b", "sludge", "trabecul", r"hydro(?:nephros|ureter|salpinx)\w*", r"nodes?\b", "diverticul",
     "stenos", r"signal (?:loss|drop)", "anomal", "hypodens", "hypoattenuat", "hyperenhanc", "stranding", r"\w*listhesis",
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
-    "pneumobilia",
+    "pneumobilia", "hypoenhanc", "isch(?:a)?emi", r"(?:omental )?caking\b", r"implants?\b", r"shunts?\b", "infarct",
+    VENOUS_GAS,
     "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
@@ -50,6 +51,7 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       # normal by a criterion, or a device taken out: not a finding to segment
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
+                      r"(?:unremarkable|normal|appropriate|expected) for (?:the patient'?s )?age",
                       r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b",
                       # "the laceration does not reach the hepatic veins": a statement about the veins
                       r"(?:does|do|did) not (?:reach|involve|extend|abut|contact|invade|cross)\b")
@@ -104,7 +106,7 @@ PRIOR_MEASUREMENT = re.compile(
 NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
     r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
-    r"amenable to", r"(?:could|should|may) be considered", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
+    r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
@@ -184,8 +186,20 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
-ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|mild|marked)\s+)*(?:hyper)?enhancement\b",
+ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
+                                r"enhancement\b",
                                 re.IGNORECASE)
+# "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
+LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", re.IGNORECASE)
+LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
+                            r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|areas? of (?:necrosis|h(?:a)?emorrhage|"
+                            r"calcification|fat))\b", re.IGNORECASE)
+# A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
+PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
+STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
+# "T2 and T2* signal loss": MR sequences listed in one noun phrase.
+SEQUENCE_END = re.compile(r"\bT[12]\*?$")
+SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)

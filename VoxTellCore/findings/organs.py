@@ -13,14 +13,15 @@ import re
 from collections import Counter
 
 from VoxTellCore.findings import cues
-from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, organ_named_in, region_of, structure_pattern,
-                                          structures_in)
+from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, heading_organ, organ_named_in, region_of,
+                                          structure_pattern, structures_in)
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
 
 # "in segment 7", "at the lower pole", "in the body and tail": a part of the organ that "of the <organ>" completes.
 _PART_PHRASE = re.compile(r"\b(?:in|at|of|within|involving|along|near) (?:the )?(?:[\w/-]+ ){0,3}?"
-                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?\w+)?", re.IGNORECASE)
+                          rf"(?:{SUBPART_WORDS})\b(?:\s+(?:and|or)\s+(?:the\s+)?(?:\d\w?|(?:[\w/-]+ ){{0,3}}?"
+                          rf"(?:{SUBPART_WORDS}))\b)?", re.IGNORECASE)
 # A head that is only adjectives ("Enlarged", "Mildly enlarged", "Atrophic"): the organ is its noun.
 _ADJECTIVES_ONLY = re.compile(
     r"^(?:(?:mild|mildly|moderate|moderately|severe|severely|marked|markedly|diffuse|diffusely|slight|slightly|"
@@ -32,6 +33,9 @@ _INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|o
                      r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
 _NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
                               r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
+# "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
+_ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"
+                           r"that|demonstrating|showing|containing|to)\b)[a-z]", re.IGNORECASE)
 _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
 
 
@@ -83,16 +87,22 @@ def noun_phrase_end(text: str) -> int:
     a quantity ("small amount | of free fluid")."""
     for end in _NOUN_PHRASE_END.finditer(text):
         word = end.group(0).strip().lower()
-        if not ((word == "and" and cues.ADJECTIVE_END.search(text[:end.start()]))
-                or (word == "of" and _QUANTITY_END.search(text[:end.start()]))):
+        before = text[:end.start()]
+        if not ((word == "and" and (cues.ADJECTIVE_END.search(before) or cues.SEQUENCE_END.search(before)))
+                or (word == "of" and _QUANTITY_END.search(before))
+                or (word == "(" and _ASIDE_INSIDE.match(text, end.start()))):
             return end.start()
     return len(text)
 
 
 # "Two hypoattenuating lesions, 2.4 cm in segment 8 and 1.1 cm in segment 5": one finding per listed lesion.
-_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s),?\s+(?P<items>.+)$", re.IGNORECASE)
+_ENUMERATED = re.compile(r"^(?P<head>(?:two|three|four|\d)\s+[\w -]*?s)(?:\s+(?:are|were)\s+(?:present|seen|noted))?"
+                         r",?\s+(?P<items>.+)$", re.IGNORECASE)
 _ITEM = re.compile(rf"(?P<size>{MEASUREMENT.pattern})\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?)"
                    r"(?=\s*,|\s+and\s+|$)", re.IGNORECASE)
+# "..., one in segment 4 measuring 8 mm and one in segment 7 measuring 6 mm"
+_ONE_ITEM = re.compile(rf"\bone\s+(?P<place>(?:in|at|within) (?:the )?[\w/ -]+?),?\s+measuring\s+"
+                       rf"(?P<size>{MEASUREMENT.pattern})", re.IGNORECASE)
 
 
 _SIZE = r"\d+(?:\.\d+)?\s*(?:mm|cm)"
@@ -110,7 +120,7 @@ def split_enumeration(statement: str) -> list[str]:
         return [f"{paired[size]} {noun} in segment {paired[place]}{paired['rest']}"
                 for place, size in (("a", "size_a"), ("b", "size_b"))]
     match = _ENUMERATED.match(statement)
-    items = list(_ITEM.finditer(match["items"])) if match else []
+    items = (list(_ITEM.finditer(match["items"])) or list(_ONE_ITEM.finditer(match["items"]))) if match else []
     if len(items) < 2:
         return [statement]
     noun = _singular(match["head"].split(maxsplit=1)[1])
@@ -122,6 +132,14 @@ def _singular(noun: str) -> str:
         if noun.endswith(plural):
             return noun[: len(noun) - len(plural)] + singular
     return noun
+
+
+_LIVER_SEGMENT = re.compile(r"\bsegments? [1-8][ab]?\b", re.IGNORECASE)
+
+
+def segment_organ(text: str) -> Organ | None:
+    """The liver, for a finding "in segment 4" that names no organ: numbered segments are the liver's (Couinaud)."""
+    return heading_organ("liver") if _LIVER_SEGMENT.search(text) and not structures_in(text) else None
 
 
 def organ_before(separator: str, previous: str) -> Organ | None:

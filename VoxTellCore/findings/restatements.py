@@ -29,7 +29,7 @@ def head_key(text: str) -> tuple[str, str]:
     """
     match = None
     for phrase in cues.PREPOSITION.split(text):  # the first noun phrase that names a finding
-        matches = list(cues.FINDING_NOUN.finditer(phrase))
+        matches = [m for m in cues.FINDING_NOUN.finditer(phrase) if not _ADJECTIVE.match(phrase, m.end())]
         if matches:
             match = matches[-1]
             break
@@ -47,6 +47,8 @@ def head_key(text: str) -> tuple[str, str]:
     return noun[:5], _CONDITIONS.get(condition.group(0), condition.group(0)) if condition else ""
 
 
+# "Nodular surface contour": an adjective made of a finding word names no finding of its own.
+_ADJECTIVE = re.compile(r"\w*ar\s+\w")
 _PLURAL = re.compile(r"(?<=ss)es$|(?<![su])s$")
 
 
@@ -64,17 +66,20 @@ def same_head(finding: str, other: str) -> bool:
 
 def place_words(text: str) -> set[str]:
     """Where a finding is: location words anywhere, and the words of "in/of/at/along the ..." phrases."""
+    text = _NOT_THERE.split(text)[0]  # "iron overload with sparing of the pancreas": not in the pancreas
     words = re.findall(r"[a-z0-9]+", text.lower())
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving) the ([a-z0-9 -]+?)(?=$|[,;(]|\s(?:with|without|"
-                             r"which|that|and|measuring|communicating|demonstrating)\b)", text.lower()):
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*) the ([a-z0-9 -]+?)(?=$|"
+                             r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
+                             r"next|adjacent|near)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}
     return places
 
 
+_NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)
 _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
 
 
@@ -125,10 +130,15 @@ def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[
     return [finding for finding in new if not same_structure(finding.text, findings[-1].text)]
 
 
+_MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
+
+
 def restates(finding: Finding, other: Finding) -> bool:
     """Whether `finding` says nothing `other` does not: same finding (or the diagnosis `other`'s sentence gives it:
     "Hepatic steatosis" after "The liver is diffusely hypoattenuating, consistent with hepatic steatosis"), no
     structure, place or size of its own."""
+    if _MANY.search(finding.text) and not _MANY.search(other.text) and sizes(other.text):
+        return False  # "innumerable nodules throughout the liver" are more than the 1.4 cm nodule in segment 8
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)

@@ -28,8 +28,8 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, split_enumeration,
-                                         with_organ, with_shared_side, with_subject)
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, segment_organ,
+                                         split_enumeration, with_organ, with_shared_side, with_subject)
 from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -58,7 +58,13 @@ class RuleBasedExtractor:
         text = strip_image_references(expand_abbreviations(text))
         sentences = headed_sentences(report_sections(text))
         region = report_region(sentences)
+        previous = ""
         for sentence, organ in sentences:
+            if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
+                hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
+                for index in hedged:
+                    findings[index] = replace(findings[index], uncertain=True)
+            previous = sentence
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
@@ -68,7 +74,10 @@ class RuleBasedExtractor:
     def sentence_findings(self, sentence: str, organ: Organ | None = None, region: str | None = None) -> list[Finding]:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
+        statement_findings: list[Finding] = []
         for statement in split_statements(sentence):
+            if statement_findings and said_of_the_finding_before(statement):  # "two lesions; they may be metastases"
+                findings[-len(statement_findings):] = [replace(f, uncertain=not f.negated) for f in statement_findings]
             tails = interpretations(statement)
             hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # ", likely a cyst"
             shared_tail = any(cues.SHARED_TAIL.match(tail) for tail in tails)  # ", both suspicious for ..."
@@ -124,7 +133,7 @@ class RuleBasedExtractor:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
                 before = organ_before(clause.separator, previous.text) if abdominal and previous else None
-                text = with_organ(text, organ or before)
+                text = with_organ(text, organ or before or segment_organ(text))
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
@@ -191,10 +200,21 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if not (stands_alone(clause.text) or changed_structure) or cues.PREPOSITION_START.match(clause.text.strip()):
         return True
     separator = clause.separator.strip(" ,").lower()
+    if separator == "and" and cues.SEQUENCE_END.search(previous.text.rstrip()) \
+            and cues.SEQUENCE_START.match(clause.text.strip()):
+        return True
     if cues.ADJECTIVE_END.search(previous.text.rstrip()) and separator != "with":
         return True  # "severe centrilobular" + "and paraseptal emphysema" is one noun phrase
-    if abdominal and separator == "and" and cues.ENHANCEMENT_DETAIL.match(clause.text.strip()):
-        return True
+    if abdominal and separator == "and" and (cues.ENHANCEMENT_DETAIL.match(clause.text.strip())
+                                             or cues.ENHANCEMENT_DETAIL.fullmatch(previous.text.strip())):
+        return True  # "thickening and enhancement", "hypoenhancement and thickening of the cecum": one finding
+    if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
+            and cues.LESION.search(previous.text) and not structures_in(clause.text):
+        return True  # "mass with coarse calcification and radiating strands" is one lesion
+    if abdominal and separator == "and" and cues.STRANDING.search(previous.text) \
+            and abdominal_category(clause.text).name in _DETAIL_CATEGORIES \
+            and set(structures_in(clause.text)) <= set(structures_in(previous.text)):
+        return True  # "perinephric stranding and thickening of Gerota fascia": one sign in the same fat
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
@@ -271,6 +291,11 @@ def carries_negation(clause: Clause) -> bool:
 
 
 # ---------------------------------------------------------------- locations
+def said_of_the_finding_before(statement: str) -> bool:
+    """A hedge whose subject is a pronoun ("This may represent ...", "they are indeterminate and may be ...")."""
+    return bool(cues.PRONOUN_START.match(statement) and is_hedged(statement))
+
+
 def has_place(text: str) -> bool:
     return bool(cues.PLACE.search(text) or cues.SIDE.search(text))
 

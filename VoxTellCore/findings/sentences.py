@@ -16,7 +16,8 @@ FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
 OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
-                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum")
+                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum",
+                  "quality", "image quality")
 _HEADER = re.compile(
     r"^\s*(?P<name>" + "|".join(re.escape(s) for s in GROUNDED_SECTIONS + OTHER_SECTIONS) + r")\s*"
     r"(?::\s*|$)", re.IGNORECASE | re.MULTILINE)
@@ -30,6 +31,7 @@ _SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
 _LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):(?:\s+|$)")  # "KIDNEYS:" alone too
 _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
                     re.IGNORECASE)
+_CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])[ \t]*$", re.MULTILINE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
 # A sentence that names its own place does not take the heading's.
 OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?|lingula\w*|upper|middle|lower)\b",
@@ -95,6 +97,7 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
     """
     sentences: list[tuple[str, Organ | None]] = []
     organ = None
+    text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
         block = " ".join(_BULLET.sub("", block).split())
         heading = _LEADING_SUBHEADING.match(block)
