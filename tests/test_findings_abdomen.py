@@ -612,3 +612,40 @@ def test_venous_gas_and_shunts_are_vascular_implants_and_infarcts_focal(sentence
 def test_a_hedge_said_of_the_finding_before_flags_it(report):
     first = next(f for f in extract_findings(report) if not f.negated)
     assert first.text[0].isdigit() and first.uncertain  # the measured finding itself
+
+
+def test_a_diagnosis_conceded_with_although_is_a_hedge_not_a_finding():
+    found = [f for f in extract_findings("Findings:\nBones: 6 mm sclerotic lesion in the T11 vertebral body, "
+                                         "probably degenerative, although a metastasis cannot be completely "
+                                         "excluded.\n") if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [("6 mm sclerotic lesion in the T11 vertebral body", True)]
+
+
+def test_the_items_of_a_list_under_a_heading_alone_on_its_line_stand_under_it():
+    report = """FINDINGS:
+
+PANCREAS (post Whipple)
+- 1.6 cm hypoenhancing nodule near the tail.
+- Atrophic.
+
+Other:
+1. Small hiatal hernia.
+"""
+    assert positives(report) == ["1.6 cm hypoenhancing nodule near the tail of the pancreas", "Atrophic pancreas",
+                                 "Small hiatal hernia"]
+
+
+def test_the_transplant_of_a_transplant_organ_heading_names_the_organ():
+    assert positives("Findings:\nTRANSPLANT KIDNEY (left iliac fossa)\n- 3 cm fluid collection posterior to the "
+                     "graft.\n") == ["3 cm fluid collection posterior to the graft kidney"]
+
+
+def test_a_tumour_that_names_no_organ_is_in_the_organ_of_the_reports_cancer():
+    report = """CT - GASTRIC CANCER STAGING
+
+FINDINGS:
+Primary: ulcerated tumour along the greater curvature, 4.1 cm.
+The tumour abuts the left hemidiaphragm.
+"""
+    assert positives(report) == ["Ulcerated gastric tumour along the greater curvature, 4.1 cm",
+                                 "The gastric tumour abuts the left hemidiaphragm"]

@@ -61,7 +61,9 @@ STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |inte
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 # "invasion cannot be excluded" after a finding: a diagnosis the finding may be, not a second finding.
-_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?", r"(?:is|are) not excluded",
+# "cannot be entirely excluded": an adverb between the verbs changes nothing.
+_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:(?:entirely|completely|fully|definitely|reliably) )?(?:exclude|ruled? out)d?",
+              r"(?:is|are) not excluded",
               r"not (?:be )?excluded")
 EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
@@ -129,7 +131,9 @@ INTERPRETATION_TAIL = re.compile(
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
     r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are)|"
     r"(?:can|may|could) be seen (?:with|in))\b.*$|"
-    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
+    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$|"
+    # "..., although metastasis cannot be entirely excluded": a diagnosis conceded, no finding of its own
+    r",?\s*\b(?:although|though|even though|while)\b[^;]*?\b(?:exclude|excluded|ruled? out)\b.*$",
     re.IGNORECASE)
 # "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
 SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)

@@ -28,8 +28,9 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, segment_organ,
-                                         split_enumeration, with_organ, with_shared_side, with_subject)
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
+                                         segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
+                                         with_tumour_organ)
 from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -58,6 +59,7 @@ class RuleBasedExtractor:
         text = strip_image_references(expand_abbreviations(text))
         sentences = headed_sentences(report_sections(text))
         region = report_region(sentences)
+        tumour_organ = report_tumour_organ(text)  # "Tumour extends ..." in a rectal cancer report
         previous = ""
         for sentence, organ in sentences:
             if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
@@ -68,6 +70,9 @@ class RuleBasedExtractor:
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
+                if not finding.negated and not finding.structure:
+                    text = with_tumour_organ(finding.text, tumour_organ)
+                    finding = replace(finding, text=text, structure=structure_of(text))
                 merge_finding(findings, finding)
         return findings
 
