@@ -649,3 +649,24 @@ The tumour abuts the left hemidiaphragm.
 """
     assert positives(report) == ["Ulcerated gastric tumour along the greater curvature, 4.1 cm",
                                  "The gastric tumour abuts the left hemidiaphragm"]
+
+
+@pytest.mark.parametrize("sentence, text, category", [
+    ("Lymph nodes: Aortocaval nodal conglomerate, 4.2 x 3.0 cm.", "Aortocaval nodal conglomerate, 4.2 x 3.0 cm",
+     "Other Abdominal/Pelvic Finding"),
+    ("Vessels: Accessory right hepatic artery from the superior mesenteric artery.",
+     "Accessory right hepatic artery from the superior mesenteric artery", "Vascular"),
+    ("Other: Moderate right hydrocele.", "Moderate right hydrocele", "Other Abdominal/Pelvic Finding"),
+    ("Other: Fluid in the hernia sac.", "Fluid in the hernia sac", "Fluid Collection/Ascites"),
+    ("Vessels: Expanded superior rectal vein with intermediate signal.",
+     "Expanded superior rectal vein with intermediate signal", "Bowel/Mesentery"),  # by its rectal words
+])
+def test_nodal_conglomerates_arterial_variants_hydroceles_and_expanded_vessels_are_named_findings(
+        sentence, text, category):
+    found = [f for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated]
+    assert [(f.text, f.category) for f in found] == [(text, category)] and found[0].structure
+
+
+def test_a_clinical_section_is_not_grounded():
+    report = "Clinical: Endoscopy showed a friable mass 12 cm from the anal verge.\nFindings:\nSmall left hydrocele.\n"
+    assert positives(report) == ["Small left hydrocele"]

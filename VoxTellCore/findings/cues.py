@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
+from VoxTellCore.findings.categories import ARTERIAL_VARIANT, CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -31,6 +31,7 @@ FINDING_NOUN = _any(
     "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    "conglomerate", "hydrocele", ARTERIAL_VARIANT,
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -38,7 +39,7 @@ FINDING_NOUN = _any(
 FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
-                         "distend", r"smaller\b", "edematous", "cirrhotic",
+                         "distend", r"smaller\b", "edematous", "cirrhotic", "expanded",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").

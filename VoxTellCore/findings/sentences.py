@@ -14,7 +14,7 @@ from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_headin
 
 FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
-OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
+OTHER_SECTIONS = ("technique", "clinical", "clinical information", "clinical history", "clinical indication", "history",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
                   "procedure", "examination", "exam", "protocol", "reason for exam", "addendum",
                   "quality", "image quality")
