@@ -670,3 +670,10 @@ def test_nodal_conglomerates_arterial_variants_hydroceles_and_expanded_vessels_a
 def test_a_clinical_section_is_not_grounded():
     report = "Clinical: Endoscopy showed a friable mass 12 cm from the anal verge.\nFindings:\nSmall left hydrocele.\n"
     assert positives(report) == ["Small left hydrocele"]
+
+
+def test_an_enhancement_adjective_and_stranding_of_the_surrounding_fat_stay_with_their_finding():
+    assert positives("Findings:\nThe incarcerated jejunal loop is dilated to 3.4 cm and hyperenhancing relative to "
+                     "normal bowel, with trace fluid in the hernia sac and stranding of the adjacent fat.\n") == [
+        "The incarcerated jejunal loop is dilated to 3.4 cm and hyperenhancing relative to normal bowel",
+        "Trace fluid in the hernia sac and stranding of the adjacent fat"]

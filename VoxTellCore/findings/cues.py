@@ -192,7 +192,7 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
 ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
-                                r"enhancement\b",
+                                r"enhanc(?:ement|ing)\b",
                                 re.IGNORECASE)
 # "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
 LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", re.IGNORECASE)
@@ -202,6 +202,8 @@ LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|st
 # A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
 PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
 STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
+# "... and stranding of the surrounding fat": the fat around the finding before, no place of its own.
+SURROUNDING_FAT = re.compile(r"\b(?:surrounding|adjacent|neighbou?ring) fat\b", re.IGNORECASE)
 # "T2 and T2* signal loss": MR sequences listed in one noun phrase.
 SEQUENCE_END = re.compile(r"\bT[12]\*?$")
 SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
