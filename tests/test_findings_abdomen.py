@@ -677,3 +677,10 @@ def test_an_enhancement_adjective_and_stranding_of_the_surrounding_fat_stay_with
                      "normal bowel, with trace fluid in the hernia sac and stranding of the adjacent fat.\n") == [
         "The incarcerated jejunal loop is dilated to 3.4 cm and hyperenhancing relative to normal bowel",
         "Trace fluid in the hernia sac and stranding of the adjacent fat"]
+
+
+def test_what_a_reported_finding_does_to_its_neighbours_is_no_finding_of_its_own():
+    report = ("Findings:\nLarge rectus sheath hematoma on the right, 9.1 x 4.0 cm. The hematoma compresses the "
+              "urinary bladder. Kidneys: Mild right hydronephrosis; the right ureter is displaced by the hematoma.\n")
+    assert positives(report) == ["Large rectus sheath hematoma on the right, 9.1 x 4.0 cm",
+                                 "Mild right hydronephrosis"]

@@ -156,3 +156,19 @@ def merge_finding(findings: list[Finding], finding: Finding) -> None:
             findings[index] = finding
             return
     findings.append(finding)
+
+
+# "The hematoma displaces the left kidney ...", "the left ureter is compressed by the hematoma": what a finding
+# already reported does to its neighbours, said of it by name.
+_EFFECT = re.compile(r"^(?:the|this) (?P<subject>[\w -]+?) (?:displaces|compresses|indents|effaces|exerts|causes)\b|"
+                     r"\b(?:is|are) (?:displaced|compressed|indented|effaced) by (?:the|this) (?P<agent>[\w-]+)",
+                     re.IGNORECASE)
+
+
+def describes_effect(finding: Finding, findings: list[Finding]) -> bool:
+    """Whether `finding` only tells what one of `findings` does ("The hematoma displaces the left kidney")."""
+    effect = _EFFECT.search(finding.text)
+    if not effect or finding.negated:
+        return False
+    cause = effect["subject"] or effect["agent"]
+    return any(not earlier.negated and same_head(cause, earlier.text) for earlier in findings)

@@ -31,7 +31,7 @@ from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
                                          segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ)
-from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
+from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
 
@@ -70,6 +70,8 @@ class RuleBasedExtractor:
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
+                if describes_effect(finding, findings):
+                    continue  # "The hematoma displaces the kidney": what a finding already there does
                 if not finding.negated and not finding.structure:
                     text = with_tumour_organ(finding.text, tumour_organ)
                     finding = replace(finding, text=text, structure=structure_of(text))
