@@ -684,3 +684,9 @@ def test_what_a_reported_finding_does_to_its_neighbours_is_no_finding_of_its_own
               "urinary bladder. Kidneys: Mild right hydronephrosis; the right ureter is displaced by the hematoma.\n")
     assert positives(report) == ["Large rectus sheath hematoma on the right, 9.1 x 4.0 cm",
                                  "Mild right hydronephrosis"]
+
+
+def test_a_diverticulum_under_another_organs_heading_is_in_that_organ():
+    assert positives("Findings:\nBladder: 1.5 cm diverticulum off the posterior wall.\n"
+                     "Bowel: Scattered colonic diverticula.\n") == [
+        "1.5 cm diverticulum off the posterior wall of the urinary bladder", "Scattered colonic diverticula"]

@@ -36,6 +36,8 @@ _NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuri
 # "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
 _ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"
                            r"that|demonstrating|showing|containing|to)\b)[a-z]", re.IGNORECASE)
+# "diverticulum" names the bowel unless the heading names another organ ("Bladder: 2 cm diverticulum").
+_HOLLOW_ORGAN_FINDING = re.compile(r"\bdiverticul\w*", re.IGNORECASE)
 # "the transplant", "the graft": a transplanted organ named by the heading it stands under.
 _GRAFT = re.compile(r"\bthe (?:transplant|graft|allograft)\b(?!\s*(?:kidney|liver|pancreas|renal|ureter))",
                     re.IGNORECASE)
@@ -47,7 +49,7 @@ def with_organ(text: str, organ: Organ | None) -> str:
     head = text.split(",", 1)[0]
     if organ is None:
         return text
-    named = structures_in(head)
+    named = structures_in(head if organ.structure.name == "bowel" else _HOLLOW_ORGAN_FINDING.sub("", head))
     if organ.structure in named:
         return with_heading_side(text, organ)
     if named:
