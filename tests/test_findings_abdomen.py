@@ -690,3 +690,9 @@ def test_a_diverticulum_under_another_organs_heading_is_in_that_organ():
     assert positives("Findings:\nBladder: 1.5 cm diverticulum off the posterior wall.\n"
                      "Bowel: Scattered colonic diverticula.\n") == [
         "1.5 cm diverticulum off the posterior wall of the urinary bladder", "Scattered colonic diverticula"]
+
+
+def test_a_place_given_as_deep_to_or_medial_to_lets_a_restatement_merge():
+    report = ("Findings:\nAbdominal wall: Fluid collection deep to the stoma, 4.2 x 2.0 cm.\n"
+              "Impression:\n1. Small fluid collection at the stoma.\n")
+    assert positives(report) == ["Fluid collection in the abdominal wall deep to the stoma, 4.2 x 2.0 cm"]

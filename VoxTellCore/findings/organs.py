@@ -31,7 +31,8 @@ _GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
 # Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
 _INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|observation|focus|foci|fluid|"
                      r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
-_NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
+_NOUN_PHRASE_END = re.compile(r"\s+(?:deep|medial|lateral|superior|inferior|anterior|posterior)(?:\s+and\s+\w+)?\s+to\s+|"
+                              r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
                               r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
 # "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
 _ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"

@@ -71,7 +71,8 @@ def place_words(text: str) -> set[str]:
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*) the ([a-z0-9 -]+?)(?=$|"
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*|"
+                             r"(?:deep|medial|lateral|superior|inferior|anterior|posterior) to) the ([a-z0-9 -]+?)(?=$|"
                              r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
                              r"next|adjacent|near)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
