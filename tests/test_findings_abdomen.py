@@ -696,3 +696,9 @@ def test_a_place_given_as_deep_to_or_medial_to_lets_a_restatement_merge():
     report = ("Findings:\nAbdominal wall: Fluid collection deep to the stoma, 4.2 x 2.0 cm.\n"
               "Impression:\n1. Small fluid collection at the stoma.\n")
     assert positives(report) == ["Fluid collection in the abdominal wall deep to the stoma, 4.2 x 2.0 cm"]
+
+
+def test_a_restatement_that_adds_what_the_finding_compresses_still_merges():
+    report = ("Findings:\nTransplant kidney: Fluid collection at the lower pole of the graft, 6.0 x 4.1 cm.\n"
+              "Impression:\n1. 6.0 cm fluid collection at the lower pole of the graft, compressing the bladder.\n")
+    assert positives(report) == ["Fluid collection at the lower pole of the graft kidney, 6.0 x 4.1 cm"]

@@ -131,6 +131,8 @@ def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[
     return [finding for finding in new if not same_structure(finding.text, findings[-1].text)]
 
 
+# "..., compressing the transplant ureter": the finding's effect on a neighbour.
+_EFFECT_TAIL = re.compile(r",\s*(?:compressing|displacing|indenting|effacing|causing)\b.*$", re.IGNORECASE)
 _MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
 
 
@@ -143,9 +145,10 @@ def restates(finding: Finding, other: Finding) -> bool:
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)
-    return (finding.negated == other.negated and any(same_kind(finding.text, text) for text in diagnoses)
-            and same_structure(finding.text, other.text)
-            and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
+    text = _EFFECT_TAIL.sub("", finding.text)  # what it does to a neighbour is not where it is
+    return (finding.negated == other.negated and any(same_kind(text, diagnosis) for diagnosis in diagnoses)
+            and same_structure(text, other.text)
+            and place_words(text) <= place_words(other.text) and sizes(text) <= sizes(other.text))
 
 
 def merge_finding(findings: list[Finding], finding: Finding) -> None:
