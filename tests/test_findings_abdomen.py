@@ -702,3 +702,16 @@ def test_a_restatement_that_adds_what_the_finding_compresses_still_merges():
     report = ("Findings:\nTransplant kidney: Fluid collection at the lower pole of the graft, 6.0 x 4.1 cm.\n"
               "Impression:\n1. 6.0 cm fluid collection at the lower pole of the graft, compressing the bladder.\n")
     assert positives(report) == ["Fluid collection at the lower pole of the graft kidney, 6.0 x 4.1 cm"]
+
+
+def test_a_comma_between_adjectives_does_not_cut_the_noun_phrase_from_its_organ():
+    assert positives("Findings:\nColon: Annular, hyperenhancing mass in the sigmoid colon, 4.5 cm long.\n") == [
+        "Annular hyperenhancing mass in the sigmoid colon, 4.5 cm long"]
+
+
+def test_an_impression_summing_up_the_staged_spread_restates_the_tumour():
+    report = ("Findings:\nColon: Annular mass in the sigmoid colon, 4.5 cm long, with tumour stranding into the "
+              "pericolic fat.\nImpression:\n1. Carcinoma of the sigmoid colon with pericolic fat invasion (cT3) "
+              "and pericolic nodal disease (cN1).\n")
+    assert positives(report)[0] == "Annular mass in the sigmoid colon, 4.5 cm long"
+    assert not [text for text in positives(report) if text.startswith("Carcinoma")]

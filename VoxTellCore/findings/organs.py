@@ -77,6 +77,17 @@ def with_organ(text: str, organ: Organ | None) -> str:
     return f"{noun_phrase} {preposition} the {phrase}{rest}"
 
 
+def without_adjective_comma(text: str) -> str:
+    """"Ulcerated, avidly enhancing mural mass ..." -> "Ulcerated avidly enhancing mural mass ...": a comma between
+    adjectives of one noun phrase does not end it ("Enlarged, measuring 14.5 cm" keeps its comma)."""
+    first, comma, rest = text.partition(", ")
+    next_piece = re.split(r",|\s(?:in|of|at|along|with|measuring)\s", rest, maxsplit=1)[0]
+    if comma and _ADJECTIVES_ONLY.match(first) and cues.FINDING_NOUN.search(next_piece) \
+            and not MEASUREMENT.search(next_piece) and not next_piece.lower().startswith(("measuring", "with")):
+        return f"{first} {rest}"
+    return text
+
+
 def with_heading_side(text: str, organ: Organ) -> str:
     """Under "Right kidney:", "Perinephric stranding" -> "Right perinephric stranding": the heading's side."""
     side = SIDE.match(organ.phrase)

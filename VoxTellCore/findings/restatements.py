@@ -81,7 +81,8 @@ def place_words(text: str) -> set[str]:
 
 
 _NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)
-_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands",
+               "of", "along", "in", "at", "on", "from", "to"}  # prepositions inside a place phrase
 
 
 def sizes(text: str) -> set[str]:
@@ -133,6 +134,10 @@ def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[
 
 # "..., compressing the transplant ureter": the finding's effect on a neighbour.
 _EFFECT_TAIL = re.compile(r",\s*(?:compressing|displacing|indenting|effacing|causing)\b.*$", re.IGNORECASE)
+# "carcinoma ... with suspected serosal invasion (cT4a) and perigastric nodal disease (cN2)": an impression's summary
+# of the spread its stages name, each a finding of its own in the findings.
+_STAGED_SPREAD = re.compile(r"\s+(?:with|and)\s[^()]*\((?:c|p|yp|mr|u)?[TN]\d[a-d]?\)(?:\s+and\s[^()]*\("
+                            r"(?:c|p|yp|mr|u)?[TN]\d[a-d]?\))*", re.IGNORECASE)
 _MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
 
 
@@ -145,7 +150,7 @@ def restates(finding: Finding, other: Finding) -> bool:
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)
-    text = _EFFECT_TAIL.sub("", finding.text)  # what it does to a neighbour is not where it is
+    text = _STAGED_SPREAD.sub("", _EFFECT_TAIL.sub("", finding.text))  # effects and staged spread: other findings
     return (finding.negated == other.negated and any(same_kind(text, diagnosis) for diagnosis in diagnoses)
             and same_structure(text, other.text)
             and place_words(text) <= place_words(other.text) and sizes(text) <= sizes(other.text))

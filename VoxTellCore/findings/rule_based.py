@@ -30,7 +30,7 @@ from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
 from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
                                          segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
-                                         with_tumour_organ)
+                                         with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections
 
@@ -377,5 +377,5 @@ def tidy(text: str) -> str:
     text = _IN_WHICH.sub(r"with \1", text)
     text = _PHASE.sub("", _SEEN.sub("", text))
     text = cues.PRIOR_MEASUREMENT.sub("", normalise_measurements(text))
-    text = " ".join(text.split()).strip(" ,;:.?")
+    text = without_adjective_comma(" ".join(text.split()).strip(" ,;:.?"))
     return text[:1].upper() + text[1:]
