@@ -715,3 +715,11 @@ def test_an_impression_summing_up_the_staged_spread_restates_the_tumour():
               "and pericolic nodal disease (cN1).\n")
     assert positives(report)[0] == "Annular mass in the sigmoid colon, 4.5 cm long"
     assert not [text for text in positives(report) if text.startswith("Carcinoma")]
+
+
+def test_the_largest_of_the_findings_of_the_sentence_before_is_a_finding_and_suspicious_hedges():
+    found = [f for f in extract_findings("Findings:\nRetroperitoneum: Four suspicious para-aortic nodes. The "
+                                         "largest, left of the aorta, measures 14 mm in short axis.\n")
+             if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [  # the count is restated by its measured largest
+        ("The largest of the suspicious para-aortic nodes, left of the aorta, measures 14 mm in short axis", True)]

@@ -67,7 +67,7 @@ _EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:(?:entirely|completely|fully
               r"(?:is|are) not excluded",
               r"not (?:be )?excluded")
 EXCLUSION = _any(*_EXCLUSION)
-HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
+HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious\b",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"can be seen (?:with|in)\b",

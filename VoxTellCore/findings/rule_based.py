@@ -32,7 +32,7 @@ from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_r
                                          segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
-from VoxTellCore.findings.sentences import headed_sentences, report_sections
+from VoxTellCore.findings.sentences import headed_sentences, report_sections, with_antecedent
 
 
 @dataclass
@@ -62,6 +62,7 @@ class RuleBasedExtractor:
         tumour_organ = report_tumour_organ(text)  # "Tumour extends ..." in a rectal cancer report
         previous = ""
         for sentence, organ in sentences:
+            sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
             if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
                 hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
                 for index in hedged:

@@ -148,3 +148,20 @@ def _block_sentences(block: str) -> list[str]:
         start = boundary.end()
     sentences.append(block[start:])
     return sentences
+
+
+# "Three suspicious nodes. The largest, at 6 o'clock, measures 8 mm": the largest of those nodes.
+_SUPERLATIVE_START = re.compile(r"^the (?:largest|biggest|dominant one|smallest)(?=\s*,|\s+(?:measures|measuring|is)\b)",
+                                re.IGNORECASE)
+_COUNTED_PLURAL = re.compile(r"\b(?:two|three|four|five|six|several|multiple|numerous|\d+)\s+(?P<noun>(?:[\w-]+\s+){0,3}"
+                             r"[\w-]+s)(?=\s*(?:[.,;:]|$)|\s(?:in|of|at|along|with|measuring|are|were)\b)",
+                             re.IGNORECASE)
+
+
+def with_antecedent(sentence: str, previous: str) -> str:
+    """"The largest, at 6 o'clock, measures 8 mm" after "three suspicious nodes" -> "The largest of the suspicious
+    nodes, at 6 o'clock, measures 8 mm": a sentence that names its finding only by the sentence before."""
+    start, counted = _SUPERLATIVE_START.match(sentence), _COUNTED_PLURAL.search(previous)
+    if not (start and counted):
+        return sentence
+    return f"{sentence[:start.end()]} of the {counted['noun']}{sentence[start.end():]}"
