@@ -10,9 +10,11 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept (restatements.py). In the abdomen and
+repeating the findings) is merged into it, the more specific text kept (restatements.py), and a sentence that only
+tells what a finding already reported does ("The hematoma displaces ...") is left out. In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
-finding per structure (organs.py), and a diagnosis that "cannot be excluded" after a finding makes
+finding per structure (organs.py), a tumour naming no organ takes the organ of the report's cancer
+("RECTAL CANCER STAGING"), and a diagnosis that "cannot be excluded" after a finding makes
 that finding uncertain rather than being a finding of its own.
 """
 
