@@ -612,3 +612,114 @@ def test_venous_gas_and_shunts_are_vascular_implants_and_infarcts_focal(sentence
 def test_a_hedge_said_of_the_finding_before_flags_it(report):
     first = next(f for f in extract_findings(report) if not f.negated)
     assert first.text[0].isdigit() and first.uncertain  # the measured finding itself
+
+
+def test_a_diagnosis_conceded_with_although_is_a_hedge_not_a_finding():
+    found = [f for f in extract_findings("Findings:\nBones: 6 mm sclerotic lesion in the T11 vertebral body, "
+                                         "probably degenerative, although a metastasis cannot be completely "
+                                         "excluded.\n") if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [("6 mm sclerotic lesion in the T11 vertebral body", True)]
+
+
+def test_the_items_of_a_list_under_a_heading_alone_on_its_line_stand_under_it():
+    report = """FINDINGS:
+
+PANCREAS (post Whipple)
+- 1.6 cm hypoenhancing nodule near the tail.
+- Atrophic.
+
+Other:
+1. Small hiatal hernia.
+"""
+    assert positives(report) == ["1.6 cm hypoenhancing nodule near the tail of the pancreas", "Atrophic pancreas",
+                                 "Small hiatal hernia"]
+
+
+def test_the_transplant_of_a_transplant_organ_heading_names_the_organ():
+    assert positives("Findings:\nTRANSPLANT KIDNEY (left iliac fossa)\n- 3 cm fluid collection posterior to the "
+                     "graft.\n") == ["3 cm fluid collection posterior to the graft kidney"]
+
+
+def test_a_tumour_that_names_no_organ_is_in_the_organ_of_the_reports_cancer():
+    report = """CT - GASTRIC CANCER STAGING
+
+FINDINGS:
+Primary: ulcerated tumour along the greater curvature, 4.1 cm.
+The tumour abuts the left hemidiaphragm.
+"""
+    assert positives(report) == ["Ulcerated gastric tumour along the greater curvature, 4.1 cm",
+                                 "The gastric tumour abuts the left hemidiaphragm"]
+
+
+@pytest.mark.parametrize("sentence, text, category", [
+    ("Lymph nodes: Aortocaval nodal conglomerate, 4.2 x 3.0 cm.", "Aortocaval nodal conglomerate, 4.2 x 3.0 cm",
+     "Other Abdominal/Pelvic Finding"),
+    ("Vessels: Accessory right hepatic artery from the superior mesenteric artery.",
+     "Accessory right hepatic artery from the superior mesenteric artery", "Vascular"),
+    ("Other: Moderate right hydrocele.", "Moderate right hydrocele", "Other Abdominal/Pelvic Finding"),
+    ("Other: Fluid in the hernia sac.", "Fluid in the hernia sac", "Fluid Collection/Ascites"),
+    ("Vessels: Expanded superior rectal vein with intermediate signal.",
+     "Expanded superior rectal vein with intermediate signal", "Bowel/Mesentery"),  # by its rectal words
+])
+def test_nodal_conglomerates_arterial_variants_hydroceles_and_expanded_vessels_are_named_findings(
+        sentence, text, category):
+    found = [f for f in extract_findings(f"Findings:\n{sentence}\n") if not f.negated]
+    assert [(f.text, f.category) for f in found] == [(text, category)] and found[0].structure
+
+
+def test_a_clinical_section_is_not_grounded():
+    report = "Clinical: Endoscopy showed a friable mass 12 cm from the anal verge.\nFindings:\nSmall left hydrocele.\n"
+    assert positives(report) == ["Small left hydrocele"]
+
+
+def test_an_enhancement_adjective_and_stranding_of_the_surrounding_fat_stay_with_their_finding():
+    assert positives("Findings:\nThe incarcerated jejunal loop is dilated to 3.4 cm and hyperenhancing relative to "
+                     "normal bowel, with trace fluid in the hernia sac and stranding of the adjacent fat.\n") == [
+        "The incarcerated jejunal loop is dilated to 3.4 cm and hyperenhancing relative to normal bowel",
+        "Trace fluid in the hernia sac and stranding of the adjacent fat"]
+
+
+def test_what_a_reported_finding_does_to_its_neighbours_is_no_finding_of_its_own():
+    report = ("Findings:\nLarge rectus sheath hematoma on the right, 9.1 x 4.0 cm. The hematoma compresses the "
+              "urinary bladder. Kidneys: Mild right hydronephrosis; the right ureter is displaced by the hematoma.\n")
+    assert positives(report) == ["Large rectus sheath hematoma on the right, 9.1 x 4.0 cm",
+                                 "Mild right hydronephrosis"]
+
+
+def test_a_diverticulum_under_another_organs_heading_is_in_that_organ():
+    assert positives("Findings:\nBladder: 1.5 cm diverticulum off the posterior wall.\n"
+                     "Bowel: Scattered colonic diverticula.\n") == [
+        "1.5 cm diverticulum off the posterior wall of the urinary bladder", "Scattered colonic diverticula"]
+
+
+def test_a_place_given_as_deep_to_or_medial_to_lets_a_restatement_merge():
+    report = ("Findings:\nAbdominal wall: Fluid collection deep to the stoma, 4.2 x 2.0 cm.\n"
+              "Impression:\n1. Small fluid collection at the stoma.\n")
+    assert positives(report) == ["Fluid collection in the abdominal wall deep to the stoma, 4.2 x 2.0 cm"]
+
+
+def test_a_restatement_that_adds_what_the_finding_compresses_still_merges():
+    report = ("Findings:\nTransplant kidney: Fluid collection at the lower pole of the graft, 6.0 x 4.1 cm.\n"
+              "Impression:\n1. 6.0 cm fluid collection at the lower pole of the graft, compressing the bladder.\n")
+    assert positives(report) == ["Fluid collection at the lower pole of the graft kidney, 6.0 x 4.1 cm"]
+
+
+def test_a_comma_between_adjectives_does_not_cut_the_noun_phrase_from_its_organ():
+    assert positives("Findings:\nColon: Annular, hyperenhancing mass in the sigmoid colon, 4.5 cm long.\n") == [
+        "Annular hyperenhancing mass in the sigmoid colon, 4.5 cm long"]
+
+
+def test_an_impression_summing_up_the_staged_spread_restates_the_tumour():
+    report = ("Findings:\nColon: Annular mass in the sigmoid colon, 4.5 cm long, with tumour stranding into the "
+              "pericolic fat.\nImpression:\n1. Carcinoma of the sigmoid colon with pericolic fat invasion (cT3) "
+              "and pericolic nodal disease (cN1).\n")
+    assert positives(report)[0] == "Annular mass in the sigmoid colon, 4.5 cm long"
+    assert not [text for text in positives(report) if text.startswith("Carcinoma")]
+
+
+def test_the_largest_of_the_findings_of_the_sentence_before_is_a_finding_and_suspicious_hedges():
+    found = [f for f in extract_findings("Findings:\nRetroperitoneum: Four suspicious para-aortic nodes. The "
+                                         "largest, left of the aorta, measures 14 mm in short axis.\n")
+             if not f.negated]
+    assert [(f.text, f.uncertain) for f in found] == [  # the count is restated by its measured largest
+        ("The largest of the suspicious para-aortic nodes, left of the aorta, measures 14 mm in short axis", True)]

@@ -28,7 +28,7 @@ class Structure:
 # More specific structures first: "ileocolic lymph node" is a node, "portal vein" not the liver, "gallbladder" not the
 # bladder.
 STRUCTURES: tuple[Structure, ...] = (
-    Structure("lymph node", r"lymph|nodes?\b|adenopath", None),
+    Structure("lymph node", r"lymph|nodes?\b|nodal\b|adenopath", None),
     Structure("pleura", r"pleura|hydrothora|hemothora|haemothora|empyema|pneumothora", CHEST),
     Structure("pericardium", r"pericard", CHEST),
     Structure("lung", r"lungs?\b|pulmonar|lobes? of the (?:right|left) lung|(?:upper|middle|lower) lobes?\b|"
@@ -70,7 +70,9 @@ STRUCTURES: tuple[Structure, ...] = (
                                    r"perisplenic|omentum|omental", ABDOMEN_PELVIS),
     Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic cavity", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
-    Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional", ABDOMEN_PELVIS),
+    Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional|hernia sac",
+              ABDOMEN_PELVIS),
+    Structure("scrotum", r"scrot|hydrocele|varicocele|testi[sc]|testes|epididym", ABDOMEN_PELVIS, paired=True),
     Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
     Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac (?:bone|wing|crest|blade)|acetabul|femor|"

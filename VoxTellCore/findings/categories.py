@@ -63,6 +63,8 @@ OTHER_ABDOMINAL = "Other Abdominal/Pelvic Finding"
 FLUID = r"fluid(?![- ]?filled)"
 # Gas in a vein ("portal venous gas", "gas is present in mesenteric venous branches"); other gas is a detail.
 VENOUS_GAS = r"venous gas|gas\b(?=(?:\s+\w+){0,6}\s+(?:venous|veins?)\b)"
+# "Replaced left hepatic artery", "accessory renal artery": an arterial variant, relevant for surgery.
+ARTERIAL_VARIANT = r"(?:replaced|accessory|aberrant) (?:\w+ ){0,2}arter"
 # A filling defect in a duct is a stone (in a vessel it is a thrombus).
 DUCT_FILLING_DEFECT = r"filling defects? (?:in|within) (?:the )?(?:[\w-]+ ){0,3}(?:duct|ureter)"
 # Abdominal and pelvic findings, in priority order (a stone in a duct is a calculus, an aneurysm's thrombus vascular).
@@ -72,7 +74,7 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Lymph Node", True, (r"lymph", r"\w*adenopath", r"nodes?\b")),
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
                                 "recanali", r"contact\b", "encase", "abutment", r"\w*vascular calcif", r"shunts?\b",
-                                VENOUS_GAS,
+                                VENOUS_GAS, ARTERIAL_VARIANT,
                                 r"aort\w* ectasia")),
     Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
                                 DUCT_FILLING_DEFECT)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.categories import CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
+from VoxTellCore.findings.categories import ARTERIAL_VARIANT, CATEGORIES, DUCT_FILLING_DEFECT, FLUID, VENOUS_GAS
 
 
 def _any(*patterns: str) -> re.Pattern:
@@ -31,6 +31,7 @@ FINDING_NOUN = _any(
     "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
+    "conglomerate", "hydrocele", ARTERIAL_VARIANT,
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
@@ -38,7 +39,7 @@ FINDING_NOUN = _any(
 FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
 ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
-                         "distend", r"smaller\b", "edematous", "cirrhotic",
+                         "distend", r"smaller\b", "edematous", "cirrhotic", "expanded",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
 # Negation before the finding ("No pleural effusion") and after it ("effusion is not seen").
@@ -61,10 +62,12 @@ STABILITY = _any(r"(?:no|without) (?:significant |appreciable |substantial |inte
                  r"(?:change|progression|growth|enlargement|increase|decrease)")
 # Hedges: the finding is reported as uncertain. Masked before negation is looked for ("cannot be ruled out").
 # "invasion cannot be excluded" after a finding: a diagnosis the finding may be, not a second finding.
-_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:exclude|ruled? out)d?", r"(?:is|are) not excluded",
+# "cannot be entirely excluded": an adverb between the verbs changes nothing.
+_EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:(?:entirely|completely|fully|definitely|reliably) )?(?:exclude|ruled? out)d?",
+              r"(?:is|are) not excluded",
               r"not (?:be )?excluded")
 EXCLUSION = _any(*_EXCLUSION)
-HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious for",
+HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious\b",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
              r"can be seen (?:with|in)\b",
@@ -129,7 +132,9 @@ INTERPRETATION_TAIL = re.compile(
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
     r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are)|"
     r"(?:can|may|could) be seen (?:with|in))\b.*$|"
-    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$",
+    r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$|"
+    # "..., although metastasis cannot be entirely excluded": a diagnosis conceded, no finding of its own
+    r",?\s*\b(?:although|though|even though|while)\b[^;]*?\b(?:exclude|excluded|ruled? out)\b.*$",
     re.IGNORECASE)
 # "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
 SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)
@@ -187,7 +192,7 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
 ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
-                                r"enhancement\b",
+                                r"enhanc(?:ement|ing)\b",
                                 re.IGNORECASE)
 # "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
 LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", re.IGNORECASE)
@@ -197,6 +202,8 @@ LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|st
 # A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
 PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
 STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
+# "... and stranding of the surrounding fat": the fat around the finding before, no place of its own.
+SURROUNDING_FAT = re.compile(r"\b(?:surrounding|adjacent|neighbou?ring) fat\b", re.IGNORECASE)
 # "T2 and T2* signal loss": MR sequences listed in one noun phrase.
 SEQUENCE_END = re.compile(r"\bT[12]\*?$")
 SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")

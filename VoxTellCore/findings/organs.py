@@ -31,11 +31,17 @@ _GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
 # Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
 _INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|observation|focus|foci|fluid|"
                      r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
-_NOUN_PHRASE_END = re.compile(r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
+_NOUN_PHRASE_END = re.compile(r"\s+(?:deep|medial|lateral|superior|inferior|anterior|posterior)(?:\s+and\s+\w+)?\s+to\s+|"
+                              r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
                               r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
 # "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
 _ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"
                            r"that|demonstrating|showing|containing|to)\b)[a-z]", re.IGNORECASE)
+# "diverticulum" names the bowel unless the heading names another organ ("Bladder: 2 cm diverticulum").
+_HOLLOW_ORGAN_FINDING = re.compile(r"\bdiverticul\w*", re.IGNORECASE)
+# "the transplant", "the graft": a transplanted organ named by the heading it stands under.
+_GRAFT = re.compile(r"\bthe (?:transplant|graft|allograft)\b(?!\s*(?:kidney|liver|pancreas|renal|ureter))",
+                    re.IGNORECASE)
 _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
 
 
@@ -44,7 +50,7 @@ def with_organ(text: str, organ: Organ | None) -> str:
     head = text.split(",", 1)[0]
     if organ is None:
         return text
-    named = structures_in(head)
+    named = structures_in(head if organ.structure.name == "bowel" else _HOLLOW_ORGAN_FINDING.sub("", head))
     if organ.structure in named:
         return with_heading_side(text, organ)
     if named:
@@ -53,6 +59,9 @@ def with_organ(text: str, organ: Organ | None) -> str:
     side = SIDE.search(text)
     if organ.structure.paired and phrase == organ.structure.name and side and side.group(1).lower() in ("right", "left"):
         phrase = f"{side.group(1).lower()} {phrase}"
+    graft = _GRAFT.search(text)
+    if graft:  # "collection at the lower pole of the transplant" under "Transplant kidney"
+        return f"{text[:graft.end()]} {organ.structure.name}{text[graft.end():]}"
     if _GENERIC_ORGAN.match(text):  # "The gland is enlarged" under "Prostate:"
         return _GENERIC_ORGAN.sub(f"The {phrase}", text, count=1)
     part = _PART_PHRASE.search(head)
@@ -66,6 +75,17 @@ def with_organ(text: str, organ: Organ | None) -> str:
         return f"{noun_phrase} {phrase}{rest}"
     preposition = "in" if _INSIDE.search(noun_phrase.strip()) else "of"
     return f"{noun_phrase} {preposition} the {phrase}{rest}"
+
+
+def without_adjective_comma(text: str) -> str:
+    """"Ulcerated, avidly enhancing mural mass ..." -> "Ulcerated avidly enhancing mural mass ...": a comma between
+    adjectives of one noun phrase does not end it ("Enlarged, measuring 14.5 cm" keeps its comma)."""
+    first, comma, rest = text.partition(", ")
+    next_piece = re.split(r",|\s(?:in|of|at|along|with|measuring)\s", rest, maxsplit=1)[0]
+    if comma and _ADJECTIVES_ONLY.match(first) and cues.FINDING_NOUN.search(next_piece) \
+            and not MEASUREMENT.search(next_piece) and not next_piece.lower().startswith(("measuring", "with")):
+        return f"{first} {rest}"
+    return text
 
 
 def with_heading_side(text: str, organ: Organ) -> str:
@@ -185,3 +205,24 @@ def report_region(sentences: list[tuple[str, Organ | None]]) -> str | None:
     regions.pop(None, None)
     return regions.most_common(1)[0][0] if regions else None
 
+
+
+# "MRI PELVIS - RECTAL CANCER STAGING": the organ of the tumour a report is about.
+_SUBJECT_TUMOUR = re.compile(r"\b(?P<organ>[a-z]+) (?:cancer|carcinoma|adenocarcinoma|tumou?r)\b", re.IGNORECASE)
+_TUMOUR = re.compile(r"\b(?:tumou?r|carcinoma|cancer)\b(?! (?:signal|deposit|thrombus))", re.IGNORECASE)
+
+
+def report_tumour_organ(report: str) -> str | None:
+    """The organ word of the tumour a report is about ("rectal"): the first one its title, history or findings
+    name."""
+    return next((m["organ"].lower() for m in _SUBJECT_TUMOUR.finditer(report) if structures_in(m["organ"])), None)
+
+
+def with_tumour_organ(text: str, organ_word: str | None) -> str:
+    """"Semi-annular tumour from 3 to 9 o'clock" in a rectal cancer report -> "Semi-annular rectal tumour ..."."""
+    tumour = _TUMOUR.search(text)
+    if not organ_word or not tumour or structures_in(text[:tumour.end()]):
+        return text
+    word = organ_word if tumour.start() else organ_word.capitalize()
+    rest = text[tumour.start():]
+    return f"{text[:tumour.start()]}{word} {rest[0].lower() if not tumour.start() else rest[0]}{rest[1:]}"

@@ -71,7 +71,8 @@ def place_words(text: str) -> set[str]:
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*) the ([a-z0-9 -]+?)(?=$|"
+    for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*|"
+                             r"(?:deep|medial|lateral|superior|inferior|anterior|posterior) to) the ([a-z0-9 -]+?)(?=$|"
                              r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
                              r"next|adjacent|near)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
@@ -80,7 +81,8 @@ def place_words(text: str) -> set[str]:
 
 
 _NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)
-_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands"}
+_NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands",
+               "of", "along", "in", "at", "on", "from", "to"}  # prepositions inside a place phrase
 
 
 def sizes(text: str) -> set[str]:
@@ -130,6 +132,12 @@ def interpreted(findings: list[Finding], text: str, new: list[Finding]) -> list[
     return [finding for finding in new if not same_structure(finding.text, findings[-1].text)]
 
 
+# "..., compressing the transplant ureter": the finding's effect on a neighbour.
+_EFFECT_TAIL = re.compile(r",\s*(?:compressing|displacing|indenting|effacing|causing)\b.*$", re.IGNORECASE)
+# "carcinoma ... with suspected serosal invasion (cT4a) and perigastric nodal disease (cN2)": an impression's summary
+# of the spread its stages name, each a finding of its own in the findings.
+_STAGED_SPREAD = re.compile(r"\s+(?:with|and)\s[^()]*\((?:c|p|yp|mr|u)?[TN]\d[a-d]?\)(?:\s+and\s[^()]*\("
+                            r"(?:c|p|yp|mr|u)?[TN]\d[a-d]?\))*", re.IGNORECASE)
 _MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
 
 
@@ -142,9 +150,10 @@ def restates(finding: Finding, other: Finding) -> bool:
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)
-    return (finding.negated == other.negated and any(same_kind(finding.text, text) for text in diagnoses)
-            and same_structure(finding.text, other.text)
-            and place_words(finding.text) <= place_words(other.text) and sizes(finding.text) <= sizes(other.text))
+    text = _STAGED_SPREAD.sub("", _EFFECT_TAIL.sub("", finding.text))  # effects and staged spread: other findings
+    return (finding.negated == other.negated and any(same_kind(text, diagnosis) for diagnosis in diagnoses)
+            and same_structure(text, other.text)
+            and place_words(text) <= place_words(other.text) and sizes(text) <= sizes(other.text))
 
 
 def merge_finding(findings: list[Finding], finding: Finding) -> None:
@@ -156,3 +165,19 @@ def merge_finding(findings: list[Finding], finding: Finding) -> None:
             findings[index] = finding
             return
     findings.append(finding)
+
+
+# "The hematoma displaces the left kidney ...", "the left ureter is compressed by the hematoma": what a finding
+# already reported does to its neighbours, said of it by name.
+_EFFECT = re.compile(r"^(?:the|this) (?P<subject>[\w -]+?) (?:displaces|compresses|indents|effaces|exerts|causes)\b|"
+                     r"\b(?:is|are) (?:displaced|compressed|indented|effaced) by (?:the|this) (?P<agent>[\w-]+)",
+                     re.IGNORECASE)
+
+
+def describes_effect(finding: Finding, findings: list[Finding]) -> bool:
+    """Whether `finding` only tells what one of `findings` does ("The hematoma displaces the left kidney")."""
+    effect = _EFFECT.search(finding.text)
+    if not effect or finding.negated:
+        return False
+    cause = effect["subject"] or effect["agent"]
+    return any(not earlier.negated and same_head(cause, earlier.text) for earlier in findings)

@@ -10,9 +10,11 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept (restatements.py). In the abdomen and
+repeating the findings) is merged into it, the more specific text kept (restatements.py), and a sentence that only
+tells what a finding already reported does ("The hematoma displaces ...") is left out. In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
-finding per structure (organs.py), and a diagnosis that "cannot be excluded" after a finding makes
+finding per structure (organs.py), a tumour naming no organ takes the organ of the report's cancer
+("RECTAL CANCER STAGING"), and a diagnosis that "cannot be excluded" after a finding makes
 that finding uncertain rather than being a finding of its own.
 """
 
@@ -28,10 +30,11 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, segment_organ,
-                                         split_enumeration, with_organ, with_shared_side, with_subject)
-from VoxTellCore.findings.restatements import interpretations, interpreted, merge_finding
-from VoxTellCore.findings.sentences import headed_sentences, report_sections
+from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
+                                         segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
+                                         with_tumour_organ, without_adjective_comma)
+from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
+from VoxTellCore.findings.sentences import headed_sentences, report_sections, with_antecedent
 
 
 @dataclass
@@ -58,8 +61,10 @@ class RuleBasedExtractor:
         text = strip_image_references(expand_abbreviations(text))
         sentences = headed_sentences(report_sections(text))
         region = report_region(sentences)
+        tumour_organ = report_tumour_organ(text)  # "Tumour extends ..." in a rectal cancer report
         previous = ""
         for sentence, organ in sentences:
+            sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
             if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
                 hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
                 for index in hedged:
@@ -68,6 +73,11 @@ class RuleBasedExtractor:
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
+                if describes_effect(finding, findings):
+                    continue  # "The hematoma displaces the kidney": what a finding already there does
+                if not finding.negated and not finding.structure:
+                    text = with_tumour_organ(finding.text, tumour_organ)
+                    finding = replace(finding, text=text, structure=structure_of(text))
                 merge_finding(findings, finding)
         return findings
 
@@ -215,6 +225,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
             and abdominal_category(clause.text).name in _DETAIL_CATEGORIES \
             and set(structures_in(clause.text)) <= set(structures_in(previous.text)):
         return True  # "perinephric stranding and thickening of Gerota fascia": one sign in the same fat
+    if abdominal and separator == "and" and cues.STRANDING.search(clause.text) \
+            and cues.SURROUNDING_FAT.search(clause.text) and not structures_in(clause.text):
+        return True  # "fluid in the hernia sac and stranding of the surrounding fat": around the same finding
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
@@ -367,5 +380,5 @@ def tidy(text: str) -> str:
     text = _IN_WHICH.sub(r"with \1", text)
     text = _PHASE.sub("", _SEEN.sub("", text))
     text = cues.PRIOR_MEASUREMENT.sub("", normalise_measurements(text))
-    text = " ".join(text.split()).strip(" ,;:.?")
+    text = without_adjective_comma(" ".join(text.split()).strip(" ,;:.?"))
     return text[:1].upper() + text[1:]

@@ -14,7 +14,7 @@ from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_headin
 
 FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
-OTHER_SECTIONS = ("technique", "clinical information", "clinical history", "clinical indication", "history",
+OTHER_SECTIONS = ("technique", "clinical", "clinical information", "clinical history", "clinical indication", "history",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
                   "procedure", "examination", "exam", "protocol", "reason for exam", "addendum",
                   "quality", "image quality")
@@ -31,7 +31,8 @@ _SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
 _LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):(?:\s+|$)")  # "KIDNEYS:" alone too
 _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
                     re.IGNORECASE)
-_CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])[ \t]*$", re.MULTILINE)
+# "LIVER", "TRANSPLANT KIDNEY (right iliac fossa)": a heading alone on its line (its aside is dropped).
+_CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])(?:[ \t]*\([^()\n]*\))?[ \t]*$", re.MULTILINE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
 # A sentence that names its own place does not take the heading's.
 OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?|lingula\w*|upper|middle|lower)\b",
@@ -89,16 +90,18 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
 
     Splits after . ! ? followed by white space (so "1.5 cm" stays whole) unless the
     word before is an abbreviation like "e.g.", and at blank lines, list items and organ
-    sub-headings. Other line breaks (hard-wrapped text) are joined. A lung sub-heading that
+    sub-headings. Other line breaks (hard-wrapped text) are joined. The items of a list ("- ...") under an
+    organ heading alone on its line stand under it. A lung sub-heading that
     names a place ("Right upper lobe:", "L base:" once expanded) is added to each of its
     sentences that names no place of its own. An organ heading ("Spleen:", "Right kidney:")
     is returned with each sentence under it, up to the next heading or blank line; a heading
     such as "Observation 1:" keeps the organ of the heading before it.
     """
     sentences: list[tuple[str, Organ | None]] = []
-    organ = None
+    organ = list_organ = None
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
+        listed = bool(_BULLET.match(block))
         block = " ".join(_BULLET.sub("", block).split())
         heading = _LEADING_SUBHEADING.match(block)
         location = None
@@ -106,8 +109,11 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
             organ = _organ_after(heading["heading"], organ)
             location = _lung_heading_location(heading["heading"], organ)
             block = block[heading.end():]
+            list_organ = None if block.strip() else organ  # "KIDNEY:" alone on its line heads the list below
+        elif listed:
+            organ = list_organ
         else:
-            organ = None
+            organ = list_organ = None
         block = _BULLET.sub("", block)
         for sentence in _block_sentences(block):
             inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
@@ -142,3 +148,20 @@ def _block_sentences(block: str) -> list[str]:
         start = boundary.end()
     sentences.append(block[start:])
     return sentences
+
+
+# "Three suspicious nodes. The largest, at 6 o'clock, measures 8 mm": the largest of those nodes.
+_SUPERLATIVE_START = re.compile(r"^the (?:largest|biggest|dominant one|smallest)(?=\s*,|\s+(?:measures|measuring|is)\b)",
+                                re.IGNORECASE)
+_COUNTED_PLURAL = re.compile(r"\b(?:two|three|four|five|six|several|multiple|numerous|\d+)\s+(?P<noun>(?:[\w-]+\s+){0,3}"
+                             r"[\w-]+s)(?=\s*(?:[.,;:]|$)|\s(?:in|of|at|along|with|measuring|are|were)\b)",
+                             re.IGNORECASE)
+
+
+def with_antecedent(sentence: str, previous: str) -> str:
+    """"The largest, at 6 o'clock, measures 8 mm" after "three suspicious nodes" -> "The largest of the suspicious
+    nodes, at 6 o'clock, measures 8 mm": a sentence that names its finding only by the sentence before."""
+    start, counted = _SUPERLATIVE_START.match(sentence), _COUNTED_PLURAL.search(previous)
+    if not (start and counted):
+        return sentence
+    return f"{sentence[:start.end()]} of the {counted['noun']}{sentence[start.end():]}"
