@@ -123,6 +123,8 @@ class RuleBasedExtractor:
             plain = without_hedges(clause.text)
             if abdominal and in_hollow_organ(clause.text, organ):  # "Partially distended, unremarkable" bladder
                 plain = cues.NORMAL_FILLING.sub("normal", plain)
+                if cues.FILLING_OTHERWISE_NORMAL.search(statement):  # "Moderately distended, otherwise normal"
+                    plain = "normal"
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
             negation_carried = not own_negation and negation_carry and continues_list
@@ -218,6 +220,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator == "and" and (cues.ENHANCEMENT_DETAIL.match(clause.text.strip())
                                              or cues.ENHANCEMENT_DETAIL.fullmatch(previous.text.strip())):
         return True  # "thickening and enhancement", "hypoenhancement and thickening of the cecum": one finding
+    if abdominal and separator == "" and cues.IMAGING_FEATURE.match(clause.text.strip()) \
+            and cues.LESION.search(previous.text) and not structures_in(clause.text):
+        return True  # "lesion, ..., arterial hyperenhancement without washout": how the lesion looks
     if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
             and cues.LESION.search(previous.text) and not structures_in(clause.text):
         return True  # "mass with coarse calcification and radiating strands" is one lesion

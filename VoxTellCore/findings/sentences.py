@@ -33,6 +33,9 @@ _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax
                     re.IGNORECASE)
 # "LIVER", "TRANSPLANT KIDNEY (right iliac fossa)": a heading alone on its line (its aside is dropped).
 _CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])(?:[ \t]*\([^()\n]*\))?[ \t]*$", re.MULTILINE)
+# "liver", "biliary / gallbladder": a heading in small letters alone on its line after a blank line, text below it.
+_LINE_HEADING = re.compile(r"(?:\A|(?<=\n))([ \t]*\n[ \t]*)([a-z][a-z ,/&-]{1,40}[a-z])[ \t]*(?=\n[ \t]*\S)",
+                           re.IGNORECASE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
 # A sentence that names its own place does not take the heading's.
 OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?|lingula\w*|upper|middle|lower)\b",
@@ -100,6 +103,7 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
     sentences: list[tuple[str, Organ | None]] = []
     organ = list_organ = None
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
+    text = _LINE_HEADING.sub(r"\1\2:", "\n" + text)[1:]
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
         listed = bool(_BULLET.match(block))
         block = " ".join(_BULLET.sub("", block).split())
