@@ -162,9 +162,13 @@ def segment_organ(text: str) -> Organ | None:
     return heading_organ("liver") if _LIVER_SEGMENT.search(text) and not structures_in(text) else None
 
 
-def organ_before(separator: str, previous: str) -> Organ | None:
+# "... of the hepatic flexure and small volume free fluid": free fluid or air is in the peritoneum, not in that organ.
+_FREE = re.compile(r"\bfree (?:intraperitoneal )?(?:fluid|air)\b", re.IGNORECASE)
+
+
+def organ_before(text: str, separator: str, previous: str) -> Organ | None:
     """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the organ before."""
-    if separator.strip(" ,").lower() in ("with", "and"):  # also "... with fat stranding and multiple diverticula"
+    if separator.strip(" ,").lower() in ("with", "and") and not _FREE.search(text):  # also "... with fat stranding and multiple diverticula"
         return organ_named_in(previous)
     return None
 

@@ -144,7 +144,7 @@ class RuleBasedExtractor:
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
-                before = organ_before(clause.separator, previous.text) if abdominal and previous else None
+                before = organ_before(text, clause.separator, previous.text) if abdominal and previous else None
                 text = with_organ(text, organ or before or segment_organ(text))
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
