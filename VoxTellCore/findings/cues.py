@@ -246,5 +246,6 @@ FINDING_KINDS = {
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
-    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b"),  # a skip lesion is one
+    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b",  # a skip lesion is one
+                            r"cholecystitis"),  # the diagnosis of a thickened gallbladder wall
 }

@@ -110,6 +110,7 @@ def noun_phrase_end(text: str) -> int:
         before = text[:end.start()]
         if not ((word == "and" and (cues.ADJECTIVE_END.search(before) or cues.SEQUENCE_END.search(before)))
                 or (word == "of" and _QUANTITY_END.search(before))
+                or (word == "to" and before.lower().endswith(" up"))  # "thickening up to 9 mm"
                 or (word == "(" and _ASIDE_INSIDE.match(text, end.start()))):
             return end.start()
     return len(text)

@@ -145,7 +145,8 @@ class RuleBasedExtractor:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
                 before = organ_before(text, clause.separator, previous.text) if abdominal and previous else None
-                text = with_organ(text, organ or before or segment_organ(text))
+                own = before if before and not (organ and before.structure == organ.structure) else None
+                text = with_organ(text, own or organ or segment_organ(text))  # the sentence's organ first
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
