@@ -19,7 +19,7 @@ FINDING_NOUN = _any(
     "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
     # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
     r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
-    "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
+    "contusion", "laceration", r"ruptur(?:e|ed)\b", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
     # abdomen and pelvis
     FLUID, r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
