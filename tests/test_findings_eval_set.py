@@ -23,7 +23,7 @@ REPORTS = Path(__file__).parent / "data" / "reports"
 
 
 ABDOMINAL_SETS = ["abdomen_dev", "abdomen_heldout", "abdomen_heldout2", "abdomen_heldout3", "abdomen_heldout4",
-                  "abdomen_heldout5", "abdomen_heldout6"]
+                  "abdomen_heldout5", "abdomen_heldout6", "abdomen_heldout7"]
 
 
 @pytest.mark.parametrize("name", ["dev", "heldout", "heldout2", *ABDOMINAL_SETS])

@@ -175,7 +175,7 @@ def with_antecedent(sentence: str, previous: str) -> str:
     if inside and finding:
         words = re.findall(r"[A-Za-z-]+", previous[:finding.start()])[-2:]  # "extraperitoneal pelvic"
         noun = " ".join(words + [re.match(r"[\w-]+", previous[finding.start():]).group(0)]).lower()
-        rest = sentence[inside.end():].lstrip(" ,")
+        rest = sentence[inside.end():].strip(" ,.")
         head_end = (rest.find(",") + 1 or len(rest) + 1) - 1  # the place goes after the finding's first phrase
         return f"{rest[:head_end]} within the {noun}{rest[head_end:]}"
     start, counted = _SUPERLATIVE_START.match(sentence), _COUNTED_PLURAL.search(previous)
