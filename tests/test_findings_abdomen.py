@@ -786,3 +786,8 @@ def test_within_it_is_inside_the_finding_of_the_sentence_before():
     report = "Findings:\nRetroperitoneum: Large right psoas hematoma, 9 cm. Within it, a 1 cm blush of contrast.\n"
     blush = positives(report)[1]
     assert blush.startswith("1 cm blush") and blush.endswith("of contrast within the right psoas hematoma")
+
+
+def test_a_nodular_liver_surface_is_the_sign_of_the_cirrhosis_it_is_named_with():
+    report = "Findings:\nLiver: Nodular surface of the liver.\nImpression:\n1. Cirrhotic liver.\n"
+    assert positives(report) == ["Nodular surface of the liver"]

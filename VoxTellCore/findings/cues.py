@@ -242,7 +242,7 @@ FINDING_KINDS = {
     "ascites": _any(r"ascites", r"free fluid"),
     "collection": _any(r"collections?\b", r"abscess"),
     "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
-    "cirrhosis": _any(r"cirrho"),
+    "cirrhosis": _any(r"cirrho", r"nodular (?:contour|surface|margins?)", r"surface nodularity"),  # its sign
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
