@@ -167,11 +167,15 @@ def segment_organ(text: str) -> Organ | None:
 _FREE = re.compile(r"\bfree (?:intraperitoneal )?(?:fluid|air)\b", re.IGNORECASE)
 
 
-def organ_before(text: str, separator: str, previous: str) -> Organ | None:
-    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the organ before."""
-    if separator.strip(" ,").lower() in ("with", "and") and not _FREE.search(text):  # also "... with fat stranding and multiple diverticula"
-        return organ_named_in(previous)
-    return None
+def finding_organ(text: str, heading: Organ | None, separator: str, previous: str) -> Organ | None:
+    """The organ `text` is in: what follows "with" or "and" is in the organ named before it ("The liver is enlarged
+    with diffuse fatty infiltration"; under "Hepatobiliary:", "The gallbladder is distended with wall thickening"),
+    else in the heading's organ, else a numbered segment's liver."""
+    joined = separator.strip(" ,").lower() in ("with", "and")  # also "... with fat stranding and multiple diverticula"
+    before = organ_named_in(previous) if joined and not _FREE.search(text) else None
+    if before and not (heading and before.structure == heading.structure):
+        return before
+    return heading or segment_organ(text)
 
 
 _LEADING_SIDE = re.compile(r"^(?:there (?:is|are) )?(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?"

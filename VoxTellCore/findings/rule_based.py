@@ -30,8 +30,8 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
-                                         segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
+from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_tumour_organ,
+                                         finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections, with_antecedent
@@ -122,9 +122,8 @@ class RuleBasedExtractor:
         for index, clause in enumerate(clauses):
             plain = without_hedges(clause.text)
             if abdominal and in_hollow_organ(clause.text, organ):  # "Partially distended, unremarkable" bladder
-                plain = cues.NORMAL_FILLING.sub("normal", plain)
-                if cues.FILLING_OTHERWISE_NORMAL.search(statement):  # "Moderately distended, otherwise normal"
-                    plain = "normal"
+                plain = "normal" if cues.FILLING_OTHERWISE_NORMAL.search(statement) \
+                    else cues.NORMAL_FILLING.sub("normal", plain)  # "Moderately distended, otherwise normal" too
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
             negation_carried = not own_negation and negation_carry and continues_list
@@ -144,9 +143,8 @@ class RuleBasedExtractor:
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
-                before = organ_before(text, clause.separator, previous.text) if abdominal and previous else None
-                own = before if before and not (organ and before.structure == organ.structure) else None
-                text = with_organ(text, own or organ or segment_organ(text))  # the sentence's organ first
+                before = previous.text if abdominal and previous else ""
+                text = with_organ(text, finding_organ(text, organ, clause.separator, before))
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
