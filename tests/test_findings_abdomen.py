@@ -723,3 +723,71 @@ def test_the_largest_of_the_findings_of_the_sentence_before_is_a_finding_and_sus
              if not f.negated]
     assert [(f.text, f.uncertain) for f in found] == [  # the count is restated by its measured largest
         ("The largest of the suspicious para-aortic nodes, left of the aorta, measures 14 mm in short axis", True)]
+
+
+# ---------------------------------------------------------------- abdomen_heldout7's causes, in other words
+def test_an_organ_heading_in_small_letters_alone_on_its_line_names_the_organ():
+    report = "Findings:\n\nspleen\nModerately enlarged, 15.2 cm.\n\nkidneys\nSegment-free 9 mm cyst in the left upper pole.\n"
+    assert positives(report) == ["Moderately enlarged spleen, 15.2 cm",
+                                 "Segment-free 9 mm cyst in the left upper pole of the left kidney"]
+
+
+def test_advice_on_management_is_no_finding():
+    report = ("Findings:\nPancreas: 2.1 cm cystic lesion in the tail.\nImpression:\n1. Pancreatic tail cyst. A dilated "
+              "main duct would require resection. Drainage is generally adequate for such collections.\n")
+    assert positives(report) == ["2.1 cm cystic lesion in the tail of the pancreas"]
+
+
+def test_a_distended_hollow_organ_otherwise_unremarkable_is_a_normal_description():
+    found = extract_findings("Findings:\nGallbladder: Well distended gallbladder with a 6 mm polyp.\n"
+                             "Pelvis: Mildly distended bladder, otherwise normal.\n")
+    assert [f.text for f in found if not f.negated] == ["6 mm polyp in the gallbladder"]
+
+
+def test_how_a_lesion_enhances_without_washout_stays_with_the_lesion_and_is_no_negation():
+    found = extract_findings("Findings:\nLiver: 2.7 cm lesion in segment 3, hypointense on T2, homogeneous arterial "
+                             "hyperenhancement without washout.\n")
+    assert [(f.text, f.negated) for f in found] == [
+        ("2.7 cm lesion in segment 3 of the liver, hypointense on T2, homogeneous arterial hyperenhancement without "
+         "washout", False)]
+
+
+def test_a_focus_without_correlate_likely_benign_is_an_uncertain_finding():
+    found = extract_findings("Findings:\nLiver: 6 mm hyperenhancing focus in segment 5 without a correlate on T2-weighted images, "
+                             "probably a shunt.\n")
+    assert [(f.text, f.negated, f.uncertain) for f in found] == [
+        ("6 mm hyperenhancing focus in segment 5 of the liver without a correlate on T2-weighted images", False, True)]
+
+
+def test_an_impression_giving_the_prior_size_in_brackets_restates_the_finding():
+    report = ("Findings:\nLiver: 3.4 x 2.8 cm hypervascular lesion in segment 6.\n"
+              "Impression:\n1. 3.4 cm adenoma in segment 6, slightly larger than before (3.0 cm).\n")
+    assert positives(report) == ["3.4 x 2.8 cm hypervascular lesion in segment 6 of the liver"]
+
+
+def test_a_finding_after_with_is_in_the_organ_of_its_sentence_not_the_broader_heading():
+    report = ("Findings:\nHepatobiliary: The gallbladder is distended with wall thickening up to 6 mm.\n"
+              "Impression:\n1. Acute cholecystitis.\n")
+    assert positives(report) == ["The gallbladder is distended", "Wall thickening up to 6 mm of the gallbladder"]
+
+
+def test_free_fluid_listed_after_an_organ_finding_is_not_in_that_organ():
+    report = ("Findings:\nPeritoneum: Trace free fluid in the right paracolic gutter.\n"
+              "Impression:\n1. Thickening of the splenic flexure and trace free fluid.\n")
+    found = positives(report)
+    assert found == ["Trace free fluid in the right paracolic gutter", "Thickening of the splenic flexure"]
+
+
+def test_a_rupture_is_a_finding():
+    assert positives("Findings:\nBowel: Rupture of the cecum with adjacent gas.\n")[0].startswith("Rupture of the cecum")
+
+
+def test_within_it_is_inside_the_finding_of_the_sentence_before():
+    report = "Findings:\nRetroperitoneum: Large right psoas hematoma, 9 cm. Within it, a 1 cm blush of contrast.\n"
+    blush = positives(report)[1]
+    assert blush.startswith("1 cm blush") and blush.endswith("of contrast within the right psoas hematoma")
+
+
+def test_a_nodular_liver_surface_is_the_sign_of_the_cirrhosis_it_is_named_with():
+    report = "Findings:\nLiver: Nodular surface of the liver.\nImpression:\n1. Cirrhotic liver.\n"
+    assert positives(report) == ["Nodular surface of the liver"]

@@ -48,9 +48,9 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
-    Structure("liver", r"liver|hepat(?!obiliary phase)", ABDOMEN_PELVIS),
+    Structure("liver", r"liver|hepat(?!obiliary phase|ic flexure|orenal)", ABDOMEN_PELVIS),
     Structure("pancreas", r"pancrea|peripancrea|uncinate|ipmn|intraductal papillary", ABDOMEN_PELVIS),
-    Structure("spleen", r"spleen|splen", ABDOMEN_PELVIS),
+    Structure("spleen", r"spleen|splen(?!ic flexure)", ABDOMEN_PELVIS),
     Structure("adrenal gland", r"adrenal", ABDOMEN_PELVIS, paired=True),
     Structure("kidney", r"kidneys?\b|renal|nephr|hydro(?:uretero)?nephros|perinephric|perirenal|gerota|collecting systems?|pyelo|calyc|cali(?:ec|ce)",
               ABDOMEN_PELVIS, paired=True),
@@ -63,11 +63,11 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
-                       r"ileo\w+|entero\w+|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
+                       r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
                        r"\w+jejunostomy", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
-                                   r"perisplenic|omentum|omental", ABDOMEN_PELVIS),
+                                   r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?air", ABDOMEN_PELVIS),
     Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic cavity", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional|hernia sac",

@@ -19,7 +19,7 @@ FINDING_NOUN = _any(
     "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
     # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
     r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
-    "contusion", "laceration", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
+    "contusion", "laceration", r"ruptur(?:e|ed)\b", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
     # abdomen and pelvis
     FLUID, r"observations?\b", r"foc(?:us|i)\b", "polyp", "fibroid", "ipmn", "intraductal papillary", "varic",
@@ -83,6 +83,9 @@ TRAILING_HEDGE = re.compile(
 # How full a hollow organ is ("partially distended bladder", "collapsed bowel"): normal, not a finding.
 NORMAL_FILLING = _any(r"(?:partially|partly|incompletely|minimally|under|non|well|adequately|normally)[- ]?distended",
                       r"decompressed\b", r"collapsed\b", r"contracted\b")
+# "Moderately distended urinary bladder, otherwise unremarkable": a filling described with an all-clear.
+FILLING_OTHERWISE_NORMAL = re.compile(r"\bdistended\b[^;]*,\s*(?:but\s+)?otherwise (?:unremarkable|normal)\b",
+                                      re.IGNORECASE)
 # Normal statements ("heart size is normal", "lungs are clear").
 NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", r"patent\b",
               r"(?:is|are) open\b", r"intact\b", r"preserved\b", r"natural\b")
@@ -102,13 +105,16 @@ PRIOR_COMPARISON = re.compile(
     re.IGNORECASE)
 # A prior measurement in a follow-up ("now 15 mm, previously 12 mm"): dropped from the finding's text.
 PRIOR_MEASUREMENT = re.compile(
-    r",?\s*\(?\b(?:previously|formerly|prior|was|from)\s+(?:measur\w*\s+)?\d+(?:\.\d+)?"
-    r"(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
+    r",?\s*\(?\b(?:previously|formerly|prior|was|from|(?:than|as) (?:before|prior|previously))\s+\(?"
+    r"(?:measur\w*\s+)?\d+(?:\.\d+)?(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
 # Sentences that are not observations: recommendations, management, communication, technique, cross-references.
 NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
-    r"advis", r"correlat", r"follow[- ]?up", r"(?:could|can)(?:not| not) be evaluated",
+    r"advis", r"(?<!without )(?<!without a )(?<!no )correlat", r"follow[- ]?up",
+    # advice on management: "drainage is usually sufficient for ...", "growth ... would warrant surgical referral"
+    r"(?:would|will|should|may) (?:warrant|require|prompt|merit|necessitate)\b",
+    r"(?:is|are) (?:usually|generally|typically|often) (?:sufficient|adequate|indicated|required|curative)\b", r"(?:could|can)(?:not| not) be evaluated",
     r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
@@ -191,6 +197,9 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
                            r"upper|middle|lower|right|left|bilateral|ground[- ]glass|tree[- ]in[- ]bud)|"
                            r"\w{4,}(?:al|ar|ic|ous|ive|ary))$", re.IGNORECASE)
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
+# "Lesion ..., homogeneous arterial phase hyperenhancement without washout": how a lesion looks on imaging.
+IMAGING_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,4}?(?:(?:hyper|hypo)?enhanc(?:ement|ing)|(?:iso|hyper|hypo)-?intens\w*|"
+                             r"signal\b|restricted diffusion|diffusion restriction|washout)\b", re.IGNORECASE)
 ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
                                 r"enhanc(?:ement|ing)\b",
                                 re.IGNORECASE)
@@ -233,9 +242,10 @@ FINDING_KINDS = {
     "ascites": _any(r"ascites", r"free fluid"),
     "collection": _any(r"collections?\b", r"abscess"),
     "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
-    "cirrhosis": _any(r"cirrho"),
+    "cirrhosis": _any(r"cirrho", r"nodular (?:contour|surface|margins?)", r"surface nodularity"),  # its sign
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
-    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b"),  # a skip lesion is one
+    "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b",  # a skip lesion is one
+                            r"cholecystitis"),  # the diagnosis of a thickened gallbladder wall
 }

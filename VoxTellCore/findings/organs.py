@@ -110,6 +110,7 @@ def noun_phrase_end(text: str) -> int:
         before = text[:end.start()]
         if not ((word == "and" and (cues.ADJECTIVE_END.search(before) or cues.SEQUENCE_END.search(before)))
                 or (word == "of" and _QUANTITY_END.search(before))
+                or (word == "to" and before.lower().endswith(" up"))  # "thickening up to 9 mm"
                 or (word == "(" and _ASIDE_INSIDE.match(text, end.start()))):
             return end.start()
     return len(text)
@@ -162,11 +163,19 @@ def segment_organ(text: str) -> Organ | None:
     return heading_organ("liver") if _LIVER_SEGMENT.search(text) and not structures_in(text) else None
 
 
-def organ_before(separator: str, previous: str) -> Organ | None:
-    """"The liver is enlarged with diffuse fatty infiltration": what follows "with" or "and" is in the organ before."""
-    if separator.strip(" ,").lower() in ("with", "and"):  # also "... with fat stranding and multiple diverticula"
-        return organ_named_in(previous)
-    return None
+# "... of the hepatic flexure and small volume free fluid": free fluid or air is in the peritoneum, not in that organ.
+_FREE = re.compile(r"\bfree (?:intraperitoneal )?(?:fluid|air)\b", re.IGNORECASE)
+
+
+def finding_organ(text: str, heading: Organ | None, separator: str, previous: str) -> Organ | None:
+    """The organ `text` is in: what follows "with" or "and" is in the organ named before it ("The liver is enlarged
+    with diffuse fatty infiltration"; under "Hepatobiliary:", "The gallbladder is distended with wall thickening"),
+    else in the heading's organ, else a numbered segment's liver."""
+    joined = separator.strip(" ,").lower() in ("with", "and")  # also "... with fat stranding and multiple diverticula"
+    before = organ_named_in(previous) if joined and not _FREE.search(text) else None
+    if before and not (heading and before.structure == heading.structure):
+        return before
+    return heading or segment_organ(text)
 
 
 _LEADING_SIDE = re.compile(r"^(?:there (?:is|are) )?(?:(?:a|an|the|mild|moderate|severe|small|large)\s+)?"

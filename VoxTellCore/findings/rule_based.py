@@ -30,8 +30,8 @@ from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, organ_before, report_region, report_tumour_organ,
-                                         segment_organ, split_enumeration, with_organ, with_shared_side, with_subject,
+from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_tumour_organ,
+                                         finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import headed_sentences, report_sections, with_antecedent
@@ -122,7 +122,8 @@ class RuleBasedExtractor:
         for index, clause in enumerate(clauses):
             plain = without_hedges(clause.text)
             if abdominal and in_hollow_organ(clause.text, organ):  # "Partially distended, unremarkable" bladder
-                plain = cues.NORMAL_FILLING.sub("normal", plain)
+                plain = "normal" if cues.FILLING_OTHERWISE_NORMAL.search(statement) \
+                    else cues.NORMAL_FILLING.sub("normal", plain)  # "Moderately distended, otherwise normal" too
             continues_list = carries_negation(clause)
             own_negation = is_negated(plain)
             negation_carried = not own_negation and negation_carry and continues_list
@@ -142,8 +143,8 @@ class RuleBasedExtractor:
             if negation_carried:
                 text = f"No {text[0].lower()}{text[1:]}"
             elif not negated:
-                before = organ_before(clause.separator, previous.text) if abdominal and previous else None
-                text = with_organ(text, organ or before or segment_organ(text))
+                before = previous.text if abdominal and previous else ""
+                text = with_organ(text, finding_organ(text, organ, clause.separator, before))
             category, focal, organ_system = categorize(text, region)
             finding = Finding(
                 text=text, category=category, focal=focal, negated=negated, source_sentence=sentence,
@@ -218,6 +219,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator == "and" and (cues.ENHANCEMENT_DETAIL.match(clause.text.strip())
                                              or cues.ENHANCEMENT_DETAIL.fullmatch(previous.text.strip())):
         return True  # "thickening and enhancement", "hypoenhancement and thickening of the cecum": one finding
+    if abdominal and separator == "" and cues.IMAGING_FEATURE.match(clause.text.strip()) \
+            and cues.LESION.search(previous.text) and not structures_in(clause.text):
+        return True  # "lesion, ..., arterial hyperenhancement without washout": how the lesion looks
     if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
             and cues.LESION.search(previous.text) and not structures_in(clause.text):
         return True  # "mass with coarse calcification and radiating strands" is one lesion

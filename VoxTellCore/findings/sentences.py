@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_heading_organ
+from VoxTellCore.findings.cues import FINDING_NOUN
 
 FINDINGS_SECTIONS = ("findings", "finding")
 GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
@@ -33,6 +34,9 @@ _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax
                     re.IGNORECASE)
 # "LIVER", "TRANSPLANT KIDNEY (right iliac fossa)": a heading alone on its line (its aside is dropped).
 _CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])(?:[ \t]*\([^()\n]*\))?[ \t]*$", re.MULTILINE)
+# "liver", "biliary / gallbladder": a heading in small letters alone on its line after a blank line, text below it.
+_LINE_HEADING = re.compile(r"(?:\A|(?<=\n))([ \t]*\n[ \t]*)([a-z][a-z ,/&-]{1,40}[a-z])[ \t]*(?=\n[ \t]*\S)",
+                           re.IGNORECASE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
 # A sentence that names its own place does not take the heading's.
 OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?|lingula\w*|upper|middle|lower)\b",
@@ -100,6 +104,7 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
     sentences: list[tuple[str, Organ | None]] = []
     organ = list_organ = None
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
+    text = _LINE_HEADING.sub(r"\1\2:", "\n" + text)[1:]
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
         listed = bool(_BULLET.match(block))
         block = " ".join(_BULLET.sub("", block).split())
@@ -158,9 +163,21 @@ _COUNTED_PLURAL = re.compile(r"\b(?:two|three|four|five|six|several|multiple|num
                              re.IGNORECASE)
 
 
+# "Within it, a small focus of ...": inside the finding of the sentence before.
+_INSIDE_IT = re.compile(r"^(?:within|in|inside) (?:it|this|them)\b", re.IGNORECASE)
+
+
 def with_antecedent(sentence: str, previous: str) -> str:
     """"The largest, at 6 o'clock, measures 8 mm" after "three suspicious nodes" -> "The largest of the suspicious
-    nodes, at 6 o'clock, measures 8 mm": a sentence that names its finding only by the sentence before."""
+    nodes, at 6 o'clock, measures 8 mm"; "Within it, a focus of X, ..." after "Pelvic hematoma, 7.5 cm" -> "a focus of X
+    within the pelvic hematoma, ...": a sentence that names its finding only by the sentence before."""
+    inside, finding = _INSIDE_IT.match(sentence), FINDING_NOUN.search(previous)
+    if inside and finding:
+        words = re.findall(r"[A-Za-z-]+", previous[:finding.start()])[-2:]  # "extraperitoneal pelvic"
+        noun = " ".join(words + [re.match(r"[\w-]+", previous[finding.start():]).group(0)]).lower()
+        rest = sentence[inside.end():].strip(" ,.")
+        head_end = (rest.find(",") + 1 or len(rest) + 1) - 1  # the place goes after the finding's first phrase
+        return f"{rest[:head_end]} within the {noun}{rest[head_end:]}"
     start, counted = _SUPERLATIVE_START.match(sentence), _COUNTED_PLURAL.search(previous)
     if not (start and counted):
         return sentence
