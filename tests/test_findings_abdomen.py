@@ -791,3 +791,27 @@ def test_within_it_is_inside_the_finding_of_the_sentence_before():
 def test_a_nodular_liver_surface_is_the_sign_of_the_cirrhosis_it_is_named_with():
     report = "Findings:\nLiver: Nodular surface of the liver.\nImpression:\n1. Cirrhotic liver.\n"
     assert positives(report) == ["Nodular surface of the liver"]
+
+
+def test_pars_defects_and_arterial_beading_are_findings_and_a_may_reflect_hedge_flags():
+    report = """Findings:
+Liver: Normal.
+Musculoskeletal: Right L4 pars interarticularis defect without slip.
+Vessels: Beading of the left external iliac artery, which could reflect fibromuscular dysplasia.
+"""
+    found = {f.text: f for f in extract_findings(report) if not f.negated}
+    pars = next(f for text, f in found.items() if "pars" in text)
+    beading = next(f for text, f in found.items() if "Beading" in text)
+    assert pars.category == "Osseous" and not pars.uncertain
+    assert beading.category == "Vascular" and beading.uncertain
+
+
+def test_a_communication_sentence_and_an_unremarkable_anastomosis_are_no_findings():
+    report = """Findings:
+Liver: 2 cm mass in segment 6.
+Bowel: The ileocolic anastomosis in the right lower quadrant is unremarkable.
+Impression:
+1. 2 cm liver mass in segment 6.
+The case will be presented at the hepatobiliary tumour board. Results were discussed at the multidisciplinary meeting.
+"""
+    assert positives(report) == ["2 cm mass in segment 6 of the liver"]

@@ -75,7 +75,7 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Vascular", True, ("aneurysm", "varic", "thromb", "stenos", "dissection", "atheroscl", "occlu", "embol",
                                 "recanali", r"contact\b", "encase", "abutment", r"\w*vascular calcif", r"shunts?\b",
                                 VENOUS_GAS, ARTERIAL_VARIANT,
-                                r"aort\w* ectasia")),
+                                r"aort\w* ectasia", r"beading\b")),
     Category("Calculus", True, (r"\w*stones?\b", "calcul", r"\w*liths?\b", r"\w*lithiasis", "sludge", "calcif",
                                 DUCT_FILLING_DEFECT)),
     Category("Duct/Collecting System Dilatation", False, (
@@ -84,7 +84,8 @@ ABDOMINAL_CATEGORIES: tuple[Category, ...] = (
     Category("Fluid Collection/Ascites", True, ("ascites", FLUID, "collection", "abscess", r"h(?:a)?ematoma",
                                                "biloma", "seroma", "urinoma", "hemoperitoneum")),
     Category("Osseous", True, ("fracture", r"\w*listhesis", r"compression deformit", "marrow", "osseous", r"bones?\b",
-                               "vertebra", VERTEBRA, "sacr", "degenerat", "sclerotic", "lytic", "schmorl")),
+                               "vertebra", VERTEBRA, "sacr", "degenerat", "sclerotic", "lytic", "schmorl",
+                               r"pars (?:interarticularis )?defect", "spondylolys")),
     Category("Bowel/Mesentery", True, (r"append", r"bowel", r"colon", "colitis", "sigmoid", r"ile(?:um|al)\b", "jejun",
                                        "duoden", r"c(?:a)?ec(?:um|al)\b", r"rect(?:um|al)\b", r"diverticul(?:osis|itis|a\b)",
                                        "hernia", "obstruct", "ileus", "volvulus", "intussuscep", "pneumatosis",

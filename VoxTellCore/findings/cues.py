@@ -33,6 +33,7 @@ FINDING_NOUN = _any(
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     "conglomerate", "hydrocele", ARTERIAL_VARIANT,
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
+    r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
     r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
 # An adverb names no finding: ", expected postoperatively" and "diffusely" are said of the finding before.
@@ -53,6 +54,8 @@ NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identi
                       r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
                       r"(?:unremarkable|normal|appropriate|expected) for (?:the patient'?s )?age",
+                      # "The ileocolic anastomosis is unremarkable": the whole predicate is an all-clear
+                      r"\b(?:is|are) unremarkable\W*$",
                       r"(?:has|have) (?:since )?been (?:removed|explanted|withdrawn)", r"removed\b",
                       # "the laceration does not reach the hepatic veins": a statement about the veins
                       r"(?:does|do|did) not (?:reach|involve|extend|abut|contact|invade|cross)\b")
@@ -69,7 +72,7 @@ _EXCLUSION = (r"(?:cannot|can not|can't) (?:be )?(?:(?:entirely|completely|fully
 EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious\b",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
-             r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be)\b", r"could (?:represent|be)\b",
+             r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be|reflect)\b", r"could (?:represent|be|reflect)\b",
              r"can be seen (?:with|in)\b",
              r"versus\b", r"vs\.?")
 # A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
@@ -115,7 +118,8 @@ NOT_AN_OBSERVATION = _any(
     # advice on management: "drainage is usually sufficient for ...", "growth ... would warrant surgical referral"
     r"(?:would|will|should|may) (?:warrant|require|prompt|merit|necessitate)\b",
     r"(?:is|are) (?:usually|generally|typically|often) (?:sufficient|adequate|indicated|required|curative)\b", r"(?:could|can)(?:not| not) be evaluated",
-    r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by)",
+    r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by|at)",
+    r"tumou?r board", r"multidisciplinary (?:team|meeting|conference)",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
