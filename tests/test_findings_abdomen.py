@@ -815,3 +815,25 @@ Impression:
 The case will be presented at the hepatobiliary tumour board. Results were discussed at the multidisciplinary meeting.
 """
     assert positives(report) == ["2 cm mass in segment 6 of the liver"]
+
+
+def test_a_bare_wall_thickening_before_stranding_at_a_place_is_one_finding_that_restates_the_thickened_wall():
+    report = """Findings:
+The wall of the neoterminal ileum is thickened at the ileocolic anastomosis, up to 9 mm, with adjacent fat stranding.
+Impression:
+1. Wall thickening and stranding at the ileocolic anastomosis, suspicious for anastomotic recurrence.
+"""
+    assert positives(report) == [
+        "The wall of the neoterminal ileum is thickened at the ileocolic anastomosis, up to 9 mm, with adjacent fat "
+        "stranding"]
+
+
+def test_an_anastomosis_is_a_structure_and_an_outpouching_a_finding():
+    report = """Findings:
+A tiny outpouching of contrast along the colonic side of the ileocolic anastomosis, possibly a small ulcer.
+The colorectal anastomosis in the pelvis shows no narrowing.
+"""
+    found = [f for f in extract_findings(report) if not f.negated]
+    assert [f.text for f in found] == ["Tiny outpouching of contrast along the colonic side of the ileocolic "
+                                       "anastomosis"]
+    assert found[0].uncertain

@@ -33,9 +33,9 @@ FINDING_NOUN = _any(
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     "conglomerate", "hydrocele", ARTERIAL_VARIANT,
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
-    r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b",
+    r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b", "outpouch", r"ulcer(?:s|ation)?\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
-    r"(?!diagnos|prognos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
+    r"(?!diagnos|prognos|anastomos)\w{3,}(?:osis|oses|itis|megaly|iasis|pathy|omas?)\b")
 # An adverb names no finding: ", expected postoperatively" and "diffusely" are said of the finding before.
 FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
@@ -251,5 +251,6 @@ FINDING_KINDS = {
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
     "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b",  # a skip lesion is one
+                            r"^(?:the )?walls? of\b",  # "The wall of the pouch ... is thickened"
                             r"cholecystitis"),  # the diagnosis of a thickened gallbladder wall
 }

@@ -232,6 +232,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator == "and" and cues.STRANDING.search(clause.text) \
             and cues.SURROUNDING_FAT.search(clause.text) and not structures_in(clause.text):
         return True  # "fluid in the hernia sac and stranding of the surrounding fat": around the same finding
+    if abdominal and separator == "and" and cues.STRANDING.search(clause.text) \
+            and not (structures_in(previous.text) or has_place(previous.text)):
+        return True  # "Wall thickening and stranding at the anastomosis": one sign at one place
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
