@@ -837,3 +837,10 @@ The colorectal anastomosis in the pelvis shows no narrowing.
     assert [f.text for f in found] == ["Tiny outpouching of contrast along the colonic side of the ileocolic "
                                        "anastomosis"]
     assert found[0].uncertain
+
+
+def test_a_relative_clause_stays_with_the_finding_it_is_said_of():
+    report = """Findings:
+Kidneys and ureters: Mild right hydroureter to the pelvic brim, which is compressed by the adnexal mass.
+"""
+    assert positives(report) == ["Mild right hydroureter to the pelvic brim, which is compressed by the adnexal mass"]

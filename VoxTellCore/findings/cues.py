@@ -222,7 +222,8 @@ SEQUENCE_END = re.compile(r"\bT[12]\*?$")
 SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
-                               r"mostly|most pronounced|worst|especially|the largest|largest)\b", re.IGNORECASE)
+                               r"mostly|most pronounced|worst|especially|the largest|largest|"
+                               r"which|that)\b", re.IGNORECASE)  # a relative clause is said of the noun before
 # "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
 BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
                                    re.IGNORECASE)
