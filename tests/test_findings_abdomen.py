@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from VoxTellCore.findings import extract_findings
+from VoxTellCore.findings.anatomy import structures_in
 from VoxTellCore.findings.categories import ABDOMINAL_CATEGORIES, CATEGORIES
 from VoxTellCore.findings.restatements import place_words
 from VoxTellCore.terminology import segment_info
@@ -844,3 +845,15 @@ def test_a_relative_clause_stays_with_the_finding_it_is_said_of():
 Kidneys and ureters: Mild right hydroureter to the pelvic brim, which is compressed by the adnexal mass.
 """
     assert positives(report) == ["Mild right hydroureter to the pelvic brim, which is compressed by the adnexal mass"]
+
+
+def test_colitis_names_the_bowel_and_restates_a_thickened_colonic_wall():
+    report = """Findings:
+Bowel: Diffuse wall thickening of the descending and sigmoid colon with mucosal hyperenhancement.
+Impression:
+1. Moderate infectious colitis.
+"""
+    found = [f for f in extract_findings(report) if not f.negated]
+    assert [f.text for f in found] == ["Diffuse wall thickening of the descending and sigmoid colon with mucosal "
+                                       "hyperenhancement"]
+    assert [s.name for s in structures_in("Severe pancolitis")] == ["bowel"]

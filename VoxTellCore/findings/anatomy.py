@@ -64,7 +64,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
-                       r"\w+jejunostomy", ABDOMEN_PELVIS),
+                       r"\w+jejunostomy|\w*colitis|proctitis", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?air", ABDOMEN_PELVIS),

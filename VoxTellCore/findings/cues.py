@@ -253,5 +253,5 @@ FINDING_KINDS = {
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
     "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b",  # a skip lesion is one
                             r"^(?:the )?walls? of\b",  # "The wall of the pouch ... is thickened"
-                            r"cholecystitis"),  # the diagnosis of a thickened gallbladder wall
+                            r"cholecystitis", r"\w*colitis"),  # the diagnosis of a thickened gallbladder, colon wall
 }
