@@ -857,3 +857,16 @@ Impression:
     assert [f.text for f in found] == ["Diffuse wall thickening of the descending and sigmoid colon with mucosal "
                                        "hyperenhancement"]
     assert [s.name for s in structures_in("Severe pancolitis")] == ["bowel"]
+
+
+def test_an_impression_summing_up_a_tumour_and_its_spread_restates_the_tumour():
+    report = """Findings:
+Cervix: Hypoenhancing cervical mass measuring 4.1 x 3.5 cm.
+Stranding extends from the mass into the right parametrium, compatible with parametrial invasion.
+Impression:
+1. 4.1 cm cervical cancer with right parametrial invasion and extension into the lower uterine segment.
+"""
+    found = positives(report)
+    assert found[0] == "Hypoenhancing cervical mass in the uterus measuring 4.1 x 3.5 cm"
+    assert not any("cervical cancer" in text for text in found)
+    assert [s.name for s in structures_in("Cervical carcinoma")] == ["uterus"]

@@ -58,7 +58,7 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
     Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
-    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?",
+    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?|cervical (?=carcinoma|cancer)",
               ABDOMEN_PELVIS),
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),

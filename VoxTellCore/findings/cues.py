@@ -234,7 +234,7 @@ BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|
 FINDING_KINDS = {
     "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b",
                    r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
-                   r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"hcc\b", r"fibroids?\b",
+                   r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"cancers?\b", r"hcc\b", r"fibroids?\b",
                    r"polyps?\b", r"focal nodular hyperplasia"),
     "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),

@@ -138,6 +138,9 @@ _EFFECT_TAIL = re.compile(r",\s*(?:compressing|displacing|indenting|effacing|cau
 # of the spread its stages name, each a finding of its own in the findings.
 _STAGED_SPREAD = re.compile(r"\s+(?:with|and)\s[^()]*\((?:c|p|yp|mr|u)?[TN]\d[a-d]?\)(?:\s+and\s[^()]*\("
                             r"(?:c|p|yp|mr|u)?[TN]\d[a-d]?\))*", re.IGNORECASE)
+# "carcinoma with parametrial invasion ... and involvement of the upper vagina": an impression's summary of the
+# spread, each part a finding of its own in the findings.
+_SPREAD = re.compile(r"\s+with\s[^()]*?\b(?:invasion|involvement|extension|infiltration)\b.*$", re.IGNORECASE)
 _MANY = re.compile(r"\b(?:innumerable|numerous|multiple|several|countless|myriad|scattered)\b", re.IGNORECASE)
 
 
@@ -150,7 +153,7 @@ def restates(finding: Finding, other: Finding) -> bool:
     diagnoses = [other.text, *interpretations(other.source_sentence)]
     if other.organ_system == ABDOMEN_PELVIS:  # see `interpreted`
         diagnoses += excluded_diagnoses(other.source_sentence)
-    text = _STAGED_SPREAD.sub("", _EFFECT_TAIL.sub("", finding.text))  # effects and staged spread: other findings
+    text = _SPREAD.sub("", _STAGED_SPREAD.sub("", _EFFECT_TAIL.sub("", finding.text)))  # effects, spread: others
     return (finding.negated == other.negated and any(same_kind(text, diagnosis) for diagnosis in diagnoses)
             and same_structure(text, other.text)
             and place_words(text) <= place_words(other.text) and sizes(text) <= sizes(other.text))
