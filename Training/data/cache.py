@@ -137,11 +137,19 @@ def cached_meta(folder: Path, case_id: str) -> dict[str, Any] | None:
         meta = json.loads((folder / f"{case_id}.json").read_text(encoding="utf-8"))
         if meta.get("version") != CACHE_VERSION:
             return None
-        if any((folder / name).stat().st_size != size for name, size in meta["files"].items()):
+        if not files_unchanged(folder, meta):
             return None  # truncated or replaced after the JSON was written
     except (OSError, ValueError, KeyError, AttributeError):
         return None
     return meta
+
+
+def files_unchanged(folder: Path, meta: dict[str, Any]) -> bool:
+    """Every cached file the case's metadata lists is there with the size it was written with."""
+    try:
+        return all((folder / name).stat().st_size == size for name, size in meta["files"].items())
+    except (OSError, KeyError, AttributeError):
+        return False
 
 
 def is_cached(folder: Path, case_id: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from VoxTellCore.atomic import atomic_write
 from VoxTellCore.errors import InputError
-from Training.data.cache import CACHE_VERSION, cached_meta, read_failure
+from Training.data.cache import CACHE_VERSION, cached_meta, files_unchanged, read_failure
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -52,17 +52,10 @@ def read_manifest(root: str | Path, datasets: list[str], check_files: bool = Fal
             or manifest.get("cache_version") != CACHE_VERSION
             or any(name not in manifest.get("datasets", {}) for name in datasets)):
         return None
-    if check_files and not all(_files_unchanged(root / name, meta)
+    if check_files and not all(files_unchanged(root / name, meta)
                                for name in datasets for meta in manifest["datasets"][name]["cases"].values()):
         return None
     return manifest
-
-
-def _files_unchanged(folder: Path, meta: dict[str, Any]) -> bool:
-    try:
-        return all((folder / name).stat().st_size == size for name, size in meta["files"].items())
-    except (OSError, KeyError, AttributeError):
-        return False
 
 
 def build_manifest(root: str | Path, datasets: list[str]) -> dict[str, Any]:

@@ -31,12 +31,13 @@ _GENERIC_ORGAN = re.compile(r"^(?:the )?(?:gland|organ)\b", re.IGNORECASE)
 # Findings inside an organ ("cyst in the liver") rather than of it ("atrophy of the pancreas").
 _INSIDE = re.compile(r"(?:lesion|mass|nodule|cyst|stone|calculus|calculi|polyp|observation|focus|foci|fluid|"
                      r"collection|sludge|fibroid|\w+oma|area|anomaly)s?$", re.IGNORECASE)
+# Words after which a finding's noun phrase has ended.
+_PHRASE_END_WORDS = ("in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
+                     "demonstrating|showing|containing|to")
 _NOUN_PHRASE_END = re.compile(r"\s+(?:deep|medial|lateral|superior|inferior|anterior|posterior)(?:\s+and\s+\w+)?\s+to\s+|"
-                              r"\s+(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|that|"
-                              r"demonstrating|showing|containing|to)\s+|,|;|\(", re.IGNORECASE)
+                              rf"\s+(?:{_PHRASE_END_WORDS})\s+|,|;|\(", re.IGNORECASE)
 # "18 mm flat (carpet-like) lesion": an aside inside the noun phrase, which goes on after it.
-_ASIDE_INSIDE = re.compile(r"\([^()]*\)\s+(?!(?:in|of|at|on|along|within|involving|measuring|with|without|and|which|"
-                           r"that|demonstrating|showing|containing|to)\b)[a-z]", re.IGNORECASE)
+_ASIDE_INSIDE = re.compile(rf"\([^()]*\)\s+(?!(?:{_PHRASE_END_WORDS})\b)[a-z]", re.IGNORECASE)
 # "diverticulum" names the bowel unless the heading names another organ ("Bladder: 2 cm diverticulum").
 _HOLLOW_ORGAN_FINDING = re.compile(r"\bdiverticul\w*", re.IGNORECASE)
 # "the transplant", "the graft": a transplanted organ named by the heading it stands under.
