@@ -10,7 +10,7 @@ from VoxTellCore.commands import findings as findings_command
 from VoxTellCore.errors import InputError
 from VoxTellCore.findings import (CATEGORIES, LUNG_PLEURA, OTHER, Extractor, Finding, RuleBasedExtractor,
                                   categorize, extract_findings, normalise_measurements)
-from VoxTellCore.findings.sentences import report_sections, split_sentences
+from VoxTellCore.findings.sentences import report_parts, report_sections, split_sentences
 
 # A chest CT report in the style of the ReXGroundingCT pipeline example (Figure 2): several
 # findings in narrative sentences, a fronted location, negated and normal statements, and
@@ -357,3 +357,10 @@ def test_a_restatement_is_merged_keeping_the_more_specific_text():
         "Mild centrilobular emphysema in both upper lobes", "9 mm nodule in the left upper lobe",
         "Nasogastric tube in the stomach", "Endotracheal tube above the carina",
         "Displaced fracture of the left clavicle", "Fractures of the left 3rd rib"]
+
+
+def test_report_parts_mark_an_impression_after_the_findings():
+    report = "Indication: pain.\nFindings:\nLiver: cyst.\nImpression:\nHepatic cyst.\n"
+    assert [(part.strip(), summing_up) for part, summing_up in report_parts(report)] == [
+        ("Liver: cyst.", False), ("Hepatic cyst.", True)]
+    assert [summing_up for _, summing_up in report_parts("Impression:\nHepatic cyst.\n")] == [False]

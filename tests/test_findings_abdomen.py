@@ -870,3 +870,54 @@ Impression:
     assert found[0] == "Hypoenhancing cervical mass in the uterus measuring 4.1 x 3.5 cm"
     assert not any("cervical cancer" in text for text in found)
     assert [s.name for s in structures_in("Cervical carcinoma")] == ["uterus"]
+
+
+def test_an_impression_naming_a_disease_sums_up_the_organs_finding_in_other_words():
+    report = """Findings:
+Kidneys: The left kidney is enlarged with a striated nephrogram and perinephric stranding. The right kidney is normal.
+Impression:
+1. Acute left pyelonephritis.
+"""
+    assert positives(report) == ["The left kidney is enlarged with a striated nephrogram and perinephric stranding"]
+
+
+def test_an_impression_sums_up_several_findings_of_one_organ_with_their_sizes():
+    report = """Findings:
+Pancreas: A 3.1 cm cystic lesion in the pancreatic head, previously 2.8 cm.
+A 5 mm enhancing nodule arises from its lateral wall.
+Impression:
+1. Enlarging 3.1 cm pancreatic head cyst (2.8 cm before) with a 5 mm enhancing nodule, a worrisome feature.
+"""
+    found = positives(report)
+    assert len(found) == 2 and not any("Enlarging" in text for text in found)
+
+
+def test_an_impression_names_nodes_of_several_stations_reported_one_by_one():
+    report = """Findings:
+Lymph nodes: 1.4 cm right common iliac lymph node. 1.1 cm left inguinal lymph node.
+Impression:
+1. Right common iliac and left inguinal lymphadenopathy.
+"""
+    assert positives(report) == ["1.4 cm right common iliac lymph node", "1.1 cm left inguinal lymph node"]
+
+
+def test_an_impression_finding_the_findings_section_did_not_give_is_kept():
+    """A finding of another kind in the same organ, whose word no sentence of the findings names, is new."""
+    report = """Findings:
+Liver: 2.2 cm simple cyst in segment 3.
+Impression:
+1. Hepatic cyst.
+2. 1.5 cm hepatic hemangioma in segment 6.
+3. Cholelithiasis without cholecystitis.
+"""
+    found = positives(report)
+    assert any("hemangioma" in text for text in found) and any("holelithiasis" in text for text in found)
+    assert not any(text.startswith("Hepatic cyst") for text in found)
+
+
+def test_active_extravasation_and_an_enhancing_tract_are_findings_of_their_own():
+    assert positives("Findings:\nSpleen: Grade III laceration of the lower pole with active contrast extravasation "
+                     "into the perisplenic hematoma.\n") == [
+        "Grade III laceration of the lower pole of the spleen", "Active contrast extravasation into the perisplenic hematoma"]
+    assert positives("Findings:\nBowel: A 3 cm enhancing tract extends from the sigmoid colon to the bladder dome.\n") \
+        == ["3 cm enhancing tract extends from the sigmoid colon to the bladder dome"]

@@ -28,7 +28,8 @@ FINDING_NOUN = _any(
     "hypointensit", "hyperintensit", r"iron (?:deposition|overload)", r"h(?:a)?emoperitoneum", "pneumoperitoneum",
     "pneumobilia", "hypoenhanc", "isch(?:a)?emi", r"(?:omental )?caking\b", r"implants?\b", r"shunts?\b", "infarct",
     VENOUS_GAS,
-    "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b",
+    "abscess", "h(?:a)?ematoma", "recanali", "fistul", r"sinus tracts?\b", "extravasat",
+    r"(?:fistulous|enhancing|blind-ending|draining|fluid-filled) tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     "conglomerate", "hydrocele", ARTERIAL_VARIANT,

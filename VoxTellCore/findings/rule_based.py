@@ -34,7 +34,7 @@ from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_
                                          finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
-from VoxTellCore.findings.sentences import headed_sentences, report_sections, with_antecedent
+from VoxTellCore.findings.sentences import headed_sentences, report_parts, with_antecedent
 
 
 @dataclass
@@ -59,11 +59,15 @@ class RuleBasedExtractor:
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         text = strip_image_references(expand_abbreviations(text))
-        sentences = headed_sentences(report_sections(text))
-        region = report_region(sentences)
+        sentences = [(sentence, organ, summing_up) for part, summing_up in report_parts(text)
+                     for sentence, organ in headed_sentences(part)]
+        region = report_region([(sentence, organ) for sentence, organ, _ in sentences])
         tumour_organ = report_tumour_organ(text)  # "Tumour extends ..." in a rectal cancer report
         previous = ""
-        for sentence, organ in sentences:
+        findings_section: list[Finding] | None = None  # what an impression sums up
+        for sentence, organ, summing_up in sentences:
+            if summing_up and findings_section is None:
+                findings_section = list(findings)
             sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
             if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
                 hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
@@ -78,7 +82,7 @@ class RuleBasedExtractor:
                 if not finding.negated and not finding.structure:
                     text = with_tumour_organ(finding.text, tumour_organ)
                     finding = replace(finding, text=text, structure=structure_of(text))
-                merge_finding(findings, finding)
+                merge_finding(findings, finding, findings_section)
         return findings
 
     def sentence_findings(self, sentence: str, organ: Organ | None = None, region: str | None = None) -> list[Finding]:

@@ -45,10 +45,21 @@ OWN_PLACE = re.compile(r"\b(?:right|left|bilateral|both|bibasilar|bibasal|lobes?
 
 def report_sections(text: str) -> str:
     """The text to read: Findings and Impression with a Findings header, else all but the other sections."""
+    return "\n\n".join(part for part, _ in report_parts(text))
+
+
+def report_parts(text: str) -> list[tuple[str, bool]]:
+    """The text to read (see `report_sections`) in parts, each with whether it is an impression that sums up a
+    Findings section before it."""
     headers = list(_HEADER.finditer(text))
     if any(m["name"].lower() in FINDINGS_SECTIONS for m in headers):
-        return "\n\n".join(_section_text(text, header, headers) for header in headers
-                           if header["name"].lower() in GROUNDED_SECTIONS)
+        parts, findings_seen = [], False
+        for header in headers:
+            name = header["name"].lower()
+            if name in GROUNDED_SECTIONS:
+                parts.append((_section_text(text, header, headers), findings_seen and name not in FINDINGS_SECTIONS))
+            findings_seen = findings_seen or name in FINDINGS_SECTIONS
+        return parts
     kept, position = [], 0
     for header in headers:
         if header["name"].lower() in GROUNDED_SECTIONS:
@@ -56,7 +67,7 @@ def report_sections(text: str) -> str:
         kept.append(text[position:header.start()])
         position = _other_section_end(text, header, headers)
     kept.append(text[position:])
-    return "\n\n".join(part for part in kept if part.strip())
+    return [(part, False) for part in kept if part.strip()]
 
 
 def _section_text(text: str, header: re.Match, headers: list[re.Match]) -> str:
