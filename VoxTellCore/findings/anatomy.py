@@ -44,7 +44,8 @@ STRUCTURES: tuple[Structure, ...] = (
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort", None),
     Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|"
-                        r"varic|vessels?\b|vascul|splenorenal shunt", None),
+                        r"varic|vessels?\b|vascul|splenorenal shunt|celiac (?:axis|trunk)|"
+                        r"endoleak|(?:endo)?graft limb", None),
     Structure("gallbladder", r"gall ?bladder|cholecyst|gallstones?|cholelith|pericholecystic", ABDOMEN_PELVIS),
     Structure("biliary tree", r"biliar|pneumobilia|bile ducts?|common bile|common duct|hepatic ducts?|choledoch|cholangi",
               ABDOMEN_PELVIS),
@@ -56,27 +57,41 @@ STRUCTURES: tuple[Structure, ...] = (
               ABDOMEN_PELVIS, paired=True),
     Structure("ureter", r"ureter|hydroureter|periureteral|ureterovesical|ureteropelvic", ABDOMEN_PELVIS, paired=True),
     Structure("urinary bladder", r"(?<!gall )(?<!gall)bladder|vesical|cystitis", ABDOMEN_PELVIS),
+    Structure("urethra", r"urethr|periurethral", ABDOMEN_PELVIS),
     Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
     Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?|cervical (?=carcinoma|cancer)",
               ABDOMEN_PELVIS),
     Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
+    Structure("vagina", r"vagin|vulv|labia\b|labial\b|bartholin", ABDOMEN_PELVIS),
+    Structure("penis", r"penis|penile|corpus cavernosum|corpora cavernosa", ABDOMEN_PELVIS),
+    Structure("anal canal", r"anal canal|anus\b|perianal|anorectal|\w*sphincter|ischio-?(?:anal|rectal)|"
+                            r"(?:inter|trans|supra|extra)sphincteric", ABDOMEN_PELVIS),
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
-                       r"\w+jejunostomy|\w*colitis|proctitis", ABDOMEN_PELVIS),
+                       r"\w+jejunostomy|\w*colitis|proctitis|colostomy|stoma\b|"
+                       r"epiploic|haustra|terminal ile|small intestin|intestin", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?air", ABDOMEN_PELVIS),
-    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic cavity", ABDOMEN_PELVIS),
+    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic (?:cavity|side ?wall|floor)|presacral|"
+                        r"perineum|perineal", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
-    Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional|hernia sac",
+    Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional|hernia sac|"
+                                r"(?:femoral|spigelian|obturator|parastomal|lumbar|epigastric) hernia|rectus sheath",
               ABDOMEN_PELVIS),
-    Structure("scrotum", r"scrot|hydrocele|varicocele|testi[sc]|testes|epididym", ABDOMEN_PELVIS, paired=True),
-    Structure("soft tissue", r"subcutaneous|soft tissues?|flank", None),
+    Structure("muscle", r"psoas|iliopsoas|iliacus|rectus abdominis|gluteal|gluteus|paraspinal|levator ani|piriformis|"
+                        r"obturator internus|muscles?\b|musculature|intramuscular", None),
+    Structure("diaphragm", r"(?:hemi)?diaphragm", None),
+    Structure("scrotum", r"scrot|hydrocele|varicocele|testi[sc]|testes|testicular|epididym|spermatic cord",
+              ABDOMEN_PELVIS, paired=True),
+    Structure("soft tissue", r"subcutaneous|soft tissues?|flank|skin\b|cutaneous", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
     Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac (?:bone|wing|crest|blade)|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
+    # the region itself, for what the report places nowhere more precise ("free fluid in the abdomen")
+    Structure("abdomen", r"abdomen\b|abdominal cavity|intra-?abdominal", ABDOMEN_PELVIS),
 )
 
 # Organs that are normally seen full or empty ("partially distended", "collapsed"), by `Structure.name`.
