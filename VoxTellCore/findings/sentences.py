@@ -13,12 +13,15 @@ import re
 from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_heading_organ
 from VoxTellCore.findings.cues import FINDING_NOUN
 
-FINDINGS_SECTIONS = ("findings", "finding")
-GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions")
+# The names hospitals give these sections ("Report:" and "Opinion:" in British and Australian reports).
+FINDINGS_SECTIONS = ("findings", "finding", "report")
+GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions", "opinion",
+                                         "summary", "interpretation", "diagnosis", "comment", "comments")
 OTHER_SECTIONS = ("technique", "clinical", "clinical information", "clinical history", "clinical indication", "history",
+                  "clinical notes", "clinical details", "clinical question", "clinical data", "request",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
-                  "procedure", "examination", "exam", "protocol", "reason for exam", "addendum",
-                  "quality", "image quality")
+                  "procedure", "examination", "exam", "protocol", "reason for exam", "reason for examination",
+                  "reason for study", "addendum", "quality", "image quality")
 _HEADER = re.compile(
     r"^\s*(?P<name>" + "|".join(re.escape(s) for s in GROUNDED_SECTIONS + OTHER_SECTIONS) + r")\s*"
     r"(?::\s*|$)", re.IGNORECASE | re.MULTILINE)
