@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from VoxTellCore.findings import extract_findings
-from VoxTellCore.findings.anatomy import structures_in
+from VoxTellCore.findings.anatomy import structure_of, structures_in
 from VoxTellCore.findings.categories import ABDOMINAL_CATEGORIES, CATEGORIES
 from VoxTellCore.findings.restatements import place_words
 from VoxTellCore.terminology import segment_info
@@ -921,3 +921,86 @@ def test_active_extravasation_and_an_enhancing_tract_are_findings_of_their_own()
         "Grade III laceration of the lower pole of the spleen", "Active contrast extravasation into the perisplenic hematoma"]
     assert positives("Findings:\nBowel: A 3 cm enhancing tract extends from the sigmoid colon to the bladder dome.\n") \
         == ["3 cm enhancing tract extends from the sigmoid colon to the bladder dome"]
+
+
+@pytest.mark.parametrize("report, restatement", [
+    # British section names: "Report:" holds the findings, "Opinion:" sums them up
+    ("Report:\nThe gallbladder is distended to 5 cm with a 4 mm thick oedematous wall.\n\nOpinion:\n"
+     "1. Acute calculous cholecystitis.\n", "cholecystitis"),
+    # "IMP:" shorthand
+    ("Kidneys:\n L lower pole cyst 3.1 cm, hyperdense.\nIMP:\n- Hyperdense L renal cyst 3.1 cm.\n", "Hyperdense"),
+    # a conclusion after prose findings with no Findings header
+    ("CT abdomen.\n\nThe pancreas is diffusely atrophic.\n\nConclusion: Chronic pancreatitis.\n", "pancreatitis"),
+    # a final read after a preliminary one restates it
+    ("Preliminary read\nFindings:\nSigmoid diverticulitis.\n\nFinal read\nFindings:\n"
+     "Inflamed sigmoid diverticulum with surrounding fat stranding.\n", "Inflamed"),
+])
+def test_a_section_that_sums_up_the_findings_in_other_words_adds_no_second_finding(report, restatement):
+    found = positives(report)
+    assert found and not any(restatement in text for text in found)
+
+
+def test_sizes_in_millimetres_and_centimetres_are_one_size_and_bilateral_is_right_and_left():
+    assert positives("Findings:\nLiver: normal.\nAdrenals: Left adrenal nodule measuring 23 mm, -5 HU.\n"
+                     "Impression:\n1. 2.3 cm left adrenal adenoma.\n") == ["Left adrenal nodule measuring 23 mm, -5 HU"]
+    assert positives("Findings:\nLiver: normal.\nRight psoas muscle: rim-enhancing collection, 4 cm.\n"
+                     "Left psoas muscle: rim-enhancing collection, 2 cm.\nImpression:\nBilateral psoas abscesses.\n") == [
+        "Rim-enhancing collection in the right psoas muscle, 4 cm", "Rim-enhancing collection in the left psoas muscle, 2 cm"]
+
+
+def test_a_prose_paragraph_names_the_organ_of_its_first_sentence_in_findings_that_name_none():
+    found = extract_findings("Findings:\nThe spleen measures 11 cm. There is a 9 mm hypodense focus in the lower pole, "
+                             "likely a cyst.\n")
+    assert [(f.text, f.structure) for f in found if not f.negated] == [
+        ("9 mm hypodense focus in the lower pole of the spleen", "spleen")]
+
+
+def test_a_sentence_that_says_what_the_findings_before_are_restates_them():
+    report = ("Findings:\nLiver: normal.\nBones: There is destruction of the L4 and L5 endplates with a paravertebral "
+              "phlegmon. Appearances are those of discitis.\n\nImpression:\nL4/L5 discitis.\n")
+    found = positives(report)
+    assert not any("Appearances" in text or text.startswith("L4/L5 discitis") for text in found)
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nKidneys: The right kidney enhances and drains normally.\n",
+    "Findings:\nUreters: The ureter below the stone is of normal calibre (4 mm).\n",
+    "Findings:\nR/o rupture.\n",
+    "Impression:\nGrowth of 5 mm in a year warrants vascular review.\n",
+    "Impression:\nUterus suitable for myomectomy.\n",
+])
+def test_normal_drainage_and_calibre_a_question_and_advice_are_no_findings(report):
+    assert positives(report) == []
+
+
+@pytest.mark.parametrize("report, finding", [
+    ("Findings:\nSmall volume of free fluid in the pelvis, simple density.\n",
+     "Small volume of free fluid in the pelvis, simple density"),
+    ("Findings:\nLeft ovary: 3 cm cyst with a fluid-fluid level.\n", "3 cm cyst in the left ovary with a fluid-fluid level"),
+    ("Findings:\nLiver: 8 mm lesion in segment 2 with diffusion restriction and hypointensity in the hepatobiliary phase.\n",
+     "8 mm lesion in segment 2 of the liver with diffusion restriction and hypointensity"),
+    ("Findings:\nUterus: 3 cm submucosal fibroid, distorting the endometrial cavity.\n",
+     "3 cm submucosal fibroid, distorting the endometrial cavity"),
+    ("Findings:\nLiver: 15 mm lesion in segment 3, bright on T2 with nodular peripheral enhancement.\n",
+     "15 mm lesion in segment 3 of the liver, bright on T2 with nodular peripheral enhancement"),
+])
+def test_how_a_finding_looks_or_what_it_does_to_a_cavity_stays_with_it(report, finding):
+    assert positives(report) == [finding]
+
+
+def test_a_probable_deposit_after_and_is_a_finding_of_its_own_and_favoured_hedges():
+    assert positives("Impression:\nA 1.5 cm lesion in segment 7 and a probable 8 mm deposit in segment 2.\n") == [
+        "1.5 cm lesion in segment 7 of the liver", "Probable 8 mm deposit in segment 2 of the liver"]
+    found = extract_findings("Findings:\nLiver: There is a 7 mm focus in segment 6; it is favoured to represent a small "
+                             "haemangioma.\n")
+    assert [(f.text, f.uncertain) for f in found] == [("7 mm focus in segment 6 of the liver", True)]
+
+
+@pytest.mark.parametrize("text, structure", [
+    ("Small hiatus hernia", "esophagus"), ("Perianal abscess", "anal canal"), ("Transsphincteric fistula", "anal canal"),
+    ("Left psoas abscess", "muscle"), ("Endograft limb occlusion", "aorta"), ("Right femoral hernia", "abdominal wall"),
+    ("Soft tissue mass in the mesentery", "bowel"), ("Vaginal cuff collection", "vagina"),
+    ("Splenic enlargement, raising the possibility of liver injury", "spleen"),
+])
+def test_more_structures_are_named_and_a_head_phrase_names_its_own(text, structure):
+    assert structure_of(text) == structure

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 CHEST = "chest"
 # A vertebra ("L2", "T12"), not an MR sequence ("T2 hyperintense", "T1-weighted", "T2 shading", "T2*", "T1 and T2").
-VERTEBRA = (r"[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
+VERTEBRA = (r"(?<!on )(?<!on a )[CTLS]\d{1,2}\b(?![ -](?:hyper|hypo|iso|weighted|signal|sequence|post|pre|fat|bright|dark|"
             r"shading|shine|intens|in-phase|opposed|map)|\*|(?<=T[12]) and T[12]\b)")
 ABDOMEN_PELVIS = "abdomen/pelvis"
 
@@ -37,12 +37,13 @@ STRUCTURES: tuple[Structure, ...] = (
     # the renal, splenic or hepatic hilum is the organ's, not the lung's
     Structure("mediastinum", r"mediastin|(?<!renal )(?<!splenic )(?<!hepatic )hil(?:um|ar)\b|subcarinal|paratracheal|"
                              r"thymus", CHEST),
-    Structure("esophagus", r"o?esophag|hiatal", None),
+    Structure("esophagus", r"o?esophag|hiatal|hiatus hernia", None),
     Structure("thyroid gland", r"thyroid", CHEST),
     Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
-    Structure("aorta", r"aort", None),
+    Structure("aorta", r"aort|aneurysm(?:al)? sac|endograft|stent[- ]graft|endovascular (?:aneurysm )?repair|evar\b",
+              None),
     Structure("vessel", r"(?:superior |inferior )?mesenteric (?:arter|vein)|arter(?:y|ies)\b|\w*veins?\b|vena cava|"
                         r"varic|vessels?\b|vascul|splenorenal shunt|celiac (?:axis|trunk)|"
                         r"endoleak|(?:endo)?graft limb", None),
@@ -70,11 +71,12 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
-                       r"\w+jejunostomy|\w*colitis|proctitis|colostomy|stoma\b|"
+                       r"\w+jejunostomy|\w*colitis|proctitis|"
                        r"epiploic|haustra|terminal ile|small intestin|intestin", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
-                                   r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?air", ABDOMEN_PELVIS),
+                                   r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?(?:air|gas)",
+              ABDOMEN_PELVIS),
     Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic (?:cavity|side ?wall|floor)|presacral|"
                         r"perineum|perineal", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
@@ -86,7 +88,8 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("diaphragm", r"(?:hemi)?diaphragm", None),
     Structure("scrotum", r"scrot|hydrocele|varicocele|testi[sc]|testes|testicular|epididym|spermatic cord",
               ABDOMEN_PELVIS, paired=True),
-    Structure("soft tissue", r"subcutaneous|soft tissues?|flank|skin\b|cutaneous", None),
+    Structure("soft tissue", r"subcutaneous|soft tissues?(?! (?:mass|density|attenuation|thickening|component|nodule|"
+                             r"lesion|infiltration|stranding|signal|deposit))|flank|skin\b|cutaneous", None),
     Structure("surgical bed", r"(?:post-?operative|surgical|resection) bed", None),
     Structure("bone", r"bones?\b|transverse process|osseous|marrow|vertebra|spine\b|spinal|sacr|coccy|ilium|iliac (?:bone|wing|crest|blade)|acetabul|femor|"
                       r"pubic|ischi|ribs?\b|sternum|clavic|scapul|musculoskeletal|" + VERTEBRA, None),
@@ -137,9 +140,15 @@ class Organ:
     part: str = ""  # "segment 2" under a "Segment 2:" heading
 
 
+# Where a finding's head phrase ends: what follows is said about it ("..., raising the possibility of ...").
+_HEAD_END = re.compile(r"[,;(]|\s(?:with|without|raising|causing|which|that|abutting|compressing|displacing)\s",
+                       re.IGNORECASE)
+
+
 def structure_of(text: str) -> str | None:
-    """The structure a finding is in, as a prompt would name it: "Moderate left hydronephrosis" -> "left kidney"."""
-    found = structures_in(text)
+    """The structure a finding is in, as a prompt would name it: "Moderate left hydronephrosis" -> "left kidney";
+    one its head phrase names first ("Splenic enlargement, raising the possibility of liver injury": the spleen)."""
+    found = structures_in(_HEAD_END.split(text, maxsplit=1)[0]) or structures_in(text)
     if not found:
         return None
     side = SIDE.search(text)
@@ -179,7 +188,7 @@ def heading_organ(heading: str) -> Organ | None:
     side = SIDE.match(heading)
     if side and structure.paired:
         return Organ(structure, f"{side.group(1)} {structure.name}")
-    if structure.name == "bowel" and re.fullmatch(r"[a-z ]+", heading):  # "Sigmoid colon:", "Cecum:"
+    if structure.name in ("bowel", "muscle") and re.fullmatch(r"[a-z ]+", heading):  # "Sigmoid colon:", "Left psoas:"
         return Organ(structure, heading)
     if SUBPART.search(heading) and structure.name not in heading:
         return Organ(structure, f"{structure.name} {heading}")  # "transition zone" -> "prostate transition zone"

@@ -54,7 +54,8 @@ CATEGORIES: tuple[Category, ...] = (
         "reticul", "interstiti", "fibros", "fibrotic", "mosaic", r"air[- ]trapping", r"crazy[- ]paving",
         "hyperinflat", r"o?edema", "diffuse")),
     Category(OTHER_FOCAL, True, (
-        "cavit", "cyst", "bulla", "bleb", "pneumatocele", r"scar", r"mucus plug", r"mucoid impaction",
+        r"cavit(?!y)", r"(?<!endometrial )(?<!peritoneal )(?<!abdominal )(?<!pelvic )(?<!uterine )(?<!oral )"
+        r"(?<!nasal )(?<!medullary )(?<!glenoid )cavity", "cyst", "bulla", "bleb", "pneumatocele", r"scar", r"mucus plug", r"mucoid impaction",
         "opacit", "densit")),
 )
 

@@ -32,7 +32,7 @@ FINDING_NOUN = _any(
     r"(?:fistulous|enhancing|blind-ending|draining|fluid-filled) tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
-    "conglomerate", "hydrocele", ARTERIAL_VARIANT,
+    "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b", "outpouch", r"ulcer(?:s|ation)?\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
@@ -74,7 +74,7 @@ EXCLUSION = _any(*_EXCLUSION)
 HEDGE = _any(r"possibl[ey]", r"probabl[ey]", r"likely", r"questionabl[ey]", r"suspected", r"suspicious\b",
              r"concerning for", r"worrisome for", r"suggestive of", r"suggesting\b",
              r"presumed", r"presumably", r"equivocal", *_EXCLUSION, r"may (?:represent|be|reflect)\b", r"could (?:represent|be|reflect)\b",
-             r"can be seen (?:with|in)\b",
+             r"can be seen (?:with|in)\b", r"favou?r(?:ed|s|ing)?\b",
              r"versus\b", r"vs\.?")
 # A hedge at the start or end of a finding is dropped from its text (the flag keeps it).
 LEADING_HEDGE = re.compile(
@@ -91,8 +91,14 @@ NORMAL_FILLING = _any(r"(?:partially|partly|incompletely|minimally|under|non|wel
 FILLING_OTHERWISE_NORMAL = re.compile(r"\bdistended\b[^;]*,\s*(?:but\s+)?otherwise (?:unremarkable|normal)\b",
                                       re.IGNORECASE)
 # Normal statements ("heart size is normal", "lungs are clear").
-NORMAL = _any(r"normal\b", "unremarkable", r"within normal limits", r"clear\b", r"patent\b",
+NORMAL = _any(r"normal\b", r"normally\b", "unremarkable", r"within normal limits", r"clear\b", r"patent\b",
               r"(?:is|are) open\b", r"intact\b", r"preserved\b", r"natural\b")
+
+# "The duct below the tumour is of normal calibre": a structure said to be normal, whatever its subject names.
+NORMAL_PREDICATE = re.compile(r"\b(?:(?:is|are|remains?|appears?) (?:otherwise )?(?:of )?(?:normal|unremarkable)"
+                              r"(?: (?:in )?(?:size|calibre|caliber|thickness|appearance|position))?|"
+                              r"(?:drains?|enhances?|excretes?|functions?|opacifies|empties) normally)"
+                              r"\s*(?:\([^()]*\))?\s*$", re.IGNORECASE)
 
 # Comparison with an earlier study ("stable since the prior exam", "new", "now measures"). Such a finding is still
 # reported; only a prior-study statement about something no longer there is left out.
@@ -117,9 +123,10 @@ NOT_AN_OBSERVATION = _any(
     "recommend", r"(?:is|are) suggested", r"we suggest", r"suggest (?:clinical|follow|further|correlation)",
     r"advis", r"(?<!without )(?<!without a )(?<!no )correlat", r"follow[- ]?up",
     # advice on management: "drainage is usually sufficient for ...", "growth ... would warrant surgical referral"
-    r"(?:would|will|should|may) (?:warrant|require|prompt|merit|necessitate)\b",
+    r"(?:would|will|should|may) (?:warrant|require|prompt|merit|necessitate)\b", r"\bwarrants\b",
+    r"^\s*(?:r/o|rule out|to rule out)\b",  # a question the study was asked
     r"(?:is|are) (?:usually|generally|typically|often) (?:sufficient|adequate|indicated|required|curative)\b", r"(?:could|can)(?:not| not) be evaluated",
-    r"amenable to", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by|at)",
+    r"amenable to", r"suitable for", r"(?:good|poor|not a) candidate for", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by|at)",
     r"tumou?r board", r"multidisciplinary (?:team|meeting|conference)",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
@@ -137,15 +144,18 @@ PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|
 # Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
 # off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:(?:which|that) )?(?:(?:both|all|each)(?: of (?:them|which))? )?(?:is |are |may be |could be )?"
+    r",?\s*\b(?:with (?:(?:imaging|CT|MR|MRI) )?(?:features|appearances?) )?"
+    r"(?:(?:which|that) )?(?:(?:both|all|each)(?: of (?:them|which))? )?(?:is |are |may be |could be )?"
     r"(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
     r"(?:likely|probably|may|could|which may) represent\w*|in favou?r of|corresponding to|diagnostic of|in keeping with|"
+    r"(?:(?:is|are|most) )?favou?red to (?:represent|be)|favou?ring|raising the possibility of|"
+    r"(?:are|is) (?:those|that) of|(?:are |is )?(?:typical|characteristic) of|"
     r"too small to characteri[sz]e|differential (?:diagnosis |diagnoses |considerations? )?(?:includes?|is|are)|"
     r"(?:can|may|could) be seen (?:with|in))\b.*$|"
     r"(?:,\s*|\s(?:is|are) )(?:(?:which|that) (?:is |are )?)?(?:as |an? )?(?:expected|anticipated)\b.*$|"
     # "..., although metastasis cannot be entirely excluded": a diagnosis conceded, no finding of its own
-    r",?\s*\b(?:although|though|even though|while)\b[^;]*?\b(?:exclude|excluded|ruled? out)\b.*$",
+    r",?\s*\b(?:although|though|even though|while)\b[^;]*?\b(?:exclude|excluded|ruled? out|characteri[sz]ed)\b.*$",
     re.IGNORECASE)
 # "X and Y, both suspicious for ...": an interpretation of every finding of its statement.
 SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)
@@ -204,15 +214,22 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
 # "Lesion ..., homogeneous arterial phase hyperenhancement without washout": how a lesion looks on imaging.
 IMAGING_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,4}?(?:(?:hyper|hypo)?enhanc(?:ement|ing)|(?:iso|hyper|hypo)-?intens\w*|"
-                             r"signal\b|restricted diffusion|diffusion restriction|washout)\b", re.IGNORECASE)
+                             r"signal\b|restricted diffusion|diffusion restriction|washout|density|attenuation)\b",
+                             re.IGNORECASE)
+IMAGING_WORD = re.compile(r"enhanc|intens|signal|diffusion|washout|densit|attenuat", re.IGNORECASE)
 ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
                                 r"enhanc(?:ement|ing)\b",
                                 re.IGNORECASE)
 # "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
-LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?)\b", re.IGNORECASE)
+LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?|cysts?|foc(?:us|i)|observations?|deposits?)\b",
+                    re.IGNORECASE)
 LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
-                            r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|areas? of (?:necrosis|h(?:a)?emorrhage|"
+                            r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|(?:fluid-)?fluid levels?|"
+                            r"areas? of (?:necrosis|h(?:a)?emorrhage|"
                             r"calcification|fat))\b", re.IGNORECASE)
+# "Appearances are those of spondylodiscitis", "The findings are typical of ...": what the findings before are.
+INTERPRETING_SUBJECT = re.compile(r"^\s*(?:the )?(?:overall )?(?:appearances?|findings?|features?|imaging features|"
+                                  r"this|these)\b", re.IGNORECASE)
 # A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
 PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
 STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
@@ -233,7 +250,7 @@ BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|
 # "Right adrenal adenoma", "Acute appendicitis") restates the finding described with others ("Enlarged prostate",
 # "Right adrenal nodule", "The appendix is dilated") when both are in the same abdominal or pelvic structure.
 FINDING_KINDS = {
-    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b",
+    "lesion": _any(r"lesions?\b", r"mass(?:es)?\b", r"nodules?\b", r"cysts?\b", r"cystic\b", r"observations?\b", r"deposits?\b",
                    r"foc(?:us|i)\b", r"hypodens", r"hypoattenuat", r"metasta", r"tumou?rs?\b", r"neoplas",
                    r"\w+omas?\b", r"ipmns?\b", r"intraductal papillary", r"carcinoma", r"cancers?\b", r"hcc\b", r"fibroids?\b",
                    r"polyps?\b", r"focal nodular hyperplasia"),
@@ -253,6 +270,7 @@ FINDING_KINDS = {
     "adenopathy": _any(r"lymph nodes?\b", r"\w*adenopath", r"nodes?\b"),
     "inflammation": _any(r"pancreatitis", r"o?edema", r"edematous"),
     "wall thickening": _any(r"(?:wall|mural) thicken", r"skip (?:lesion|segment)s?\b",  # a skip lesion is one
+                            r"thick(?:ened)? (?:\w+ )?wall", r"o?edematous wall", r"wall o?edema",
                             r"^(?:the )?walls? of\b",  # "The wall of the pouch ... is thickened"
                             r"cholecystitis", r"\w*colitis"),  # the diagnosis of a thickened gallbladder, colon wall
 }

@@ -15,7 +15,7 @@ from VoxTellCore.findings import cues
 from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, region_of, structure_named_first,
                                           structures_in)
 from VoxTellCore.findings.categories import head_phrase
-from VoxTellCore.findings.finding import Finding
+from VoxTellCore.findings.finding import LUNG_PLEURA, Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 
 
@@ -85,9 +85,10 @@ _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now"
                "of", "along", "in", "at", "on", "from", "to"}  # prepositions inside a place phrase
 
 
-def sizes(text: str) -> set[str]:
-    """Each measured value with its unit: "5.6 x 5.4 cm" -> {"5.6 cm", "5.4 cm"}."""
-    return {f"{value} {m['unit'][0].lower()}m" for m in MEASUREMENT.finditer(normalise_measurements(text))
+def sizes(text: str) -> set[float]:
+    """Each measured value in millimetres: "5.6 x 5.4 cm" -> {56.0, 54.0}; "41 mm" and "4.1 cm" are one size."""
+    return {round(float(value) * (10 if m["unit"][0].lower() == "c" else 1), 1)
+            for m in MEASUREMENT.finditer(normalise_measurements(text))
             for value in re.findall(r"\d+(?:\.\d+)?", m["numbers"])}
 
 
@@ -169,6 +170,12 @@ _DIAGNOSIS = re.compile(r"\b(?:\w+(?:itis|osis|pathy|iasis)|\w*carcinoma|cancer|
                         r"obstruct\w*|disease|(?:\w+)?megaly|lymphoma|tumou?r)\b", re.IGNORECASE)
 
 
+# Kinds of finding that are signs of a disease rather than things of their own (a lesion, a stone): a disease the
+# impression names ("Acute cholecystitis") sums them up ("distended gallbladder with an oedematous wall").
+_SIGNS = frozenset({"enlargement", "atrophy", "dilatation", "inflammation", "wall thickening", "ascites", "steatosis",
+                    "cirrhosis"})
+
+
 def _without_side(structure: str) -> tuple[str, str]:
     side, _, name = structure.partition(" ")
     return (name, side) if side in ("left", "right") else (structure, "")
@@ -183,12 +190,12 @@ def _same_organ(structure: str, other: Finding) -> bool:
 
 
 def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
-    """Whether an abdominal or pelvic impression's `finding` sums up findings of the report's findings section in
+    """Whether an impression's `finding` (not in the chest) sums up findings of the report's findings section in
     other words: findings in the same organ whose sentences hold every size it gives, one of which is the same
     finding, the diagnosis its sentence gives, a finding of the same kind, one whose sentence names it, or (for a
     disease of no other kind: "Acute pyelonephritis" after a striated left kidney) any. In nodes, bones, vessels and
     other structures with many places, the same finding in the places it names."""
-    if finding.negated or not finding.structure or finding.organ_system != ABDOMEN_PELVIS:
+    if finding.negated or not finding.structure or finding.organ_system == LUNG_PLEURA:
         return False
     organ = [other for other in findings_section if not other.negated and _same_organ(finding.structure, other)]
     if not organ or not sizes(finding.text) <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in organ)):
@@ -197,11 +204,14 @@ def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     same = [other for other in organ if same_kind(finding.text, other.text) or own_kinds & kinds(other.text)
             or any(same_kind(finding.text, diagnosis) for diagnosis in interpretations(other.source_sentence))]
     if _without_side(finding.structure)[0] in _MANY_PLACES:
-        return bool(same) and place_words(finding.text) <= set().union(*(place_words(o.text) for o in same))
+        places, theirs = place_words(finding.text), set().union(*(place_words(o.text) for o in same))
+        if {"right", "left"} <= theirs:  # "bilateral psoas abscesses" after the right and the left one
+            places -= {"both"}
+        return bool(same) and places <= theirs
     named = re.compile(rf"\b{re.escape(stem)}", re.IGNORECASE)
     disease = bool(_DIAGNOSIS.search(head_phrase(finding.text)))
     agreeing = same + [other for other in organ if named.search(other.source_sentence)
-                       or (disease and not (own_kinds and kinds(other.text)))]
+                       or (disease and kinds(other.text) <= _SIGNS)]
     return bool(agreeing) and _exact_places(finding.text) <= set().union(*(_exact_places(o.text) for o in agreeing))
 
 
@@ -214,8 +224,8 @@ def _exact_places(text: str) -> set[str]:
     return (places - segments) | {segment for segment in segments if re.fullmatch(r"segment [1-8]", segment)}
 
 
-_EXACT_PLACE_WORDS = frozenset({"right", "left", "upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate",
-                                "anterior", "posterior", "medial", "lateral"})
+# (Sides are not among them: a paired organ's side is part of its structure, and in the liver a side may be a vein's.)
+_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"})
 
 
 def merge_finding(findings: list[Finding], finding: Finding, findings_section: list[Finding] | None = None) -> None:

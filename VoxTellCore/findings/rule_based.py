@@ -25,16 +25,17 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import HOLLOW_ORGANS, Organ, structure_named_first, structure_of, structures_in
+from VoxTellCore.findings.anatomy import (CHEST, HOLLOW_ORGANS, Organ, structure_named_first, structure_of,
+                                          structures_in)
 from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal,
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
-from VoxTellCore.findings.measurements import normalise_measurements
+from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_tumour_organ,
                                          finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
-from VoxTellCore.findings.sentences import headed_sentences, report_parts, with_antecedent
+from VoxTellCore.findings.sentences import paragraph_sentences, report_parts, with_antecedent
 
 
 @dataclass
@@ -59,13 +60,13 @@ class RuleBasedExtractor:
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         text = strip_image_references(expand_abbreviations(text))
-        sentences = [(sentence, organ, summing_up) for part, summing_up in report_parts(text)
-                     for sentence, organ in headed_sentences(part)]
-        region = report_region([(sentence, organ) for sentence, organ, _ in sentences])
+        sentences = [(sentence, organ, paragraph_organ, summing_up) for part, summing_up in report_parts(text)
+                     for sentence, organ, paragraph_organ in paragraph_sentences(part)]
+        region = report_region([(sentence, organ) for sentence, organ, _, _ in sentences])
         tumour_organ = report_tumour_organ(text)  # "Tumour extends ..." in a rectal cancer report
         previous = ""
         findings_section: list[Finding] | None = None  # what an impression sums up
-        for sentence, organ, summing_up in sentences:
+        for sentence, organ, paragraph_organ, summing_up in sentences:
             if summing_up and findings_section is None:
                 findings_section = list(findings)
             sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
@@ -73,14 +74,19 @@ class RuleBasedExtractor:
                 hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
                 for index in hedged:
                     findings[index] = replace(findings[index], uncertain=True)
+            if cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence):  # "Appearances are those of X"
+                findings[:] = [replace(f, source_sentence=f"{f.source_sentence} {sentence}")
+                               if f.source_sentence == previous else f for f in findings]
             previous = sentence
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
                     continue  # only about the prior study
                 if describes_effect(finding, findings):
                     continue  # "The hematoma displaces the kidney": what a finding already there does
-                if not finding.negated and not finding.structure:
+                if not finding.negated:  # a tumour naming no organ is the report's; else the paragraph's organ
                     text = with_tumour_organ(finding.text, tumour_organ)
+                    if not structures_in(text) and paragraph_organ and paragraph_organ.structure.region != CHEST:
+                        text = with_organ(text, paragraph_organ)
                     finding = replace(finding, text=text, structure=structure_of(text))
                 merge_finding(findings, finding, findings_section)
         return findings
@@ -209,6 +215,11 @@ _DETAIL_CATEGORIES = {"Diffuse Organ Change", OTHER_ABDOMINAL}
 _ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
+def _bare(text: str) -> bool:
+    """A short finding with no structure, place or size ("Wall thickening", "Bilateral subchondral sclerosis")."""
+    return len(text.split()) <= 4 and not (structures_in(text) or cues.PLACE.search(text) or MEASUREMENT.search(text))
+
+
 def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False) -> bool:
     # in the abdomen "a dilated pancreatic duct" (a changed structure) is a finding of its own
     changed_structure = abdominal and bool(cues.ABNORMAL_MODIFIER.search(clause.text) and structures_in(clause.text))
@@ -223,9 +234,13 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator == "and" and (cues.ENHANCEMENT_DETAIL.match(clause.text.strip())
                                              or cues.ENHANCEMENT_DETAIL.fullmatch(previous.text.strip())):
         return True  # "thickening and enhancement", "hypoenhancement and thickening of the cecum": one finding
-    if abdominal and separator == "" and cues.IMAGING_FEATURE.match(clause.text.strip()) \
-            and cues.LESION.search(previous.text) and not structures_in(clause.text):
-        return True  # "lesion, ..., arterial hyperenhancement without washout": how the lesion looks
+    if abdominal and separator in ("", "with") and cues.IMAGING_FEATURE.match(clause.text.strip()) \
+            and names_finding(previous.text) and not (structures_in(clause.text) or cues.LESION.search(clause.text)):
+        return True  # "lesion, ..., arterial hyperenhancement without washout", "fluid, simple density": how it looks
+    if abdominal and separator == "and" and cues.IMAGING_FEATURE.match(clause.text.strip()) \
+            and cues.IMAGING_WORD.search(previous.text) and names_finding(previous.text) \
+            and not (structures_in(clause.text) or cues.LESION.search(clause.text)):
+        return True  # "focus with restricted diffusion and hypointensity in the hepatobiliary phase": how it looks
     if abdominal and separator in ("with", "and") and cues.LESION_FEATURE.match(clause.text.strip()) \
             and cues.LESION.search(previous.text) and not structures_in(clause.text):
         return True  # "mass with coarse calcification and radiating strands" is one lesion
@@ -236,9 +251,9 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
     if abdominal and separator == "and" and cues.STRANDING.search(clause.text) \
             and cues.SURROUNDING_FAT.search(clause.text) and not structures_in(clause.text):
         return True  # "fluid in the hernia sac and stranding of the surrounding fat": around the same finding
-    if abdominal and separator == "and" and cues.STRANDING.search(clause.text) \
-            and not (structures_in(previous.text) or has_place(previous.text)):
-        return True  # "Wall thickening and stranding at the anastomosis": one sign at one place
+    if abdominal and separator == "and" and _bare(previous.text) and not MEASUREMENT.search(clause.text) \
+            and (cues.STRANDING.search(clause.text) or has_place(clause.text) or structures_in(clause.text)):
+        return True  # "Wall thickening and stranding at the anastomosis", "sclerosis and erosions of the joints"
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
         return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
@@ -296,7 +311,7 @@ def is_negated(text: str) -> bool:
     negation = cues.NEGATION_BEFORE.search(text)
     if negation and (head is None or negation.start() < head):
         return True
-    if cues.NEGATION_AFTER.search(text):
+    if cues.NEGATION_AFTER.search(text) or cues.NORMAL_PREDICATE.search(text):
         return True
     return head is None and bool(cues.NORMAL.search(text))
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, sub_heading_organ
+from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, structures_in, sub_heading_organ
 from VoxTellCore.findings.cues import FINDING_NOUN
 
 # The names hospitals give these sections ("Report:" and "Opinion:" in British and Australian reports).
 FINDINGS_SECTIONS = ("findings", "finding", "report")
-GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "conclusion", "conclusions", "opinion",
+GROUNDED_SECTIONS = FINDINGS_SECTIONS + ("impression", "impressions", "imp", "conclusion", "conclusions", "opinion",
                                          "summary", "interpretation", "diagnosis", "comment", "comments")
 OTHER_SECTIONS = ("technique", "clinical", "clinical information", "clinical history", "clinical indication", "history",
-                  "clinical notes", "clinical details", "clinical question", "clinical data", "request",
+                  "clinical notes", "clinical details", "clinical question", "clinical data", "request", "hx", "comp",
                   "indication", "indications", "comparison", "comparisons", "recommendation", "recommendations",
                   "procedure", "examination", "exam", "protocol", "reason for exam", "reason for examination",
                   "reason for study", "addendum", "quality", "image quality")
@@ -52,25 +52,27 @@ def report_sections(text: str) -> str:
 
 
 def report_parts(text: str) -> list[tuple[str, bool]]:
-    """The text to read (see `report_sections`) in parts, each with whether it is an impression that sums up a
-    Findings section before it."""
+    """The text to read (see `report_sections`) in parts, each with whether it sums up a Findings section before
+    it (an impression, or a final read after a preliminary one)."""
     headers = list(_HEADER.finditer(text))
     if any(m["name"].lower() in FINDINGS_SECTIONS for m in headers):
         parts, findings_seen = [], False
         for header in headers:
             name = header["name"].lower()
             if name in GROUNDED_SECTIONS:
-                parts.append((_section_text(text, header, headers), findings_seen and name not in FINDINGS_SECTIONS))
+                parts.append((_section_text(text, header, headers), findings_seen))
             findings_seen = findings_seen or name in FINDINGS_SECTIONS
         return parts
-    kept, position = [], 0
+    parts, position, summing_up = [], 0, False
     for header in headers:
-        if header["name"].lower() in GROUNDED_SECTIONS:
-            continue
-        kept.append(text[position:header.start()])
-        position = _other_section_end(text, header, headers)
-    kept.append(text[position:])
-    return [(part, False) for part in kept if part.strip()]
+        parts.append((text[position:header.start()], summing_up))
+        if header["name"].lower() in GROUNDED_SECTIONS:  # "Conclusion:" after prose findings sums them up
+            summing_up = any(part.strip() for part, _ in parts)
+            position = header.end()
+        else:
+            position = _other_section_end(text, header, headers)
+    parts.append((text[position:], summing_up))
+    return [(part, summing_up) for part, summing_up in parts if part.strip()]
 
 
 def _section_text(text: str, header: re.Match, headers: list[re.Match]) -> str:
@@ -104,6 +106,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
+    """Sentences of a text block, each with the organ of the heading it stands under (see `paragraph_sentences`)."""
+    return [(sentence, organ) for sentence, organ, _ in paragraph_sentences(text)]
+
+
+def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None]]:
     """Sentences of a text block, each with the organ of the heading it stands under.
 
     Splits after . ! ? followed by white space (so "1.5 cm" stays whole) unless the
@@ -114,8 +121,11 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
     sentences that names no place of its own. An organ heading ("Spleen:", "Right kidney:")
     is returned with each sentence under it, up to the next heading or blank line; a heading
     such as "Observation 1:" keeps the organ of the heading before it.
+
+    Each sentence also comes with the organ of its paragraph: its heading's, else the organ its first sentence is
+    about ("The liver is of normal size. There is mild fatty infiltration.").
     """
-    sentences: list[tuple[str, Organ | None]] = []
+    sentences: list[tuple[str, Organ | None, Organ | None]] = []
     organ = list_organ = None
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
     text = _LINE_HEADING.sub(r"\1\2:", "\n" + text)[1:]
@@ -134,6 +144,7 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
         else:
             organ = list_organ = None
         block = _BULLET.sub("", block)
+        paragraph_organ, sentences_of_block = None, []
         for sentence in _block_sentences(block):
             inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
             place = location
@@ -143,8 +154,18 @@ def headed_sentences(text: str) -> list[tuple[str, Organ | None]]:
                 place = _lung_heading_location(inline["heading"], organ) or location
             if place and not OWN_PLACE.search(sentence):
                 sentence = f"{sentence.rstrip(' .')} {place}."
-            sentences.append((sentence, organ))
-    return [(s.strip(), o) for s, o in sentences if s.strip(" .;")]
+            if not sentences_of_block:
+                subject = _SUBJECT_ORGAN.match(sentence)
+                paragraph_organ = heading_organ(subject["organ"]) \
+                    if subject and len(structures_in(subject["organ"])) == 1 else None  # not "the splenic vein"
+            sentences_of_block.append(sentence)
+            sentences.append((sentence, organ, organ or paragraph_organ))
+    return [(s.strip(), o, p) for s, o, p in sentences if s.strip(" .;")]
+
+
+# "The liver is of normal size ...", "The spleen measures 13 cm": what a paragraph of prose is about.
+_SUBJECT_ORGAN = re.compile(r"^(?:the )?(?P<organ>[a-z]+(?: [a-z]+)?) (?:is|are|measures?|shows?|demonstrates?|"
+                            r"appears?|has|have|contains?)\b", re.IGNORECASE)
 
 
 def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
