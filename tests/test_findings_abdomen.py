@@ -1004,3 +1004,35 @@ def test_a_probable_deposit_after_and_is_a_finding_of_its_own_and_favoured_hedge
 ])
 def test_more_structures_are_named_and_a_head_phrase_names_its_own(text, structure):
     assert structure_of(text) == structure
+
+
+def test_target_lesion_rows_of_a_follow_up_table_are_findings_with_their_current_size():
+    report = """Findings:
+Target lesions (RECIST 1.1):
+  TL1  Right kidney, lower pole:   baseline 41 mm   prior 35 mm   now 30 mm
+  TL2  Retrocrural nodal mass
+       (image 3/40):                baseline 25 mm   prior 22 mm   now 15 mm
+Sum of diameters: baseline 66 mm, now 45 mm.
+Impression:
+Partial response: both target lesions smaller.
+"""
+    found = extract_findings(report)
+    assert [(f.text, f.structure) for f in found if not f.negated] == [
+        ("Target lesion in the right kidney lower pole, now 30 mm", "right kidney"),
+        ("Retrocrural nodal mass (target lesion), now 15 mm", "lymph node")]
+
+
+def test_a_heading_that_names_a_finding_gives_its_name_to_a_size_below_it():
+    report = """Findings:
+PSEUDOCYST
+- Greatest dimension (axial): 7.4 cm (previously 6.1 cm).
+- Wall: thin, no enhancing nodule.
+"""
+    assert positives(report) == ["Pseudocyst greatest dimension (axial) 7.4 cm"]
+
+
+def test_a_finding_used_as_a_landmark_makes_no_finding_and_a_rind_of_soft_tissue_is_one():
+    assert positives("Findings:\nThe appendix lies medial to the ovarian mass and measures 6 mm, with no surrounding "
+                     "inflammation.\n") == []
+    assert positives("Findings:\nRetroperitoneum: Mantle of soft tissue encasing the aorta, up to 1.5 cm thick.\n") == [
+        "Mantle of soft tissue encasing the aorta, up to 1.5 cm thick"]

@@ -22,7 +22,7 @@ _WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-
           "bph": "benign prostatic hyperplasia", "rlq": "right lower quadrant", "llq": "left lower quadrant",
           "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma",
           "fnh": "focal nodular hyperplasia", "pyelo": "pyelonephritis", "hydro": "hydronephrosis",
-          "gb": "gallbladder", "panc": "pancreas", "subcm": "subcentimeter"}
+          "gb": "gallbladder", "panc": "pancreas", "subcm": "subcentimeter", "prob": "probably", "poss": "possibly"}
 # "c/w steatosis", "collection = abscess": shorthand for an interpretation.
 _CONSISTENT_WITH = re.compile(r"\bc/w\b|\s+=\s+(?=[a-z])", re.IGNORECASE)
 # LI-RADS and PI-RADS categories as written in full: "LR-5" -> "LI-RADS 5".
@@ -34,7 +34,7 @@ _TUBE = re.compile(r"\b(NG|OG|ET)(?= tube)")
 _SIDE_LETTER = re.compile(r"(?<![\w/.-])([RL])(?![\w/.'-])")
 # "(series 3, image 45)", "series 4 image 88", "image 120", "(se 3, im 140)", "(image 54)"; not "images. 2.3 cm".
 IMAGE_REFERENCE = re.compile(
-    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:images?|img\.?|im\.?|slice)\s*#?\s*\d+"
+    r"\s*\(?\b(?:(?:series|se|ser)\.?\s*#?\s*\d+\s*[,/;]?\s*)?(?:images?|img\.?|im\.?|slice)\s*#?\s*\d+(?:/\d+)?"
     r"(?:\s*(?:-|to)\s*\d+)?\)?|\s*\(\s*(?:series|se)\.?\s*\d+\s*\)", re.IGNORECASE)
 
 

@@ -141,14 +141,19 @@ class Organ:
 
 
 # Where a finding's head phrase ends: what follows is said about it ("..., raising the possibility of ...").
-_HEAD_END = re.compile(r"[,;(]|\s(?:with|without|raising|causing|which|that|abutting|compressing|displacing)\s",
-                       re.IGNORECASE)
+_HEAD_END = re.compile(r"[,;(]|\s(?:with|without|raising|causing|which|that|abutting|compressing|displacing|arising|"
+                       r"extending|towards)\s", re.IGNORECASE)
+
+
+def head_of(text: str) -> str:
+    """A finding's head phrase: "Mass arising from the left wall and extending towards the ureter" -> "Mass"."""
+    return _HEAD_END.split(text, maxsplit=1)[0]
 
 
 def structure_of(text: str) -> str | None:
     """The structure a finding is in, as a prompt would name it: "Moderate left hydronephrosis" -> "left kidney";
     one its head phrase names first ("Splenic enlargement, raising the possibility of liver injury": the spleen)."""
-    found = structures_in(_HEAD_END.split(text, maxsplit=1)[0]) or structures_in(text)
+    found = structures_in(head_of(text)) or structures_in(text)
     if not found:
         return None
     side = SIDE.search(text)

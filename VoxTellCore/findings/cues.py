@@ -32,7 +32,8 @@ FINDING_NOUN = _any(
     r"(?:fistulous|enhancing|blind-ending|draining|fluid-filled) tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
-    "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b",
+    "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b", "endoleak",
+    r"(?:rind|mantle|cuff|sheet) of (?:[\w-]+ )*?soft tissue", r"pseudo-?(?:cyst|aneurysm|polyp)",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b", "outpouch", r"ulcer(?:s|ation)?\b",
     # medical word endings that name a condition (-osis, -itis, -megaly, -iasis, -pathy, -oma)
@@ -100,6 +101,10 @@ NORMAL_PREDICATE = re.compile(r"\b(?:(?:is|are|remains?|appears?) (?:otherwise )
                               r"(?:drains?|enhances?|excretes?|functions?|opacifies|empties) normally)"
                               r"\s*(?:\([^()]*\))?\s*$", re.IGNORECASE)
 
+# "lateral to the ovarian mass": a finding used as a landmark to place something else.
+LANDMARK = re.compile(r"\b(?:lateral|medial|anterior|posterior|superior|inferior|adjacent|next|close|cranial|caudal)"
+                      r"\s+to\s+(?:the|a|an)\s+[\w-]+(?:\s+[\w-]+)?(?=\s*(?:[,;.]|$|\sand\b))", re.IGNORECASE)
+
 # Comparison with an earlier study ("stable since the prior exam", "new", "now measures"). Such a finding is still
 # reported; only a prior-study statement about something no longer there is left out.
 PRIOR_REFERENCE = _any(
@@ -115,7 +120,7 @@ PRIOR_COMPARISON = re.compile(
     re.IGNORECASE)
 # A prior measurement in a follow-up ("now 15 mm, previously 12 mm"): dropped from the finding's text.
 PRIOR_MEASUREMENT = re.compile(
-    r",?\s*\(?\b(?:previously|formerly|prior|was|from|(?:than|as) (?:before|prior|previously))\s+\(?"
+    r",?\s*\(?\b(?:previously|formerly|prior|baseline|was|from|(?:than|as) (?:before|prior|previously))\s+\(?"
     r"(?:measur\w*\s+)?\d+(?:\.\d+)?(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
 # Sentences that are not observations: recommendations, management, communication, technique, cross-references.
@@ -128,6 +133,8 @@ NOT_AN_OBSERVATION = _any(
     r"(?:is|are) (?:usually|generally|typically|often) (?:sufficient|adequate|indicated|required|curative)\b", r"(?:could|can)(?:not| not) be evaluated",
     r"amenable to", r"suitable for", r"(?:good|poor|not a) candidate for", r"(?:could|should|may) be considered", r"^\s*consider\b", r"consult(?:ed|ation)\b", r"discussed (?:with|by|at)",
     r"tumou?r board", r"multidisciplinary (?:team|meeting|conference)",
+    # a response assessment over all target lesions, not a finding: "partial response", "sum of diameters"
+    r"\btarget lesions\b", r"\bsum of (?:the )?(?:longest )?diameters\b", r"\b(?:partial|complete) (?:metabolic )?response\b",
     r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
@@ -223,8 +230,9 @@ ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|
 # "Mass with coarse calcification and areas of necrosis": what a lesion is made of describes the lesion.
 LESION = re.compile(r"\b(?:mass(?:es)?|lesions?|nodules?|tumou?rs?|polyps?|cysts?|foc(?:us|i)|observations?|deposits?)\b",
                     re.IGNORECASE)
-LESION_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
-                            r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|(?:fluid-)?fluid levels?|"
+LESION_FEATURE = re.compile(r"^(?:[\w.-]+\s+){0,3}?(?:calcifications?|necrosis|strands?|septations?|components?|"
+                            r"h(?:a)?emorrhage|cavitation|spiculations?|margins?|(?:fat-|fluid-)?fluid levels?|"
+                            r"rokitansky (?:nodule|protuberance)|dermoid plug|"
                             r"areas? of (?:necrosis|h(?:a)?emorrhage|"
                             r"calcification|fat))\b", re.IGNORECASE)
 # "Appearances are those of spondylodiscitis", "The findings are typical of ...": what the findings before are.

@@ -46,9 +46,12 @@ _GRAFT = re.compile(r"\bthe (?:transplant|graft|allograft)\b(?!\s*(?:kidney|live
 _PLURAL_ENDINGS = (("calculi", "calculus"), ("metastases", "metastasis"), ("foci", "focus"), ("es", "e"), ("s", ""))
 
 
+_OWN_HEAD_END = re.compile(r",|\s(?:arising|extending|towards)\s", re.IGNORECASE)
+
+
 def with_organ(text: str, organ: Organ | None) -> str:
     """`text` naming the heading's organ, unless its head (up to the first comma) names a structure of its own."""
-    head = text.split(",", 1)[0]
+    head = _OWN_HEAD_END.split(text, maxsplit=1)[0]  # "mass arising from the wall and extending towards the ureter"
     if organ is None:
         return text
     named = structures_in(head if organ.structure.name == "bowel" else _HOLLOW_ORGAN_FINDING.sub("", head))

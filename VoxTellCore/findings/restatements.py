@@ -181,12 +181,17 @@ def _without_side(structure: str) -> tuple[str, str]:
     return (name, side) if side in ("left", "right") else (structure, "")
 
 
+# Names of one space: free fluid "in the pelvis" and "in the pouch of Douglas" are in the same peritoneal cavity.
+_SPACES = frozenset({"peritoneal cavity", "pelvis", "abdomen"})
+
+
 def _same_organ(structure: str, other: Finding) -> bool:
     """`other` is in the organ `structure` names, on no other side."""
     if not other.structure:
         return False
     (name, side), (other_name, other_side) = _without_side(structure), _without_side(other.structure)
-    return name == other_name and not (side and other_side and side != other_side)
+    same = name == other_name or {name, other_name} <= _SPACES
+    return same and not (side and other_side and side != other_side)
 
 
 def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
@@ -234,8 +239,8 @@ def merge_finding(findings: list[Finding], finding: Finding, findings_section: l
     for index, earlier in enumerate(findings):
         if restates(finding, earlier):
             return
-        if restates(earlier, finding):
-            findings[index] = finding
+        if restates(earlier, finding):  # the more specific words; the flag of the finding's own description
+            findings[index] = replace(finding, uncertain=earlier.uncertain)
             return
     if findings_section and sums_up(finding, findings_section):
         return

@@ -36,6 +36,7 @@ from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_
                                          with_tumour_organ, without_adjective_comma)
 from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
 from VoxTellCore.findings.sentences import paragraph_sentences, report_parts, with_antecedent
+from VoxTellCore.findings.tables import with_lesion_rows
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RuleBasedExtractor:
 
     def extract(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
-        text = strip_image_references(expand_abbreviations(text))
+        text = with_lesion_rows(strip_image_references(expand_abbreviations(text)))
         sentences = [(sentence, organ, paragraph_organ, summing_up) for part, summing_up in report_parts(text)
                      for sentence, organ, paragraph_organ in paragraph_sentences(part)]
         region = report_region([(sentence, organ) for sentence, organ, _, _ in sentences])
@@ -70,13 +71,16 @@ class RuleBasedExtractor:
             if summing_up and findings_section is None:
                 findings_section = list(findings)
             sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
-            if said_of_the_finding_before(sentence):  # "... a 1.4 cm nodule, without washout. This may represent ..."
-                hedged = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated][-1:]
-                for index in hedged:
-                    findings[index] = replace(findings[index], uncertain=True)
-            if cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence):  # "Appearances are those of X"
-                findings[:] = [replace(f, source_sentence=f"{f.source_sentence} {sentence}")
-                               if f.source_sentence == previous else f for f in findings]
+            # "... a 1.4 cm nodule, without washout. This may represent ...", "Appearances are those of X": what the
+            # findings before are, in their sentence (an impression naming X restates them), no finding of its own
+            hedged = said_of_the_finding_before(sentence)
+            before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
+            if before and (hedged or (cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence))):
+                for index in before:
+                    findings[index] = replace(findings[index], source_sentence=f"{previous} {sentence}",
+                                              uncertain=findings[index].uncertain or (hedged and index == before[-1]))
+                previous = f"{previous} {sentence}"
+                continue
             previous = sentence
             for finding in self.sentence_findings(sentence, organ, region):
                 if finding.prior_reference and finding.negated and not self.include_prior_references:
@@ -162,7 +166,8 @@ class RuleBasedExtractor:
                 prior_reference=about_prior_study or bool(cues.PRIOR_REFERENCE.search(clause.text)),
                 structure=structure_of(text))
             # "Bladder wall thickening, cannot exclude a fistula": one finding, uncertain
-            findings += interpreted(findings, clause.text, [finding]) if clause.separator.strip() == "," else [finding]
+            after_comma = clause.separator.strip() in (",", ", and")  # "..., and encasement cannot be excluded"
+            findings += interpreted(findings, clause.text, [finding]) if after_comma else [finding]
         return findings
 
 
@@ -198,6 +203,8 @@ def front_location_last(sentence: str, abdominal: bool = False) -> str:
 
 
 def names_finding(text: str) -> bool:
+    """Whether `text` names a finding of its own; one it only places something by ("lateral to the mass") is not."""
+    text = cues.LANDMARK.sub("", text)
     return bool(cues.FINDING_NOUN.search(text) or cues.ABNORMAL_MODIFIER.search(text))
 
 
@@ -255,8 +262,11 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
             and (cues.STRANDING.search(clause.text) or has_place(clause.text) or structures_in(clause.text)):
         return True  # "Wall thickening and stranding at the anastomosis", "sclerosis and erosions of the joints"
     if abdominal and separator == "and" and " with " in previous.text:
-        # "dilated appendix with wall thickening and surrounding fat stranding": the list of details goes on
-        return abdominal_category(clause.text).name in _DETAIL_CATEGORIES
+        # "dilated appendix with wall thickening and surrounding fat stranding", "enlarged pancreas with a featureless
+        # contour and a hypoattenuating peripancreatic halo": the list of details, or of how it looks, goes on
+        looks = cues.IMAGING_WORD.search(clause.text) and not cues.LESION.search(clause.text) \
+            and set(structures_in(clause.text)) <= set(structures_in(previous.text))
+        return bool(looks) or abdominal_category(clause.text).name in _DETAIL_CATEGORIES
     if separator == "with":
         # "consolidation with air bronchograms" is one finding, "mass with traction bronchiectasis" two.
         if has_own_cue(clause.text):

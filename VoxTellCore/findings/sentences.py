@@ -12,6 +12,7 @@ import re
 
 from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, structures_in, sub_heading_organ
 from VoxTellCore.findings.cues import FINDING_NOUN
+from VoxTellCore.findings.measurements import MEASUREMENT
 
 # The names hospitals give these sections ("Report:" and "Opinion:" in British and Australian reports).
 FINDINGS_SECTIONS = ("findings", "finding", "report")
@@ -127,6 +128,7 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
     """
     sentences: list[tuple[str, Organ | None, Organ | None]] = []
     organ = list_organ = None
+    finding_heading = list_finding_heading = ""  # "ANEURYSM SAC": a heading that names a finding
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
     text = _LINE_HEADING.sub(r"\1\2:", "\n" + text)[1:]
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
@@ -136,13 +138,16 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
         location = None
         if heading:
             organ = _organ_after(heading["heading"], organ)
+            finding_heading = " ".join(heading["heading"].split()) if FINDING_NOUN.search(heading["heading"]) else ""
             location = _lung_heading_location(heading["heading"], organ)
             block = block[heading.end():]
             list_organ = None if block.strip() else organ  # "KIDNEY:" alone on its line heads the list below
+            list_finding_heading = "" if block.strip() else finding_heading
         elif listed:
-            organ = list_organ
+            organ, finding_heading = list_organ, list_finding_heading
         else:
             organ = list_organ = None
+            finding_heading = list_finding_heading = ""
         block = _BULLET.sub("", block)
         paragraph_organ, sentences_of_block = None, []
         for sentence in _block_sentences(block):
@@ -154,6 +159,9 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
                 place = _lung_heading_location(inline["heading"], organ) or location
             if place and not OWN_PLACE.search(sentence):
                 sentence = f"{sentence.rstrip(' .')} {place}."
+            sentence = _LABELLED_SIZE.sub(r"\g<label> \g<size>", sentence)  # "Maximal diameter (...): 6.3 cm"
+            if finding_heading and MEASUREMENT.search(sentence) and not FINDING_NOUN.search(sentence):
+                sentence = f"{finding_heading[0].upper()}{finding_heading[1:].lower()} {sentence[0].lower()}{sentence[1:]}"
             if not sentences_of_block:
                 subject = _SUBJECT_ORGAN.match(sentence)
                 paragraph_organ = heading_organ(subject["organ"]) \
@@ -163,14 +171,19 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
     return [(s.strip(), o, p) for s, o, p in sentences if s.strip(" .;")]
 
 
+# "Maximal diameter (perpendicular to centerline): 6.3 cm": a label and the size it gives.
+_LABELLED_SIZE = re.compile(r"^(?P<label>[A-Za-z][^:]{2,60}?)\s*:\s*(?P<size>\d+(?:\.\d+)?\s*(?:mm|cm)\b.*)$", re.IGNORECASE)
+
 # "The liver is of normal size ...", "The spleen measures 13 cm": what a paragraph of prose is about.
 _SUBJECT_ORGAN = re.compile(r"^(?:the )?(?P<organ>[a-z]+(?: [a-z]+)?) (?:is|are|measures?|shows?|demonstrates?|"
                             r"appears?|has|have|contains?)\b", re.IGNORECASE)
 
 
 def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
-    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:" go on with the organ before it."""
-    return heading_organ(heading) or sub_heading_organ(heading, organ)
+    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:", and a finding that names no organ
+    ("Endoleak:" under "ANEURYSM SAC") go on with the organ before it."""
+    return heading_organ(heading) or sub_heading_organ(heading, organ) \
+        or (organ if FINDING_NOUN.search(heading) and not heading_organ(heading) else None)
 
 
 def _lung_heading_location(heading: str, organ: Organ | None) -> str | None:
