@@ -15,7 +15,6 @@ from collections import Counter
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.anatomy import (SIDE, SUBPART_WORDS, Organ, heading_organ, organ_named_in, region_of,
                                           structure_pattern, structures_in)
-from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.measurements import MEASUREMENT
 
 # "in segment 7", "at the lower pole", "in the body and tail": a part of the organ that "of the <organ>" completes.

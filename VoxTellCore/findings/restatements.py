@@ -15,7 +15,7 @@ from VoxTellCore.findings import cues
 from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, VERTEBRA, region_of, structure_named_first,
                                           structures_in)
 from VoxTellCore.findings.categories import head_phrase
-from VoxTellCore.findings.finding import LUNG_PLEURA, Finding
+from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
 
 
@@ -159,92 +159,6 @@ def restates(finding: Finding, other: Finding) -> bool:
     return (finding.negated == other.negated and any(same_kind(text, diagnosis) for diagnosis in diagnoses)
             and same_structure(text, other.text)
             and place_words(text) <= place_words(other.text) and sizes(text) <= sizes(other.text))
-
-
-# Structures that hold many different findings of one kind: two nodes or two bones are not the same by place alone.
-_MANY_PLACES = frozenset({"lymph node", "vessel", "bone", "soft tissue", "peritoneal cavity", "retroperitoneum",
-                          "abdomen", "pelvis", "muscle", "abdominal wall", "surgical bed"})
-# What an impression calls a finding it sums up: a disease or an injury rather than what the images show.
-_DIAGNOSIS = re.compile(r"\b(?:\w+(?:itis|osis|pathy|iasis)|\w*carcinoma|cancer|malignan\w*|neoplas\w*|metasta\w*|"
-                        r"infarct\w*|abscess\w*|infection|injur\w*|laceration|rupture|torsion|ischa?emi\w*|perforat\w*|"
-                        r"obstruct\w*|disease|(?:\w+)?megaly|lymphoma|tumou?r)\b", re.IGNORECASE)
-
-
-# Kinds of finding that are signs of a disease rather than things of their own (a lesion, a stone): a disease the
-# impression names ("Acute cholecystitis") sums them up ("distended gallbladder with an oedematous wall").
-_SIGNS = frozenset({"enlargement", "atrophy", "dilatation", "inflammation", "wall thickening", "ascites", "steatosis",
-                    "cirrhosis"})
-
-
-def _without_side(structure: str) -> tuple[str, str]:
-    side, _, name = structure.partition(" ")
-    return (name, side) if side in ("left", "right") else (structure, "")
-
-
-# Names of one space: free fluid "in the pelvis" and "in the pouch of Douglas" are in the same peritoneal cavity.
-_SPACES = frozenset({"peritoneal cavity", "pelvis", "abdomen"})
-
-
-def _same_organ(structure: str, other: Finding) -> bool:
-    """`other` is in the organ `structure` names, on no other side."""
-    if not other.structure:
-        return False
-    (name, side), (other_name, other_side) = _without_side(structure), _without_side(other.structure)
-    same = name == other_name or {name, other_name} <= _SPACES
-    return same and not (side and other_side and side != other_side)
-
-
-def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
-    """Whether an impression's `finding` (not in the chest) sums up findings of the report's findings section in
-    other words: findings in the same organ whose sentences hold every size it gives, one of which is the same
-    finding, the diagnosis its sentence gives, a finding of the same kind, one whose sentence names it, or (for a
-    disease of no other kind: "Acute pyelonephritis" after a striated left kidney) any. In nodes, bones, vessels and
-    other structures with many places, the same finding in the places it names."""
-    if finding.negated or not finding.structure or finding.organ_system == LUNG_PLEURA:
-        return False
-    organ = [other for other in findings_section if not other.negated and _same_organ(finding.structure, other)]
-    if not organ or not sizes(finding.text) <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in organ)):
-        return False
-    own_kinds, stem = kinds(finding.text) or kinds(finding.text, whole=True), head_key(finding.text)[0]
-    same = [other for other in organ if same_kind(finding.text, other.text) or own_kinds & kinds(other.text)
-            or any(same_kind(finding.text, diagnosis) for diagnosis in interpretations(other.source_sentence))]
-    if _without_side(finding.structure)[0] in _MANY_PLACES:
-        places, theirs = place_words(finding.text), set().union(*(place_words(o.text) for o in same))
-        if {"right", "left"} <= theirs:  # "bilateral psoas abscesses" after the right and the left one
-            places -= {"both"}
-        return bool(same) and places <= theirs
-    named = re.compile(rf"\b{re.escape(stem)}", re.IGNORECASE)
-    disease = bool(_DIAGNOSIS.search(head_phrase(finding.text)))
-    agreeing = same + [other for other in organ if named.search(other.source_sentence)
-                       or (disease and kinds(other.text) <= _SIGNS)]
-    return bool(agreeing) and _exact_places(finding.text) <= set().union(*(_exact_places(o.text) for o in agreeing))
-
-
-def _exact_places(text: str) -> set[str]:
-    """The places that tell two findings of one organ apart: sides, segments, levels, vertebrae."""
-    places = {place for place in place_words(text) if place in _EXACT_PLACE_WORDS or place[-1].isdigit()}
-    segments = {place for place in places if place.startswith("segment")}
-    for listed in re.findall(r"\bsegments? ([1-8][ab]?(?:\s*(?:/|-|,|and|or|&)\s*[1-8][ab]?)*)", text, re.IGNORECASE):
-        segments |= {f"segment {number}" for number in re.findall(r"[1-8]", listed)}  # 4a is in segment 4
-    return (places - segments) | {segment for segment in segments if re.fullmatch(r"segment [1-8]", segment)}
-
-
-# (Sides are not among them: a paired organ's side is part of its structure, and in the liver a side may be a vein's.)
-_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"})
-
-
-def merge_finding(findings: list[Finding], finding: Finding, findings_section: list[Finding] | None = None) -> None:
-    """Add `finding` unless it restates one already there, or, in an impression, sums up one of the findings
-    section (`findings_section`); a more specific restatement replaces it."""
-    for index, earlier in enumerate(findings):
-        if restates(finding, earlier):
-            return
-        if restates(earlier, finding):  # the more specific words; the flag of the finding's own description
-            findings[index] = replace(finding, uncertain=earlier.uncertain)
-            return
-    if findings_section and sums_up(finding, findings_section):
-        return
-    findings.append(finding)
 
 
 # "The hematoma displaces the left kidney ...", "the left ureter is compressed by the hematoma": what a finding

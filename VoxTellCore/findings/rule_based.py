@@ -34,7 +34,8 @@ from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurement
 from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_tumour_organ,
                                          finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
-from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, merge_finding
+from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted
+from VoxTellCore.findings.summaries import merge_finding
 from VoxTellCore.findings.sentences import paragraph_sentences, report_parts, with_antecedent
 from VoxTellCore.findings.tables import with_lesion_rows
 
@@ -71,14 +72,7 @@ class RuleBasedExtractor:
             if summing_up and findings_section is None:
                 findings_section = list(findings)
             sentence = with_antecedent(sentence, previous)  # "Three nodes. The largest, ..., measures 8 mm"
-            # "... a 1.4 cm nodule, without washout. This may represent ...", "Appearances are those of X": what the
-            # findings before are, in their sentence (an impression naming X restates them), no finding of its own
-            hedged = said_of_the_finding_before(sentence)
-            before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
-            if before and (hedged or (cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence))):
-                for index in before:
-                    findings[index] = replace(findings[index], source_sentence=f"{previous} {sentence}",
-                                              uncertain=findings[index].uncertain or (hedged and index == before[-1]))
+            if interprets_findings_before(findings, previous, sentence):
                 previous = f"{previous} {sentence}"
                 continue
             previous = sentence
@@ -87,11 +81,8 @@ class RuleBasedExtractor:
                     continue  # only about the prior study
                 if describes_effect(finding, findings):
                     continue  # "The hematoma displaces the kidney": what a finding already there does
-                if not finding.negated:  # a tumour naming no organ is the report's; else the paragraph's organ
-                    text = with_tumour_organ(finding.text, tumour_organ)
-                    if not structures_in(text) and paragraph_organ and paragraph_organ.structure.region != CHEST:
-                        text = with_organ(text, paragraph_organ)
-                    finding = replace(finding, text=text, structure=structure_of(text))
+                if not finding.negated:
+                    finding = with_context_organ(finding, tumour_organ, paragraph_organ)
                 merge_finding(findings, finding, findings_section)
         return findings
 
@@ -169,6 +160,29 @@ class RuleBasedExtractor:
             after_comma = clause.separator.strip() in (",", ", and")  # "..., and encasement cannot be excluded"
             findings += interpreted(findings, clause.text, [finding]) if after_comma else [finding]
         return findings
+
+
+def interprets_findings_before(findings: list[Finding], previous: str, sentence: str) -> bool:
+    """Whether `sentence` only says what the findings of the sentence before are ("... a 1.4 cm nodule. This may
+    represent ...", "Appearances are those of discitis"): it joins their sentence, so an impression naming the
+    diagnosis restates them, and makes the last one uncertain when hedged. It adds no finding of its own."""
+    hedged = said_of_the_finding_before(sentence)
+    before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
+    if not before or not (hedged or (cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence))):
+        return False
+    for index in before:
+        findings[index] = replace(findings[index], source_sentence=f"{previous} {sentence}",
+                                  uncertain=findings[index].uncertain or (hedged and index == before[-1]))
+    return True
+
+
+def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None) -> Finding:
+    """A positive finding naming its organ: a tumour naming none is in the report's cancer organ ("Tumour extends
+    ..." in a rectal cancer report); another finding naming none is in its prose paragraph's organ."""
+    text = with_tumour_organ(finding.text, tumour_organ)
+    if not structures_in(text) and paragraph_organ and paragraph_organ.structure.region != CHEST:
+        text = with_organ(text, paragraph_organ)
+    return replace(finding, text=text, structure=structure_of(text))
 
 
 def extract_findings(report_text: str, include_prior_references: bool = False) -> list[Finding]:
