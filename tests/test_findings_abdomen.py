@@ -1036,3 +1036,51 @@ def test_a_finding_used_as_a_landmark_makes_no_finding_and_a_rind_of_soft_tissue
                      "inflammation.\n") == []
     assert positives("Findings:\nRetroperitoneum: Mantle of soft tissue encasing the aorta, up to 1.5 cm thick.\n") == [
         "Mantle of soft tissue encasing the aorta, up to 1.5 cm thick"]
+
+
+@pytest.mark.parametrize("report, expected", [
+    # the location between "is seen" and the finding
+    ("Findings:\nLiver: Is seen in the segment 3 a hypodense lesion of 1.4 cm.\n",
+     [("Hypodense lesion in the segment 3 of the liver of 1.4 cm", "liver")]),
+    ("Findings:\nIn the left kidney is seen a cyst of 2 cm.\n", [("Cyst in the left kidney of 2 cm", "left kidney")]),
+    # a pointer to another sentence, and what is thought unlikely, are no findings
+    ("Findings:\nPelvis: The collection described below.\nImpression:\nUnderlying neoplasm is considered unlikely.\n", []),
+    # how the rim around a lesion looks stays with it
+    ("Findings:\nLiver: 3 cm lesion in segment 8, surrounded by a thin rim of oedema.\n",
+     [("3 cm lesion in segment 8 of the liver, surrounded by a thin rim of oedema", "liver")]),
+    # shorthand and a dictation software's "plural"
+    ("Findings:\nStomach: s/p partial gastrectomy.\nBones: old healed left rib fx.\nChest: small right plural effusion.\n"
+     "Colon: sigmoid wall thickening w/ stranding -> diverticulitis.\n",
+     [("Status post partial gastrectomy", "stomach"), ("Old healed left rib fracture", "bone"),
+      ("Small right pleural effusion", "pleura"), ("Sigmoid wall thickening with stranding", "bowel")]),
+    # under "LIVER" alone on its line, "Vascular:" and "Morphology:" still describe the liver
+    ("Findings:\n\nLIVER\nMorphology: Nodular contour.\nVascular: Portal veins patent.\n"
+     "Lesions: 2 cm arterially enhancing lesion in segment 5.\n",
+     [("Nodular contour of the liver", "liver"), ("2 cm arterially enhancing lesion in segment 5 of the liver", "liver")]),
+    # a heading with an aside, an organ dictated alone as a heading
+    ("Findings:\nLIVER\nObservation 2 (new): 1.5 cm arterially enhancing lesion in segment 8.\n",
+     [("1.5 cm arterially enhancing lesion in segment 8 of the liver", "liver")]),
+    ("Findings:\nPancreas. Atrophic.\nKidneys. No hydronephrosis.\n", [("Atrophic pancreas", "pancreas")]),
+    # what a mass does to its neighbours is no finding of its own
+    ("Findings:\nLeft kidney: 9 cm solid mass of the lower pole.\nThe spleen is displaced superiorly by the renal mass.\n",
+     [("9 cm solid mass of the lower pole of the left kidney", "left kidney")]),
+    # the small bowel is not the colon
+    ("Findings:\nSmall bowel: Loops dilated to 3.5 cm.\nImpression:\nLarge bowel obstruction.\n",
+     [("Loops dilated of the small bowel to 3.5 cm", "bowel"), ("Large bowel obstruction", "bowel")]),
+    # a finding in an earlier finding is in that finding's structure
+    ("Findings:\nThere is a 9 cm left rectus sheath hematoma. A 5 mm focus of contrast blush lies in the lower part of "
+     "the hematoma.\n", [("9 cm left rectus sheath hematoma", "abdominal wall"),
+                         ("5 mm focus in the abdominal wall of contrast blush lies in the lower part of the hematoma",
+                          "abdominal wall")]),
+    ("Findings:\nLung bases: emphysematous changes.\n", [("Emphysematous changes at the lung bases", "lung")]),
+    ("Findings:\nNo other retroperitoneal, mesenteric or pelvic lymphadenopathy.\n", []),
+])
+def test_report_styles_of_other_hospitals_and_dictation_give_named_findings(report, expected):
+    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+
+
+def test_a_question_mark_before_a_diagnosis_hedges_the_finding_and_surgery_names_its_organ():
+    found = extract_findings("Findings:\nLiver: 1.2 cm hypodense lesion in segment 6, ? hemangioma.\n")
+    assert [(f.text, f.uncertain) for f in found] == [("1.2 cm hypodense lesion in segment 6 of the liver", True)]
+    assert structure_of("Status post hysterectomy") == "uterus"
+    assert structure_of("Status post right hemicolectomy") == "bowel"

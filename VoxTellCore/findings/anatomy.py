@@ -39,7 +39,8 @@ STRUCTURES: tuple[Structure, ...] = (
                              r"thymus", CHEST),
     Structure("esophagus", r"o?esophag|hiatal|hiatus hernia", None),
     Structure("thyroid gland", r"thyroid", CHEST),
-    Structure("portal vein", r"portal vein|portal venous system", ABDOMEN_PELVIS),
+    Structure("portal vein", r"portal (?:vein|venous system|branch)|(?:branch|branches) of the portal vein",
+              ABDOMEN_PELVIS),
     Structure("aorta", r"(?:abdominal|infrarenal|suprarenal|juxtarenal) aort|aortoiliac|abdominal aortic aneurysm",
               ABDOMEN_PELVIS),
     Structure("aorta", r"aort|aneurysm(?:al)? sac|endograft|stent[- ]graft|endovascular (?:aneurysm )?repair|evar\b",
@@ -61,18 +62,20 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("urethra", r"urethr|periurethral", ABDOMEN_PELVIS),
     Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
-    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?|cervical (?=carcinoma|cancer)",
+    Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?|hysterectom|"
+                        r"cervical (?=carcinoma|cancer)",
               ABDOMEN_PELVIS),
-    Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma", ABDOMEN_PELVIS, paired=True),
+    Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma|oophorectom|salping", ABDOMEN_PELVIS,
+              paired=True),
     Structure("vagina", r"vagin|vulv|labia\b|labial\b|bartholin", ABDOMEN_PELVIS),
     Structure("penis", r"penis|penile|corpus cavernosum|corpora cavernosa", ABDOMEN_PELVIS),
     Structure("anal canal", r"anal canal|anus\b|perianal|anorectal|\w*sphincter|ischio-?(?:anal|rectal)|"
                             r"(?:inter|trans|supra|extra)sphincteric", ABDOMEN_PELVIS),
-    Structure("stomach", r"stomach|gastric|gastro", ABDOMEN_PELVIS),
+    Structure("stomach", r"stomach|gastric|gastro|gastrectom", ABDOMEN_PELVIS),
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
                        r"\w+jejunostomy|\w*colitis|proctitis|"
-                       r"epiploic|haustra|terminal ile|small intestin|intestin", ABDOMEN_PELVIS),
+                       r"epiploic|haustra|terminal ile|small intestin|intestin|(?:hemi)?colectom|intussus", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?(?:air|gas)",

@@ -49,7 +49,7 @@ ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "c
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
                        r"ruled out", r"nor\b", r"(?:interval )?resolution of", r"resolved\b", r"cleared\b",
                        r"clearing of", r"(?:interval )?removal of")
-NEGATION_AFTER = _any(r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
+NEGATION_AFTER = _any(r"(?:is|are|considered|felt|thought to be|seems?) (?:very |highly )?unlikely\b",r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
                       r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
                       # normal by a criterion, or a device taken out: not a finding to segment
@@ -141,7 +141,8 @@ NOT_AN_OBSERVATION = _any(
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
 
 # A statement that only points back ("Lines and tubes as above") adds no finding.
-CROSS_REFERENCE = _any(r"as (?:described |noted |seen |detailed )?above", r"see above")
+CROSS_REFERENCE = _any(r"as (?:described |noted |seen |detailed )?(?:above|below)", r"see (?:above|below)",
+                       r"(?:described|detailed|discussed) (?:above|below)")
 # Finding nouns named by their kind ("nasogastric tube", "chest tube"): the word before belongs to the head.
 DEVICE_NOUN = re.compile(r"^(?:tube|line|catheter|drain|wire|clip|suture|port|stent)s?$", re.IGNORECASE)
 # Where the noun phrase of a finding ends and its location or measurement begins.
@@ -151,7 +152,7 @@ PREPOSITION = re.compile(r"(?<!-)\s(?:in|of|at|along|within|involving|measuring|
 # Interpretation that follows an observation ("... consistent with pneumonia", "..., expected after surgery"); cut
 # off, the observation stays.
 INTERPRETATION_TAIL = re.compile(
-    r",?\s*\b(?:with (?:(?:imaging|CT|MR|MRI) )?(?:features|appearances?) )?"
+    r",?\s*\b(?:(?:with )?(?:(?:imaging|CT|MR|MRI) )?(?:features|appearances?|findings) )?"
     r"(?:(?:which|that) )?(?:(?:both|all|each)(?: of (?:them|which))? )?(?:is |are |may be |could be )?"
     r"(?:most |more |highly )?(?:consistent with|"
     r"suggestive of|compatible with|suspicious for|concerning for|worrisome for|suggesting|representing|"
@@ -168,7 +169,7 @@ INTERPRETATION_TAIL = re.compile(
 SHARED_TAIL = re.compile(r",?\s*(?:both|all|each)\b", re.IGNORECASE)
 # "..., likely atelectasis", "nodes, likely reactive, measuring 9 mm": an interpretation between commas (cut up to
 # the next comma; the finding is flagged uncertain). "Likely atelectasis" alone stays a finding.
-HEDGED_ASIDE = re.compile(r",\s*(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b[^,;]*",
+HEDGED_ASIDE = re.compile(r",\s*(?:(?:most |very |also )?(?:likely|probably|possibly|presumably|perhaps)\b|\?\s*(?=\w))[^,;]*",
                           re.IGNORECASE)
 
 # Anatomy words: a negated or normal statement must name some anatomy to stand on its own.
@@ -179,7 +180,12 @@ ANATOMY = _any(r"lungs?\b", "pulmonar", r"lobes?\b", "lingula", "pleura", "bronc
 
 # The fronted location of "In the left lower lobe, there is a nodule."
 FRONTED_LOCATION = re.compile(
-    r"^(?P<location>(?:in|within|at|on) [^,]+?),?\s+there (?:is|are|was|were)\s+(?P<rest>.+)$", re.IGNORECASE)
+    r"^(?:(?:is|are) (?:seen|present|noted|visible)\s+)?(?P<location>(?:in|within|at|on) [^,]+?),?\s+"
+    r"(?:there (?:is|are|was|were)|(?:is|are) (?:seen|present|noted|visible))\s+(?P<rest>.+)$", re.IGNORECASE)
+# "Is seen in the segment 7 a lesion ...": the location between the verb and the finding.
+INVERTED_LOCATION = re.compile(r"^(?:is|are) (?:seen|present|noted|visible)\s+(?P<location>(?:in|within|at|on) "
+                               r"(?:the )?(?:[\w/-]+ ){0,4}?(?:[\w/-]+))\s+(?P<rest>(?:an?|multiple|several|two|"
+                               r"three)\s.+)$", re.IGNORECASE)
 # A trailing location phrase that a location-less sibling finding can borrow.
 LOCATION_PHRASE = re.compile(r"\b(?:in|within|at|involving|along|of) (?:the )?(?:[\w-]+ ){0,5}?"
                              r"(?:lungs?|lobes?|segments?|lingula|bases|apices|hemithorax|hemithoraces|"
@@ -221,7 +227,8 @@ ADJECTIVE_END = re.compile(r"(?:\b(?:mild|moderate|severe|minimal|marked|small|l
 # "Wall thickening and mucosal hyperenhancement": how a thickened wall enhances, not a finding of its own.
 # "Lesion ..., homogeneous arterial phase hyperenhancement without washout": how a lesion looks on imaging.
 IMAGING_FEATURE = re.compile(r"^(?:[\w-]+\s+){0,4}?(?:(?:hyper|hypo)?enhanc(?:ement|ing)|(?:iso|hyper|hypo)-?intens\w*|"
-                             r"signal\b|restricted diffusion|diffusion restriction|washout|density|attenuation)\b",
+                             r"signal\b|restricted diffusion|diffusion restriction|washout|density|attenuation|"
+                             r"(?:air|gas)-(?:fluid|fluid) levels?|air-fluid|fluid levels?)\b",
                              re.IGNORECASE)
 IMAGING_WORD = re.compile(r"enhanc|intens|signal|diffusion|washout|densit|attenuat", re.IGNORECASE)
 ENHANCEMENT_DETAIL = re.compile(r"^(?:(?:mucosal|mural|avid|increased|decreased|mild|marked)\s+)*(?:hyper|hypo)?"
@@ -249,7 +256,8 @@ SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 # A piece that starts with a preposition only adds detail to the previous one.
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest|"
-                               r"which|that)\b", re.IGNORECASE)  # a relative clause is said of the noun before
+                               r"which|that|(?:surrounded|accompanied|bordered|outlined|lined|characteri[sz]ed|"
+                               r"delineated) (?:by|with))\b", re.IGNORECASE)  # said of the noun before
 # "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
 BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
                                    re.IGNORECASE)

@@ -167,7 +167,7 @@ def segment_organ(text: str) -> Organ | None:
 
 
 # "... of the hepatic flexure and small volume free fluid": free fluid or air is in the peritoneum, not in that organ.
-_FREE = re.compile(r"\bfree (?:intraperitoneal )?(?:fluid|air)\b", re.IGNORECASE)
+FREE_FLUID = re.compile(r"\bfree (?:intraperitoneal )?(?:fluid|air)\b", re.IGNORECASE)
 
 
 def finding_organ(text: str, heading: Organ | None, separator: str, previous: str) -> Organ | None:
@@ -175,7 +175,7 @@ def finding_organ(text: str, heading: Organ | None, separator: str, previous: st
     with diffuse fatty infiltration"; under "Hepatobiliary:", "The gallbladder is distended with wall thickening"),
     else in the heading's organ, else a numbered segment's liver."""
     joined = separator.strip(" ,").lower() in ("with", "and")  # also "... with fat stranding and multiple diverticula"
-    before = organ_named_in(previous) if joined and not _FREE.search(text) else None
+    before = organ_named_in(previous) if joined and not FREE_FLUID.search(text) else None
     if before and not (heading and before.structure == heading.structure):
         return before
     return heading or segment_organ(text)

@@ -71,6 +71,7 @@ def place_words(text: str) -> set[str]:
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
+    places |= {half for half, words in _BOWEL_HALVES.items() if words.search(text)}  # small bowel is not the colon
     for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*|"
                              r"(?:deep|medial|lateral|superior|inferior|anterior|posterior) to) the ([a-z0-9 -]+?)(?=$|"
                              r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
@@ -80,6 +81,9 @@ def place_words(text: str) -> set[str]:
     return places
 
 
+_BOWEL_HALVES = {"small bowel": re.compile(r"\b(?:small (?:bowel|intestin)|jejun|ile(?:um|al)\b|duoden)", re.IGNORECASE),
+                 "large bowel": re.compile(r"\b(?:large bowel|colon|colonic|c(?:a)?ec(?:um|al)|sigmoid|rect(?:um|al))",
+                                           re.IGNORECASE)}
 _NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)
 _NOT_PLACES = {"the", "and", "mm", "cm", "lobe", "lobes", "lung", "lungs", "now", "measuring", "gland", "glands",
                "of", "along", "in", "at", "on", "from", "to"}  # prepositions inside a place phrase
@@ -164,8 +168,9 @@ def restates(finding: Finding, other: Finding) -> bool:
 # "The hematoma displaces the left kidney ...", "the left ureter is compressed by the hematoma": what a finding
 # already reported does to its neighbours, said of it by name.
 _EFFECT = re.compile(r"^(?:the|this) (?P<subject>[\w -]+?) (?:displaces|compresses|indents|effaces|exerts|causes)\b|"
-                     r"\b(?:is|are) (?:displaced|compressed|indented|effaced) by (?:the|this) (?P<agent>[\w-]+)",
-                     re.IGNORECASE)
+                     r"\b(?:is|are)? ?(?:(?:displaced|compressed|indented|effaced|splayed|draped|stretched|pushed)"
+                     r"(?: \w+ly| to the (?:right|left))?,? )+(?:by|around)(?: the margins of)? (?:the|this) "
+                     r"(?P<agent>[\w -]+?)(?=\s+(?:without|with|and|which)\b|\s*[,;(]|$)", re.IGNORECASE)
 
 
 def describes_effect(finding: Finding, findings: list[Finding]) -> bool:
@@ -174,4 +179,5 @@ def describes_effect(finding: Finding, findings: list[Finding]) -> bool:
     if not effect or finding.negated:
         return False
     cause = effect["subject"] or effect["agent"]
-    return any(not earlier.negated and same_head(cause, earlier.text) for earlier in findings)
+    return any(not earlier.negated and same_head(cause, earlier.text) and cues.FINDING_NOUN.search(cause)
+               for earlier in findings)

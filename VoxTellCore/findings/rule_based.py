@@ -25,16 +25,16 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import (CHEST, HOLLOW_ORGANS, Organ, structure_named_first, structure_of,
-                                          structures_in)
+from VoxTellCore.findings.anatomy import (CHEST, HOLLOW_ORGANS, Organ, heading_organ, structure_named_first,
+                                          structure_of, structures_in)
 from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal,
                                              lung_category)
 from VoxTellCore.findings.finding import Finding
 from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurements
-from VoxTellCore.findings.organs import (noun_phrase_end, report_region, report_tumour_organ,
+from VoxTellCore.findings.organs import (FREE_FLUID, noun_phrase_end, report_region, report_tumour_organ,
                                          finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
-from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted
+from VoxTellCore.findings.restatements import describes_effect, head_key, interpretations, interpreted
 from VoxTellCore.findings.summaries import merge_finding
 from VoxTellCore.findings.sentences import paragraph_sentences, report_parts, with_antecedent
 from VoxTellCore.findings.tables import with_lesion_rows
@@ -82,7 +82,8 @@ class RuleBasedExtractor:
                 if describes_effect(finding, findings):
                     continue  # "The hematoma displaces the kidney": what a finding already there does
                 if not finding.negated:
-                    finding = with_context_organ(finding, tumour_organ, paragraph_organ)
+                    finding = with_context_organ(finding, tumour_organ, paragraph_organ, context_structures(
+                        finding.text, sentence, findings))
                 merge_finding(findings, finding, findings_section)
         return findings
 
@@ -176,12 +177,25 @@ def interprets_findings_before(findings: list[Finding], previous: str, sentence:
     return True
 
 
-def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None) -> Finding:
+def context_structures(text: str, sentence: str, findings: list[Finding]) -> list[str]:
+    """The structures a finding naming none may be in, most likely first: that of an earlier finding it names ("...
+    in the inferior aspect of the hematoma"), then that of the finding before it in its sentence."""
+    named = [f.structure for f in reversed(findings) if f.structure and not f.negated
+             and re.search(rf"\bthe (?:[\w-]+ )?{re.escape(head_key(f.text)[0])}", text, re.IGNORECASE)]
+    same_sentence = [f.structure for f in findings if f.source_sentence == sentence and f.structure]
+    return named[:1] + same_sentence[-1:]
+
+
+def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None,
+                       sentence_structures: list[str]) -> Finding:
     """A positive finding naming its organ: a tumour naming none is in the report's cancer organ ("Tumour extends
-    ..." in a rectal cancer report); another finding naming none is in its prose paragraph's organ."""
+    ..." in a rectal cancer report); another finding naming none is in the structure of the finding before it in its
+    sentence ("lesion abutting the colon, surrounding fat stranding"), else in its prose paragraph's organ."""
     text = with_tumour_organ(finding.text, tumour_organ)
-    if not structures_in(text) and paragraph_organ and paragraph_organ.structure.region != CHEST:
-        text = with_organ(text, paragraph_organ)
+    context = [heading_organ(name) for name in sentence_structures] + [paragraph_organ]
+    organ = next((o for o in context if o and o.structure.region != CHEST), None)
+    if not structures_in(text) and organ and not FREE_FLUID.search(text):  # free fluid is in no organ
+        text = with_organ(text, organ)
     return replace(finding, text=text, structure=structure_of(text))
 
 
@@ -203,13 +217,14 @@ def split_statements(sentence: str) -> list[str]:
 def front_location_last(sentence: str, abdominal: bool = False) -> str:
     """"In the left lower lobe, there is a nodule" -> "a nodule in the left lower lobe"; "Right transition zone at
     the apex, 1.6 cm lesion" -> "1.6 cm lesion in the right transition zone at the apex"."""
-    match = cues.FRONTED_LOCATION.match(sentence)
+    match = cues.FRONTED_LOCATION.match(sentence) or cues.INVERTED_LOCATION.match(sentence)
     if match:  # in the abdomen right after the finding's noun phrase, before its details
         rest, location = match["rest"], match["location"]
         end = noun_phrase_end(rest) if abdominal else len(rest)
         return f"{rest[:end]} {location[0].lower()}{location[1:]}{rest[end:]}"
     match = abdominal and cues.BARE_FRONTED_LOCATION.match(sentence)
     if match and structures_in(match["location"]) and not names_finding(match["location"]) \
+            and not cues.NEGATION_BEFORE.match(match["location"]) \
             and names_finding(match["rest"]):
         location = match["location"]
         return f"{match['rest']} in the {location[0].lower()}{location[1:]}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from VoxTellCore.findings.anatomy import CHEST, Organ, heading_organ, structures_in, sub_heading_organ
-from VoxTellCore.findings.cues import FINDING_NOUN
+from VoxTellCore.findings.anatomy import ABDOMEN_PELVIS, CHEST, Organ, heading_organ, structures_in, sub_heading_organ
+from VoxTellCore.findings.cues import ABNORMAL_MODIFIER, FINDING_NOUN, NEGATION_BEFORE, NORMAL
 from VoxTellCore.findings.measurements import MEASUREMENT
 
 # The names hospitals give these sections ("Report:" and "Opinion:" in British and Australian reports).
@@ -32,14 +32,14 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Organ sub-headings at the start of a line ("Lungs:", "Heart and mediastinum:", "Right upper lobe:") start
 # a new sentence and are not part of it; one that names a place is kept as the location of its sentences.
-_SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}:\s"
+_SUBHEADING = r"[A-Za-z][A-Za-z0-9 ,/&-]{0,40}(?:\([^()\n:]{1,40}\))?:\s"  # "Observation 3 (new):" too
 _LEADING_SUBHEADING = re.compile(r"^\s*(?P<heading>" + _SUBHEADING[:-3] + r"):(?:\s+|$)")  # "KIDNEYS:" alone too
 _PLACE = re.compile(r"\b(?:right|left|bilateral|lobes?|lingula|lungs?|hemithorax|base|bases|apex|apices)\b",
                     re.IGNORECASE)
 # "LIVER", "TRANSPLANT KIDNEY (right iliac fossa)": a heading alone on its line (its aside is dropped).
 _CAPITALS_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z ,/&-]{1,40}[A-Z])(?:[ \t]*\([^()\n]*\))?[ \t]*$", re.MULTILINE)
 # "liver", "biliary / gallbladder": a heading in small letters alone on its line after a blank line, text below it.
-_LINE_HEADING = re.compile(r"(?:\A|(?<=\n))([ \t]*\n[ \t]*)([a-z][a-z ,/&-]{1,40}[a-z])[ \t]*(?=\n[ \t]*\S)",
+_LINE_HEADING = re.compile(r"(?:\A|(?<=\n))([ \t]*\n[ \t]*)([a-z][a-z ,/&-]{1,40}[a-z](?: \d{1,2})?)[ \t]*(?=\n[ \t]*\S)",
                            re.IGNORECASE)
 _SIDE_ONLY = re.compile(r"^(?:right|left)$", re.IGNORECASE)
 # A sentence that names its own place does not take the heading's.
@@ -96,6 +96,8 @@ def _other_section_end(text: str, header: re.Match, headers: list[re.Match]) -> 
 def heading_location(heading: str) -> str | None:
     """ "Right upper lobe" -> "in the right upper lobe", "right" -> "on the right"; None for "Lungs", "Pleura"."""
     heading = " ".join(heading.split()).lower()
+    if re.fullmatch(r"(?:lung|pulmonary) (?:bases|apices)|(?:bibasilar|basal) lungs?", heading):
+        return f"at the {heading}"  # "Lung bases: emphysematous changes"
     if not _PLACE.search(heading) or not re.search(r"\b(?:right|left|bilateral|lobes?|lingula)\b", heading):
         return None
     return f"on the {heading}" if _SIDE_ONLY.match(heading) else f"in the {heading}"
@@ -124,24 +126,25 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
     such as "Observation 1:" keeps the organ of the heading before it.
 
     Each sentence also comes with the organ of its paragraph: its heading's, else the organ its first sentence is
-    about ("The liver is of normal size. There is mild fatty infiltration.").
+    about ("The liver is of normal size. There is mild fatty infiltration.") or names alone.
     """
     sentences: list[tuple[str, Organ | None, Organ | None]] = []
-    organ = list_organ = None
+    organ = list_organ = section_organ = None  # section: the organ of the last heading alone on its line
     finding_heading = list_finding_heading = ""  # "ANEURYSM SAC": a heading that names a finding
     text = _CAPITALS_HEADING.sub(r"\1:", text)  # "LIVER" alone on its line is "LIVER:"
     text = _LINE_HEADING.sub(r"\1\2:", "\n" + text)[1:]
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d{1,2}[.)])\s)|\n(?=\s*" + _SUBHEADING + ")", text):
         listed = bool(_BULLET.match(block))
-        block = " ".join(_BULLET.sub("", block).split())
+        block = _without_size_label(" ".join(_BULLET.sub("", block).split()))
         heading = _LEADING_SUBHEADING.match(block)
         location = None
         if heading:
-            organ = _organ_after(heading["heading"], organ)
+            organ = _organ_after(heading["heading"], organ) or _section_goes_on(heading["heading"], section_organ)
             finding_heading = " ".join(heading["heading"].split()) if FINDING_NOUN.search(heading["heading"]) else ""
             location = _lung_heading_location(heading["heading"], organ)
             block = block[heading.end():]
             list_organ = None if block.strip() else organ  # "KIDNEY:" alone on its line heads the list below
+            section_organ = section_organ if block.strip() else organ
             list_finding_heading = "" if block.strip() else finding_heading
         elif listed:
             organ, finding_heading = list_organ, list_finding_heading
@@ -151,7 +154,12 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
         block = _BULLET.sub("", block)
         paragraph_organ, sentences_of_block = None, []
         for sentence in _block_sentences(block):
+            sentence = _without_size_label(sentence)
             inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
+            alone = _ORGAN_ALONE.match(sentence)
+            if alone and heading_organ(alone["organ"]) and not _SAYS_SOMETHING.search(sentence):
+                organ = heading_organ(alone["organ"])  # "Liver. Two hypodense lesions."
+                continue
             place = location
             if inline:
                 organ = _organ_after(inline["heading"], organ)
@@ -159,17 +167,23 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
                 place = _lung_heading_location(inline["heading"], organ) or location
             if place and not OWN_PLACE.search(sentence):
                 sentence = f"{sentence.rstrip(' .')} {place}."
-            sentence = _LABELLED_SIZE.sub(r"\g<label> \g<size>", sentence)  # "Maximal diameter (...): 6.3 cm"
-            if finding_heading and MEASUREMENT.search(sentence) and not FINDING_NOUN.search(sentence):
+            if finding_heading and MEASUREMENT.search(sentence) \
+                    and not FINDING_NOUN.search(re.sub(r"\([^()]*\)", "", sentence)):
                 sentence = f"{finding_heading[0].upper()}{finding_heading[1:].lower()} {sentence[0].lower()}{sentence[1:]}"
             if not sentences_of_block:
-                subject = _SUBJECT_ORGAN.match(sentence)
-                paragraph_organ = heading_organ(subject["organ"]) \
-                    if subject and len(structures_in(subject["organ"])) == 1 else None  # not "the splenic vein"
+                paragraph_organ = _paragraph_organ(sentence)
             sentences_of_block.append(sentence)
             sentences.append((sentence, organ, organ or paragraph_organ))
     return [(s.strip(), o, p) for s, o, p in sentences if s.strip(" .;")]
 
+
+# Headings that start a new topic rather than say more of the organ before them.
+_NEW_TOPIC = re.compile(r"^(?:others?|other (?:organs|findings)|additional(?: findings)?|incidental(?: findings)?|"
+                        r"miscellaneous|remaining|rest of|elsewhere|general)\b", re.IGNORECASE)
+# "Liver.", "Lung bases.": an organ named alone, as a heading, in dictation ("Portal veins patent." says something).
+_SAYS_SOMETHING = re.compile("|".join(p.pattern for p in (FINDING_NOUN, NORMAL, NEGATION_BEFORE, ABNORMAL_MODIFIER)),
+                             re.IGNORECASE)
+_ORGAN_ALONE = re.compile(r"^\s*(?P<organ>[A-Za-z]+(?: [A-Za-z]+){0,2})\s*\.?\s*$")
 
 # "Maximal diameter (perpendicular to centerline): 6.3 cm": a label and the size it gives.
 _LABELLED_SIZE = re.compile(r"^(?P<label>[A-Za-z][^:]{2,60}?)\s*:\s*(?P<size>\d+(?:\.\d+)?\s*(?:mm|cm)\b.*)$", re.IGNORECASE)
@@ -179,11 +193,40 @@ _SUBJECT_ORGAN = re.compile(r"^(?:the )?(?P<organ>[a-z]+(?: [a-z]+)?) (?:is|are|
                             r"appears?|has|have|contains?)\b", re.IGNORECASE)
 
 
+def _paragraph_organ(first_sentence: str) -> Organ | None:
+    """What a paragraph of prose is about: the organ its first sentence is about ("The liver is of normal size"),
+    else the one abdominal organ that sentence names ("Large bowel obstruction.")."""
+    subject = _SUBJECT_ORGAN.match(first_sentence)
+    if subject:
+        return heading_organ(subject["organ"]) if len(structures_in(subject["organ"])) == 1 else None  # not a vein
+    named = [s for s in structures_in(first_sentence) if s.region == ABDOMEN_PELVIS]
+    return heading_organ(named[0].name) if len(named) == 1 and len(structures_in(first_sentence)) == 1 else None
+
+
+def _without_size_label(text: str) -> str:
+    """"Maximal diameter (axial): 6.3 cm" -> "Maximal diameter (axial) 6.3 cm": the label of a size alone is no
+    heading (an organ's is: "Spleen: 12 cm"; so is one before a finding: "Left: 3.4 cm mass")."""
+    labelled = _LABELLED_SIZE.match(text)
+    if not labelled or structures_in(labelled["label"]) \
+            or FINDING_NOUN.search(re.sub(r"\([^()]*\)", "", labelled["size"])):
+        return text
+    return f"{labelled['label']} {labelled['size']}"
+
+
+def _section_goes_on(heading: str, section_organ: Organ | None) -> Organ | None:
+    """Under "LIVER" alone on its line, "Vascular:" or "Morphology:" still describe the liver."""
+    return None if heading_organ(heading) or _NEW_TOPIC.match(heading) else section_organ
+
+
 def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
-    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:", and a finding that names no organ
-    ("Endoleak:" under "ANEURYSM SAC") go on with the organ before it."""
-    return heading_organ(heading) or sub_heading_organ(heading, organ) \
-        or (organ if FINDING_NOUN.search(heading) and not heading_organ(heading) else None)
+    """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:", a finding that names no organ
+    ("Endoleak:" under "ANEURYSM SAC") and a heading that names no structure ("Morphology:", "Size:") go on with
+    the organ before it; "Vessels:", "Other:" end it."""
+    heading = re.sub(r"\s*\([^()]*\)", "", heading)  # "Observation 3 (new)"
+    found = heading_organ(heading) or sub_heading_organ(heading, organ)
+    if found or structures_in(heading) and not FINDING_NOUN.search(heading) or _NEW_TOPIC.match(heading):
+        return found
+    return organ
 
 
 def _lung_heading_location(heading: str, organ: Organ | None) -> str | None:

@@ -85,7 +85,8 @@ def _exact_places(text: str) -> set[str]:
 
 
 # (Sides are not among them: a paired organ's side is part of its structure, and in the liver a side may be a vein's.)
-_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"})
+_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate", "small bowel",
+                                "large bowel"})
 
 
 def merge_finding(findings: list[Finding], finding: Finding, findings_section: list[Finding] | None = None) -> None:
