@@ -1084,3 +1084,35 @@ def test_a_question_mark_before_a_diagnosis_hedges_the_finding_and_surgery_names
     assert [(f.text, f.uncertain) for f in found] == [("1.2 cm hypodense lesion in segment 6 of the liver", True)]
     assert structure_of("Status post hysterectomy") == "uterus"
     assert structure_of("Status post right hemicolectomy") == "bowel"
+
+
+@pytest.mark.parametrize("report, expected", [
+    # a sentence about the finding before ("It has ...") is no finding; a finding in "the pseudocyst" it named is there
+    ("Findings:\nThere is a 6 cm collection in the lesser sac. It has a thin enhancing wall and simple fluid content, "
+     "consistent with a pseudocyst. Layering dense material lies in the dependent part of the pseudocyst.\n",
+     [("6 cm collection in the lesser sac", "peritoneal cavity"),
+      ("Layering dense material lies of the peritoneal cavity in the dependent part of the pseudocyst",
+       "peritoneal cavity")]),
+    # a diagnosis that cannot be excluded is said of the finding before; one inside a finding's sentence stays with it
+    ("Findings:\nBowel: Hypoenhancing wall of the descending colon. Transmural necrosis cannot be excluded.\n",
+     [("Hypoenhancing wall of the descending colon", "bowel")]),
+    # finding words of the abdomen, and collaterals apart from the thrombus they drain
+    ("Findings:\nShort stricture of the common bile duct. Bilateral renal cortical thinning. Ectatic infrarenal aorta, "
+     "2.8 cm. Active Crohn disease of the terminal ileum.\n",
+     [("Short stricture of the common bile duct", "biliary tree"), ("Bilateral renal cortical thinning", "kidney"),
+      ("Ectatic infrarenal aorta, 2.8 cm", "aorta"), ("Active Crohn disease of the terminal ileum", "bowel")]),
+    ("Findings:\nThe splenic vein is occluded by thrombus, with prominent perigastric collateral veins.\n",
+     [("The splenic vein is occluded by thrombus", "vessel"), ("Prominent perigastric collateral veins", "vessel")]),
+    # a statement after an interpretation is not part of it
+    ("Findings:\nThe pancreas is atrophic with calcifications, in keeping with chronic pancreatitis, and the main duct is "
+     "dilated to 7 mm.\n", [("The pancreas is atrophic", "pancreas"), ("Calcifications of the pancreas", "pancreas"),
+                           ("The main duct is dilated of the pancreas to 7 mm", "pancreas")]),
+    # an impression naming the parts of an organ, a prior size, or ascites for free fluid between loops sums up
+    ("Findings:\nPancreas: The body and tail are atrophic.\nThe terminal ileum is thickened over 14 cm; the segment "
+     "measured 9 cm before.\nFree fluid between the bowel loops.\nImpression:\n1. Chronic pancreatitis of the body and "
+     "tail.\n2. Crohn disease of the terminal ileum, longer than before (14 cm vs 9 cm).\n3. Moderate ascites.\n",
+     [("The body of the pancreas and tail are atrophic", "pancreas"), ("The terminal ileum is thickened over 14 cm", "bowel"),
+      ("Free fluid between the bowel loops", "bowel")]),
+])
+def test_sentences_about_the_finding_before_and_impressions_naming_parts_add_no_finding(report, expected):
+    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected

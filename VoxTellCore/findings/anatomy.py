@@ -78,7 +78,7 @@ STRUCTURES: tuple[Structure, ...] = (
                        r"epiploic|haustra|terminal ile|small intestin|intestin|(?:hemi)?colectom|intussus", ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
-                                   r"perisplenic|omentum|omental|hepatorenal|free (?:intraperitoneal )?(?:air|gas)",
+                                   r"perisplenic|omentum|omental|hepatorenal|lesser sac|free (?:intraperitoneal )?(?:air|gas)",
               ABDOMEN_PELVIS),
     Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic (?:cavity|side ?wall|floor)|presacral|"
                         r"perineum|perineal", ABDOMEN_PELVIS),

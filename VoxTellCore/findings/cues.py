@@ -32,7 +32,7 @@ FINDING_NOUN = _any(
     r"(?:fistulous|enhancing|blind-ending|draining|fluid-filled) tracts?\b",
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
-    "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b", "endoleak",
+    "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b", "endoleak", "strictur", r"thinning\b", "crohn", r"collaterals?\b",
     r"(?:rind|mantle|cuff|sheet) of (?:[\w-]+ )*?soft tissue", r"pseudo-?(?:cyst|aneurysm|polyp)",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b", "outpouch", r"ulcer(?:s|ation)?\b",
@@ -41,7 +41,7 @@ FINDING_NOUN = _any(
 # An adverb names no finding: ", expected postoperatively" and "diffusely" are said of the finding before.
 FINDING_NOUN = re.compile(rf"(?:{FINDING_NOUN.pattern})(?!\w*ly\b)", re.IGNORECASE)
 # Words that make an anatomical statement abnormal without naming a finding ("aorta ... increased").
-ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "thickened", "calcified", "widen", "narrow",
+ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "ectatic", "thickened", "calcified", "widen", "narrow",
                          "distend", r"smaller\b", "edematous", "cirrhotic", "expanded",
                          "hypertroph", "atroph", "hypodens", "hyperdens", "degenerat", "abnormal")
 
@@ -120,7 +120,7 @@ PRIOR_COMPARISON = re.compile(
     re.IGNORECASE)
 # A prior measurement in a follow-up ("now 15 mm, previously 12 mm"): dropped from the finding's text.
 PRIOR_MEASUREMENT = re.compile(
-    r",?\s*\(?\b(?:previously|formerly|prior|baseline|was|from|(?:than|as) (?:before|prior|previously))\s+\(?"
+    r",?\s*\(?\b(?:previously|formerly|prior|baseline|was|from|vs\.?|versus|(?:than|as) (?:before|prior|previously))\s+\(?"
     r"(?:measur\w*\s+)?\d+(?:\.\d+)?(?:\s*(?:x|-)\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\)?", re.IGNORECASE)
 
 # Sentences that are not observations: recommendations, management, communication, technique, cross-references.
@@ -247,6 +247,9 @@ INTERPRETING_SUBJECT = re.compile(r"^\s*(?:the )?(?:overall )?(?:appearances?|fi
                                   r"this|these)\b", re.IGNORECASE)
 # A statement said of the finding before: "This may represent ...", "they are indeterminate", "; may represent ...".
 PRONOUN_START = re.compile(r"^\s*(?:this|these|they|it|may|might|could)\b", re.IGNORECASE)
+# "It has a thick enhancing wall ...", "These loops are also dilated": a sentence about the finding before.
+ANAPHORIC_START = re.compile(r"^\s*(?:it|its|they|their|these|this|the latter)\b(?! (?:is|are) (?:also )?(?:seen|noted) in)",
+                             re.IGNORECASE)
 STRANDING = re.compile(r"\bstranding\b", re.IGNORECASE)
 # "... and stranding of the surrounding fat": the fat around the finding before, no place of its own.
 SURROUNDING_FAT = re.compile(r"\b(?:surrounding|adjacent|neighbou?ring) fat\b", re.IGNORECASE)
@@ -257,7 +260,8 @@ SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest|"
                                r"which|that|(?:surrounded|accompanied|bordered|outlined|lined|characteri[sz]ed|"
-                               r"delineated) (?:by|with))\b", re.IGNORECASE)  # said of the noun before
+                               r"delineated) (?:by|with)|now (?:longer|larger|smaller|bigger|shorter|more|less|measur\w*))\b",
+                               re.IGNORECASE)  # said of the noun before
 # "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
 BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
                                    re.IGNORECASE)
@@ -277,9 +281,9 @@ FINDING_KINDS = {
     "aneurysm": _any(r"aneurysm"),
     "stenosis": _any(r"stenos", r"narrowing"),
     "thrombus": _any(r"thromb"),
-    "varices": _any(r"varic"),
+    "varices": _any(r"varic", r"collaterals?\b", r"collateral (?:veins?|vessels?|pathways?)"),
     "ascites": _any(r"ascites", r"free fluid"),
-    "collection": _any(r"collections?\b", r"abscess"),
+    "collection": _any(r"collections?\b", r"abscess", r"pseudo-?cysts?\b"),
     "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
     "cirrhosis": _any(r"cirrho", r"nodular (?:contour|surface|margins?)", r"surface nodularity"),  # its sign
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),

@@ -74,7 +74,7 @@ def place_words(text: str) -> set[str]:
     places |= {half for half, words in _BOWEL_HALVES.items() if words.search(text)}  # small bowel is not the colon
     for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*|"
                              r"(?:deep|medial|lateral|superior|inferior|anterior|posterior) to) the ([a-z0-9 -]+?)(?=$|"
-                             r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|"
+                             r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|extending|where|"
                              r"next|adjacent|near)\b)", text.lower()):
         places |= {cues.LOCATION_WORDS.get(w, w.rstrip("s")) for w in re.findall(r"[a-z0-9]+", phrase)
                    if w not in _NOT_PLACES}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.abbreviations import expand_abbreviations, strip_image_references
-from VoxTellCore.findings.anatomy import (CHEST, HOLLOW_ORGANS, Organ, heading_organ, structure_named_first,
+from VoxTellCore.findings.anatomy import (ABDOMEN_PELVIS, CHEST, HOLLOW_ORGANS, Organ, heading_organ, structure_named_first,
                                           structure_of, structures_in)
 from VoxTellCore.findings.categories import (OTHER_ABDOMINAL, abdominal_category, categorize, is_abdominal,
                                              lung_category)
@@ -34,7 +34,7 @@ from VoxTellCore.findings.measurements import MEASUREMENT, normalise_measurement
 from VoxTellCore.findings.organs import (FREE_FLUID, noun_phrase_end, report_region, report_tumour_organ,
                                          finding_organ, split_enumeration, with_organ, with_shared_side, with_subject,
                                          with_tumour_organ, without_adjective_comma)
-from VoxTellCore.findings.restatements import describes_effect, head_key, interpretations, interpreted
+from VoxTellCore.findings.restatements import describes_effect, interpretations, interpreted, kinds
 from VoxTellCore.findings.summaries import merge_finding
 from VoxTellCore.findings.sentences import paragraph_sentences, report_parts, with_antecedent
 from VoxTellCore.findings.tables import with_lesion_rows
@@ -163,13 +163,26 @@ class RuleBasedExtractor:
         return findings
 
 
+# "Transmural infarction cannot be excluded ...": a diagnosis of a few words that the findings before may be.
+_EXCLUDED_DIAGNOSIS = re.compile(r"^\s*(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,3}[\w-]+\s+(?:cannot|can not|can't|could not)"
+                                 r"\s+(?:be\s+)?(?:entirely\s+|completely\s+|fully\s+)?(?:excluded|ruled out)\b",
+                                 re.IGNORECASE)
+
+
 def interprets_findings_before(findings: list[Finding], previous: str, sentence: str) -> bool:
     """Whether `sentence` only says what the findings of the sentence before are ("... a 1.4 cm nodule. This may
     represent ...", "Appearances are those of discitis"): it joins their sentence, so an impression naming the
     diagnosis restates them, and makes the last one uncertain when hedged. It adds no finding of its own."""
     hedged = said_of_the_finding_before(sentence)
     before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
-    if not before or not (hedged or (cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence))):
+    interprets = cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence)
+    describes = cues.ANAPHORIC_START.match(sentence) and not MEASUREMENT.search(sentence)  # "It has a thick wall"
+    first = re.split(r"[;,]", sentence)[0]
+    excluded = _EXCLUDED_DIAGNOSIS.match(first) and not cues.ANATOMY.search(first) \
+        and findings and findings[-1].organ_system == ABDOMEN_PELVIS  # "Infarction cannot be excluded ..."
+    if excluded:
+        return True  # a diagnosis the findings before may be
+    if not before or not (hedged or interprets or describes):
         return False
     for index in before:
         findings[index] = replace(findings[index], source_sentence=f"{previous} {sentence}",
@@ -177,13 +190,20 @@ def interprets_findings_before(findings: list[Finding], previous: str, sentence:
     return True
 
 
+def _finding_words(text: str) -> list[str]:
+    """The whole words that name findings in `text`: "a mature pseudocyst" -> ["pseudocyst"]."""
+    return [re.match(r"[\w-]+", text[m.start():]).group(0) for m in cues.FINDING_NOUN.finditer(text)]
+
+
 def context_structures(text: str, sentence: str, findings: list[Finding]) -> list[str]:
     """The structures a finding naming none may be in, most likely first: that of an earlier finding it names ("...
     in the inferior aspect of the hematoma"), then that of the finding before it in its sentence."""
     named = [f.structure for f in reversed(findings) if f.structure and not f.negated
-             and re.search(rf"\bthe (?:[\w-]+ )?{re.escape(head_key(f.text)[0])}", text, re.IGNORECASE)]
+             and any(re.search(rf"\bthe (?:[\w-]+ )?{re.escape(word)}\b", text, re.IGNORECASE)
+                     for name in [f.text, *interpretations(f.source_sentence)] for word in _finding_words(name))]
     same_sentence = [f.structure for f in findings if f.source_sentence == sentence and f.structure]
-    return named[:1] + same_sentence[-1:]
+    before = [f.structure for f in findings[-1:] if f.structure and cues.ANAPHORIC_START.match(text)]  # "These loops"
+    return named[:1] + same_sentence[-1:] + before
 
 
 def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None,
@@ -206,9 +226,11 @@ def extract_findings(report_text: str, include_prior_references: bool = False) -
 
 # ---------------------------------------------------------------- statements and clauses
 def split_statements(sentence: str) -> list[str]:
-    """Cut at ";" and at ":" after a lead-in ("As far as can be observed: ..."), but not after a label ("Lungs: clear")."""
+    """Cut at ";", at ":" after a lead-in ("As far as can be observed: ..."), but not after a label ("Lungs: clear"),
+    and before ", and the X ..." after an interpretation, which would otherwise end with it ("..., in keeping with
+    pancreatitis, and the duct is dilated")."""
     statements = []
-    for part in re.split(r";\s*", sentence.rstrip(" .")):
+    for part in re.split(r";\s*|(?<=\w),\s+and\s+(?=(?:the|there)\s)(?=[^,]*$)", sentence.rstrip(" .")):
         lead_in, colon, rest = part.partition(": ")
         statements += [lead_in, rest] if colon and len(lead_in.split()) > 3 else [part]
     return statements
@@ -251,6 +273,9 @@ _DETAIL_CATEGORIES = {"Diffuse Organ Change", OTHER_ABDOMINAL}
 _ENLARGEMENT = "Organ Enlargement/Atrophy"
 
 
+_PLACE_PHRASE = re.compile(r"\b(?:at|along|of|in|within|around|involving) (?:the|both)\b", re.IGNORECASE)
+
+
 def _bare(text: str) -> bool:
     """A short finding with no structure, place or size ("Wall thickening", "Bilateral subchondral sclerosis")."""
     return len(text.split()) <= 4 and not (structures_in(text) or cues.PLACE.search(text) or MEASUREMENT.search(text))
@@ -288,7 +313,7 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
             and cues.SURROUNDING_FAT.search(clause.text) and not structures_in(clause.text):
         return True  # "fluid in the hernia sac and stranding of the surrounding fat": around the same finding
     if abdominal and separator == "and" and _bare(previous.text) and not MEASUREMENT.search(clause.text) \
-            and (cues.STRANDING.search(clause.text) or has_place(clause.text) or structures_in(clause.text)):
+            and (cues.STRANDING.search(clause.text) or _PLACE_PHRASE.search(clause.text)):
         return True  # "Wall thickening and stranding at the anastomosis", "sclerosis and erosions of the joints"
     if abdominal and separator == "and" and " with " in previous.text:
         # "dilated appendix with wall thickening and surrounding fat stranding", "enlarged pancreas with a featureless
@@ -304,6 +329,8 @@ def glued_to_previous(previous: Clause, clause: Clause, abdominal: bool = False)
         if abdominal:
             # "obstructing calculus with hydronephrosis" is two findings, "aneurysm with mural thrombus" one
             before_kind, after_kind = abdominal_category(previous.text).name, abdominal_category(clause.text).name
+            if "varices" in kinds(clause.text) - kinds(previous.text):
+                return False  # "thrombus with collateral veins": the collaterals are a finding of their own
             if after_kind in _DETAIL_CATEGORIES:  # but "enlarged liver with diffuse fatty infiltration" is two
                 return not (before_kind == _ENLARGEMENT and after_kind == "Diffuse Organ Change")
             if before_kind == OTHER_ABDOMINAL and structures_in(clause.text) \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from VoxTellCore.findings import cues
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.finding import LUNG_PLEURA, Finding
 from VoxTellCore.findings.restatements import (head_key, interpretations, kinds, place_words, restates, same_kind,
@@ -36,35 +37,39 @@ def _without_side(structure: str) -> tuple[str, str]:
     return (name, side) if side in ("left", "right") else (structure, "")
 
 
-# Names of one space: free fluid "in the pelvis" and "in the pouch of Douglas" are in the same peritoneal cavity.
-_SPACES = frozenset({"peritoneal cavity", "pelvis", "abdomen"})
+# Names of one space: free fluid "in the pelvis" and "in the pouch of Douglas" are in the same peritoneal cavity; a
+# thrombus "of the mesenteric vein extending into the portal vein" is in one venous system.
+_SPACES = (frozenset({"peritoneal cavity", "pelvis", "abdomen"}), frozenset({"vessel", "portal vein", "aorta"}))
 
 
 def _same_organ(structure: str, other: Finding) -> bool:
-    """`other` is in the organ `structure` names, on no other side."""
+    """`other` is in the organ `structure` names, on no other side (free fluid "between the bowel loops" is in the
+    peritoneal cavity)."""
     if not other.structure:
         return False
-    (name, side), (other_name, other_side) = _without_side(structure), _without_side(other.structure)
-    same = name == other_name or {name, other_name} <= _SPACES
+    other_structure = "peritoneal cavity" if "ascites" in kinds(other.text) else other.structure
+    (name, side), (other_name, other_side) = _without_side(structure), _without_side(other_structure)
+    same = name == other_name or any({name, other_name} <= space for space in _SPACES)
     return same and not (side and other_side and side != other_side)
 
 
 def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     """Whether an impression's `finding` (not in the chest) sums up findings of the report's findings section in
-    other words: findings in the same organ whose sentences hold every size it gives, one of which is the same
+    other words: findings in the same organ, with no size the findings section never gave, one of which is the same
     finding, the diagnosis its sentence gives, a finding of the same kind, one whose sentence names it, or (for a
     disease of no other kind: "Acute pyelonephritis" after a striated left kidney) any. In nodes, bones, vessels and
     other structures with many places, the same finding in the places it names."""
     if finding.negated or not finding.structure or finding.organ_system == LUNG_PLEURA:
         return False
     organ = [other for other in findings_section if not other.negated and _same_organ(finding.structure, other)]
-    if not organ or not sizes(finding.text) <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in organ)):
-        return False
+    current = sizes(cues.PRIOR_MEASUREMENT.sub("", finding.text))  # "(about 12 cm vs 8 cm)": the 8 cm was before
+    if not organ or not current <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in findings_section)):
+        return False  # a size the findings never gave: a new finding
     own_kinds, stem = kinds(finding.text) or kinds(finding.text, whole=True), head_key(finding.text)[0]
     same = [other for other in organ if same_kind(finding.text, other.text) or own_kinds & kinds(other.text)
             or any(same_kind(finding.text, diagnosis) for diagnosis in interpretations(other.source_sentence))]
     if _without_side(finding.structure)[0] in _MANY_PLACES:
-        places, theirs = place_words(finding.text), set().union(*(place_words(o.text) for o in same))
+        places, theirs = place_words(head_phrase(finding.text)), set().union(*(place_words(o.text) for o in same))
         if {"right", "left"} <= theirs:  # "bilateral psoas abscesses" after the right and the left one
             places -= {"both"}
         return bool(same) and places <= theirs
@@ -72,12 +77,15 @@ def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     disease = bool(_DIAGNOSIS.search(head_phrase(finding.text)))
     agreeing = same + [other for other in organ if named.search(other.source_sentence)
                        or (disease and kinds(other.text) <= _SIGNS)]
-    return bool(agreeing) and _exact_places(finding.text) <= set().union(*(_exact_places(o.text) for o in agreeing))
+    theirs = set().union(*(_exact_places(o.text) for o in agreeing))
+    unstated = set() if theirs & _BOWEL_HALVES else _BOWEL_HALVES  # "these loops" may be the jejunum's
+    return bool(agreeing) and _exact_places(finding.text) - unstated <= theirs
 
 
 def _exact_places(text: str) -> set[str]:
     """The places that tell two findings of one organ apart: sides, segments, levels, vertebrae."""
     places = {place for place in place_words(text) if place in _EXACT_PLACE_WORDS or place[-1].isdigit()}
+    places |= {word for word in _EXACT_PLACE_WORDS if re.search(rf"\b{word}\b", text, re.IGNORECASE)}
     segments = {place for place in places if place.startswith("segment")}
     for listed in re.findall(r"\bsegments? ([1-8][ab]?(?:\s*(?:/|-|,|and|or|&)\s*[1-8][ab]?)*)", text, re.IGNORECASE):
         segments |= {f"segment {number}" for number in re.findall(r"[1-8]", listed)}  # 4a is in segment 4
@@ -85,8 +93,8 @@ def _exact_places(text: str) -> set[str]:
 
 
 # (Sides are not among them: a paired organ's side is part of its structure, and in the liver a side may be a vein's.)
-_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate", "small bowel",
-                                "large bowel"})
+_BOWEL_HALVES = frozenset({"small bowel", "large bowel"})
+_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"}) | _BOWEL_HALVES
 
 
 def merge_finding(findings: list[Finding], finding: Finding, findings_section: list[Finding] | None = None) -> None:
