@@ -347,7 +347,7 @@ def test_fluid_filled_describes_the_bowel_and_is_no_fluid_finding():
     ("Findings:\nPancreas: The pancreatic tail mass abuts the splenic vein; venous invasion is not excluded.\n",
      "The pancreatic tail mass abuts the splenic vein"),
     ("Findings:\nUterus: Junctional zone thickening to 14 mm, cannot exclude adenomyosis.\n",
-     "Junctional zone thickening of the uterus to 14 mm"),
+     "Junctional zone thickening to 14 mm"),
 ])
 def test_a_diagnosis_that_cannot_be_excluded_makes_the_finding_before_it_uncertain(report, kept):
     assert [(f.text, f.uncertain) for f in extract_findings(report) if not f.negated] == [(kept, True)]
@@ -1115,4 +1115,37 @@ def test_a_question_mark_before_a_diagnosis_hedges_the_finding_and_surgery_names
       ("Free fluid between the bowel loops", "bowel")]),
 ])
 def test_sentences_about_the_finding_before_and_impressions_naming_parts_add_no_finding(report, expected):
+    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+
+
+@pytest.mark.parametrize("report, expected", [
+    # what a structure is separate from, a duct that drains, a cavity that is not distorted: no findings
+    ("Findings:\nLeft kidney: 7 cm mass of the upper pole.\nAdrenals: The left adrenal gland is separate from the mass "
+     "and normal.\n", [("7 cm mass of the upper pole of the left kidney", "left kidney")]),
+    ("Findings:\nPancreas: The dorsal duct drains via the minor papilla.\nImpression:\n1. 2 cm splenic cyst.\n"
+     "IR informed at 02:10 for embolisation.\n", [("2 cm splenic cyst", "spleen")]),
+    ("Findings:\nUterus: 3 cm intramural fibroid. The endometrial cavity is not distorted.\n",
+     [("3 cm intramural fibroid", "uterus")]),
+    # pelvic places, findings that name their organ
+    ("Findings:\nThickened left uterosacral ligament. Diffuse thickening of the junctional zone to 16 mm. Nodule of the "
+     "anterior rectosigmoid wall, 1.8 cm.\n", [("Thickened left uterosacral ligament", "pelvis"),
+                                              ("Diffuse thickening of the junctional zone to 16 mm", "uterus"),
+                                              ("Nodule of the anterior rectosigmoid wall, 1.8 cm", "bowel")]),
+    ("Findings:\nSpina bifida occulta at S1. Left tubal ectopic pregnancy with hemoperitoneum.\n",
+     [("Spina bifida occulta at S1", "bone"), ("Left tubal ectopic pregnancy", "left ovary"),
+      ("Hemoperitoneum", "peritoneal cavity")]),
+    # where a finding arises from, and more on it after ";" or in the next sentence, stay with it
+    ("Findings:\nColon: 5 mm focus of active extravasation in the cecum, arising from the dome of a diverticulum.\n",
+     [("5 mm focus of active extravasation in the cecum, arising from the dome of a diverticulum", "bowel")]),
+    ("Findings:\nVessels: The IMA is occluded at its origin; its distal branches fill via collaterals.\n", []),
+    # an impression with a threshold size, a diagnosis of a pars defect, bleeding for extravasation sums up
+    ("Findings:\nLeft kidney: 4.3 cm angiomyolipoma of the lower pole, previously 3.7 cm.\nSpine: Bilateral L5 pars "
+     "defects with grade 1 anterolisthesis.\nColon: 6 mm focus of active contrast extravasation in the ascending colon. "
+     "On the delayed phase the extravasated contrast enlarges and layers in the lumen.\nImpression:\n1. Growing left "
+     "renal angiomyolipoma, now exceeds 4 cm.\n2. L5 spondylolysis with grade 1 spondylolisthesis.\n3. Active colonic "
+     "haemorrhage.\n", [("4.3 cm angiomyolipoma of the lower pole of the left kidney", "left kidney"),
+                         ("Bilateral L5 pars defects with grade 1 anterolisthesis", "bone"),
+                         ("6 mm focus of active contrast extravasation in the ascending colon", "bowel")]),
+])
+def test_statements_about_neighbours_and_findings_already_given_add_no_finding(report, expected):
     assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected

@@ -7,8 +7,8 @@ prostate/pelvis under organ headings): `abdomen_dev` (10) and `abdomen_heldout` 
 and committed before the rules were tuned; only `abdomen_dev` was used for tuning; `abdomen_heldout2` and
 `abdomen_heldout3` were each written before the extractor was run on them, scored once, and then fixed with
 general rules (docs/report-grounding.md has their first scores); so were `abdomen_heldout4`, `abdomen_heldout5`,
-`abdomen_heldout6`, `abdomen_heldout7`, `abdomen_heldout8`, `abdomen_heldout9`, `abdomen_heldout10` and
-`abdomen_heldout11`, written by authors who had not read the rules (`abdomen_heldout9` was sealed until the end of
+`abdomen_heldout6`, `abdomen_heldout7`, `abdomen_heldout8`, `abdomen_heldout9`, `abdomen_heldout10`,
+`abdomen_heldout11` and `abdomen_heldout14` (12, 13 and 15 below), written by authors who had not read the rules (`abdomen_heldout9` was sealed until the end of
 its round and scored once, last). Matching rule:
 VoxTellCore/evaluation/extraction.py.
 """
@@ -26,7 +26,7 @@ REPORTS = Path(__file__).parent / "data" / "reports"
 
 ABDOMINAL_SETS = ["abdomen_dev", "abdomen_heldout", "abdomen_heldout2", "abdomen_heldout3", "abdomen_heldout4",
                   "abdomen_heldout5", "abdomen_heldout6", "abdomen_heldout7", "abdomen_heldout8", "abdomen_heldout9",
-                  "abdomen_heldout10", "abdomen_heldout11"]
+                  "abdomen_heldout10", "abdomen_heldout11", "abdomen_heldout14"]
 
 
 @pytest.mark.parametrize("name", ["dev", "heldout", "heldout2", *ABDOMINAL_SETS])
@@ -88,7 +88,7 @@ def test_a_prediction_that_names_no_structure_is_counted():
 
 # Written by authors who had not read the rules and scored at this session's end (docs/report-grounding.md); their
 # strict precision and structures named are below the targets, so they are held to recall, precision and negations.
-DEVELOPMENT_SETS = ["abdomen_heldout12", "abdomen_heldout13"]
+DEVELOPMENT_SETS = ["abdomen_heldout12", "abdomen_heldout13", "abdomen_heldout15"]
 
 
 @pytest.mark.parametrize("name", DEVELOPMENT_SETS)

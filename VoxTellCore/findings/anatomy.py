@@ -63,9 +63,10 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("prostate", r"prostat|extraprostatic|peripheral zone|transition zone|central zone", ABDOMEN_PELVIS),
     Structure("seminal vesicle", r"seminal vesic", ABDOMEN_PELVIS, paired=True),
     Structure("uterus", r"uter(?:us|ine)|endometri(?:um|al)|myometri|cervix|cervical canal|fibroids?|hysterectom|"
+                        r"junctional zone|nabothian|retrocervical|paracervical|parametri|"
                         r"cervical (?=carcinoma|cancer)",
               ABDOMEN_PELVIS),
-    Structure("ovary", r"ovar|adnex|fallopian|hydrosalpinx|endometrioma|oophorectom|salping", ABDOMEN_PELVIS,
+    Structure("ovary", r"ovar|adnex|fallopian|tubal\b|hydrosalpinx|endometrioma|oophorectom|salping", ABDOMEN_PELVIS,
               paired=True),
     Structure("vagina", r"vagin|vulv|labia\b|labial\b|bartholin", ABDOMEN_PELVIS),
     Structure("penis", r"penis|penile|corpus cavernosum|corpora cavernosa", ABDOMEN_PELVIS),
@@ -75,12 +76,14 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure("bowel", r"bowel|colon|colic|sigmoid|c(?:a)?ecum|cecal|ileum|ileal|ileocolic|jejun|duoden|rect(?:um|al)|"
                        r"ileo\w+|entero\w+|(?:hepatic|splenic) flexure|append|periappendiceal|diverticul|mesenter|pericolonic|anastomo|"
                        r"\w+jejunostomy|\w*colitis|proctitis|"
-                       r"epiploic|haustra|terminal ile|small intestin|intestin|(?:hemi)?colectom|intussus", ABDOMEN_PELVIS),
+                       r"epiploic|haustra|terminal ile|small intestin|intestin|(?:hemi)?colectom|intussus|rectosigmoid",
+              ABDOMEN_PELVIS),
     Structure("peritoneal cavity", r"peritone|hemoperitone|haemoperitone|pneumoperitone|ascites|"
                                    r"(?:right|left) (?:upper|lower) quadrant|paracolic|cul-de-sac|pouch of douglas|morison|perihepatic|"
                                    r"perisplenic|omentum|omental|hepatorenal|lesser sac|free (?:intraperitoneal )?(?:air|gas)",
               ABDOMEN_PELVIS),
-    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic (?:cavity|side ?wall|floor)|presacral|"
+    Structure("pelvis", r"pelvis\b|pelvic (?:free )?fluid|pelvic (?:cavity|side ?wall|floor)|presacral|rectovaginal|"
+                        r"uterosacral|vesicouterine|"
                         r"perineum|perineal", ABDOMEN_PELVIS),
     Structure("retroperitoneum", r"retroperitone|para-?aortic|aortocaval|paracaval|retrocaval", ABDOMEN_PELVIS),
     Structure("abdominal wall", r"abdominal wall|inguinal|umbilical|ventral hernia|incisional|hernia sac|"

@@ -18,7 +18,7 @@ FINDING_NOUN = _any(
     "lymphadenopath", "adenopath", r"lymph nodes?", "fracture", "collection", "goit", "stent", "catheter",
     "pacemaker", "prosthe", "atheroscl", "steatosis", "osteophyt", "deformit", "hydronephros", "ascites",
     # devices, trauma, vessels, surgery: positive findings even where no category keyword applies
-    r"tubes?\b", r"lines?\b", "drain", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
+    r"tubes?\b", r"lines?\b", r"drain(?!s? (?:via|into|to|through|normally|freely|well)\b)", r"wires?\b", r"clips?\b", r"sutures?\b", r"ports?\b", "device",
     "contusion", "laceration", r"ruptur(?:e|ed)\b", "hemorrhag", "haemorrhag", r"filling defects?", "embol", "thromb",
     "post-?surgical", "post-?operative", r"\w+ectomy", "sternotomy", "cardiomegal", "shift",
     # abdomen and pelvis
@@ -33,6 +33,7 @@ FINDING_NOUN = _any(
     # a tumour's contact with a vessel, in staging: a finding of the vessel
     r"contact\b", "encase", r"abutment", r"extension\b", r"invasion\b", "ileus", "volvulus", "intussuscep",
     "conglomerate", "hydrocele", ARTERIAL_VARIANT, r"deposits?\b", r"destruct", r"phlegmon", r"erosions?\b", "endoleak", "strictur", r"thinning\b", "crohn", r"collaterals?\b",
+    r"ectopic pregnan", r"spina bifida",
     r"(?:rind|mantle|cuff|sheet) of (?:[\w-]+ )*?soft tissue", r"pseudo-?(?:cyst|aneurysm|polyp)",
     r"obstruction\b", r"free (?:intraperitoneal |intra-abdominal )?air\b", r"dissection\b", r"occlusion\b", "tether",
     r"pars (?:interarticularis )?defects?\b", "spondylolys", r"beading\b", "outpouch", r"ulcer(?:s|ation)?\b",
@@ -49,7 +50,9 @@ ABNORMAL_MODIFIER = _any("increas", "enlarg", "dilat", "ectasi", "ectatic", "thi
 NEGATION_BEFORE = _any(r"no\b", r"not\b", r"none\b", r"without\b", r"negative for", r"free of", r"absence of",
                        r"ruled out", r"nor\b", r"(?:interval )?resolution of", r"resolved\b", r"cleared\b",
                        r"clearing of", r"(?:interval )?removal of")
-NEGATION_AFTER = _any(r"(?:is|are|considered|felt|thought to be|seems?) (?:very |highly )?unlikely\b",r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted)",
+NEGATION_AFTER = _any(r"(?:is|are|considered|felt|thought to be|seems?) (?:very |highly )?unlikely\b",
+                      r"(?:is|are|was|were) not (?:seen|detected|observed|identified|present|visuali[sz]ed|noted|"
+                      r"distorted|involved|obstructed|narrowed|displaced|invaded)",
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
                       r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
                       # normal by a criterion, or a device taken out: not a finding to segment
@@ -102,8 +105,8 @@ NORMAL_PREDICATE = re.compile(r"\b(?:(?:is|are|remains?|appears?) (?:otherwise )
                               r"\s*(?:\([^()]*\))?\s*$", re.IGNORECASE)
 
 # "lateral to the ovarian mass": a finding used as a landmark to place something else.
-LANDMARK = re.compile(r"\b(?:lateral|medial|anterior|posterior|superior|inferior|adjacent|next|close|cranial|caudal)"
-                      r"\s+to\s+(?:the|a|an)\s+[\w-]+(?:\s+[\w-]+)?(?=\s*(?:[,;.]|$|\sand\b))", re.IGNORECASE)
+LANDMARK = re.compile(r"\b(?:(?:lateral|medial|anterior|posterior|superior|inferior|adjacent|next|close|cranial|caudal)"
+                      r"\s+to|separate from)\s+(?:the|a|an)\s+[\w-]+(?:\s+[\w-]+)?(?=\s*(?:[,;.]|$|\sand\b))", re.IGNORECASE)
 
 # Comparison with an earlier study ("stable since the prior exam", "new", "now measures"). Such a finding is still
 # reported; only a prior-study statement about something no longer there is left out.
@@ -135,7 +138,7 @@ NOT_AN_OBSERVATION = _any(
     r"tumou?r board", r"multidisciplinary (?:team|meeting|conference)",
     # a response assessment over all target lesions, not a finding: "partial response", "sum of diameters"
     r"\btarget lesions\b", r"\bsum of (?:the )?(?:longest )?diameters\b", r"\b(?:partial|complete) (?:metabolic )?response\b",
-    r"communicated", r"notified", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
+    r"communicated", r"notified", r"\b(?:informed|paged|contacted)\b", r"(?:the )?patient (?:is|was|will be) (?:being )?(?:taken|transferred|referred|sent|"
     r"admitted|scheduled)",
     r"evaluated optimally", r"contrast (?:medium|material|agent)",
     r"sections? (?:were|was) (?:taken|obtained)", r"reconstruct", r"(?:slice|section) thickness")
@@ -260,7 +263,8 @@ SEQUENCE_START = re.compile(r"^T[12]\*?(?:[\s-]|$)")
 PREPOSITION_START = re.compile(r"^(?:in|within|at|along|of|on|from|to|near|adjacent to|involving|predominantly|"
                                r"mostly|most pronounced|worst|especially|the largest|largest|"
                                r"which|that|(?:surrounded|accompanied|bordered|outlined|lined|characteri[sz]ed|"
-                               r"delineated) (?:by|with)|now (?:longer|larger|smaller|bigger|shorter|more|less|measur\w*))\b",
+                               r"delineated) (?:by|with)|(?:arising|originating) from|"
+                               r"now (?:longer|larger|smaller|bigger|shorter|more|less|measur\w*))\b",
                                re.IGNORECASE)  # said of the noun before
 # "Right anterior transition zone at the apex, 1.6 cm lesion": a place without a finding, then the finding.
 BARE_FRONTED_LOCATION = re.compile(r"^(?P<location>(?![^,]*\b(?:is|are|was|were|has|have)\b)[^,]{3,60}),\s*(?P<rest>.+)$",
@@ -276,7 +280,8 @@ FINDING_KINDS = {
                    r"polyps?\b", r"focal nodular hyperplasia"),
     "stone": _any(r"stones?\b", r"calcul", r"\w*lithiasis", r"gallstones?\b", DUCT_FILLING_DEFECT),
     "enlargement": _any(r"enlarg", r"\w+megaly", r"hypertroph", r"distended"),
-    "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken"),
+    "atrophy": _any(r"atroph", r"smaller\b", r"cortical thinning", r"shrunken", r"(?:is|are) small\b"),
+    "bleeding": _any(r"extravasat", r"h(?:a)?emorrhag", r"bleed", r"(?:contrast )?blush\b"),
     "dilatation": _any(r"dilat", r"ectasi", r"hydro\w*(?:nephrosis|ureter)", r"obstruction\b"),  # dilated above it
     "aneurysm": _any(r"aneurysm"),
     "stenosis": _any(r"stenos", r"narrowing"),
@@ -284,6 +289,8 @@ FINDING_KINDS = {
     "varices": _any(r"varic", r"collaterals?\b", r"collateral (?:veins?|vessels?|pathways?)"),
     "ascites": _any(r"ascites", r"free fluid"),
     "collection": _any(r"collections?\b", r"abscess", r"pseudo-?cysts?\b"),
+    "spondylolysis": _any(r"spondyloly", r"pars (?:interarticularis )?defects?", r"\w*listhesis"),
+    "fracture": _any(r"fractur", r"compression deformit"),
     "steatosis": _any(r"steatosis", r"fatty (?:infiltration|liver|change)", r"signal (?:loss|drop)"),
     "cirrhosis": _any(r"cirrho", r"nodular (?:contour|surface|margins?)", r"surface nodularity"),  # its sign
     "appendicitis": _any(r"appendicitis", r"append\w* (?:is )?(?:\w+ ){0,2}dilat"),

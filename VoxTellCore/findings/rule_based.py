@@ -91,9 +91,11 @@ class RuleBasedExtractor:
         findings: list[Finding] = []
         place = None  # the location of the statement before, for a hedged diagnosis after ";"
         statement_findings: list[Finding] = []
-        for statement in split_statements(sentence):
+        for number, statement in enumerate(split_statements(sentence)):
             if statement_findings and said_of_the_finding_before(statement):  # "two lesions; they may be metastases"
                 findings[-len(statement_findings):] = [replace(f, uncertain=not f.negated) for f in statement_findings]
+            if number and cues.ANAPHORIC_START.match(statement) and not MEASUREMENT.search(statement):
+                continue  # "...; its distal branches fill via collaterals": more on the finding before
             tails = interpretations(statement)
             hedged_tail = any(cues.HEDGE.search(tail) for tail in tails)  # ", likely a cyst"
             shared_tail = any(cues.SHARED_TAIL.match(tail) for tail in tails)  # ", both suspicious for ..."
@@ -169,6 +171,19 @@ _EXCLUDED_DIAGNOSIS = re.compile(r"^\s*(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,3}[\w-]
                                  re.IGNORECASE)
 
 
+def _refers_back(sentence: str, before: list[Finding]) -> bool:
+    """"The extravasated contrast enlarges and layers ..." after "6 mm focus of active contrast extravasation in the
+    colon": a sentence whose subject is the finding before, saying more of it in its own structure, with no size."""
+    sentence = re.sub(r"^(?:on|in) the [\w\s-]{0,30}?(?:phases?|images?|sequences?),?\s+", "", sentence,
+                      flags=re.IGNORECASE)  # "On the portal venous phase the extravasated contrast ..."
+    subject = re.match(r"^(?:the|this|these)\s+((?:[\w-]+\s+){0,2}[\w-]+)", sentence, re.IGNORECASE)
+    if not subject or MEASUREMENT.search(sentence):
+        return False
+    stems = {word[:5].lower() for word in subject.group(1).split() if len(word) > 4}
+    return any({word[:5].lower() for word in _finding_words(f.text)} & stems and {s.name for s in structures_in(sentence)}
+               <= {s.name for s in structures_in(f.text)} for f in before)
+
+
 def interprets_findings_before(findings: list[Finding], previous: str, sentence: str) -> bool:
     """Whether `sentence` only says what the findings of the sentence before are ("... a 1.4 cm nodule. This may
     represent ...", "Appearances are those of discitis"): it joins their sentence, so an impression naming the
@@ -176,12 +191,14 @@ def interprets_findings_before(findings: list[Finding], previous: str, sentence:
     hedged = said_of_the_finding_before(sentence)
     before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
     interprets = cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence)
-    describes = cues.ANAPHORIC_START.match(sentence) and not MEASUREMENT.search(sentence)  # "It has a thick wall"
+    describes = cues.ANAPHORIC_START.match(sentence) \
+        and (not MEASUREMENT.search(sentence) or interpretations(sentence))  # "It has a thick wall"
     first = re.split(r"[;,]", sentence)[0]
     excluded = _EXCLUDED_DIAGNOSIS.match(first) and not cues.ANATOMY.search(first) \
         and findings and findings[-1].organ_system == ABDOMEN_PELVIS  # "Infarction cannot be excluded ..."
-    if excluded:
-        return True  # a diagnosis the findings before may be
+    if excluded or (describes and not before):
+        return True  # a diagnosis the findings before may be; more on a finding merged away
+    describes = describes or (before and _refers_back(sentence, [findings[i] for i in before]))
     if not before or not (hedged or interprets or describes):
         return False
     for index in before:
@@ -372,6 +389,7 @@ def is_hedged(text: str) -> bool:
 
 def is_negated(text: str) -> bool:
     """A negative ("No effusion", "effusion is not seen") or normal ("heart size is normal") clause."""
+    text = cues.LANDMARK.sub("", text)  # "is separate from the mass and normal"
     heads = [m.start() for m in (cues.FINDING_NOUN.search(text), cues.ABNORMAL_MODIFIER.search(text)) if m]
     head = min(heads, default=None)
     negation = cues.NEGATION_BEFORE.search(text)

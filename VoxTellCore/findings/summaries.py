@@ -32,6 +32,11 @@ _SIGNS = frozenset({"enlargement", "atrophy", "dilatation", "inflammation", "wal
                     "cirrhosis"})
 
 
+# "now exceeds 4 cm", "more than 1 cm": a threshold, not a size of the finding.
+_THRESHOLD = re.compile(r"\b(?:exceeds?|exceeding|more than|greater than|less than|over|under|above|below)\s+"
+                        r"\d+(?:\.\d+)?\s*(?:mm|cm)\b|[<>]\s*\d+(?:\.\d+)?\s*(?:mm|cm)\b", re.IGNORECASE)
+
+
 def _without_side(structure: str) -> tuple[str, str]:
     side, _, name = structure.partition(" ")
     return (name, side) if side in ("left", "right") else (structure, "")
@@ -62,11 +67,12 @@ def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     if finding.negated or not finding.structure or finding.organ_system == LUNG_PLEURA:
         return False
     organ = [other for other in findings_section if not other.negated and _same_organ(finding.structure, other)]
-    current = sizes(cues.PRIOR_MEASUREMENT.sub("", finding.text))  # "(about 12 cm vs 8 cm)": the 8 cm was before
+    current = sizes(_THRESHOLD.sub("", cues.PRIOR_MEASUREMENT.sub("", finding.text)))  # "12 cm vs 8 cm", "exceeds 4 cm"
     if not organ or not current <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in findings_section)):
         return False  # a size the findings never gave: a new finding
     own_kinds, stem = kinds(finding.text) or kinds(finding.text, whole=True), head_key(finding.text)[0]
-    same = [other for other in organ if same_kind(finding.text, other.text) or own_kinds & kinds(other.text)
+    same = [other for other in organ if same_kind(finding.text, other.text)
+            or own_kinds & (kinds(other.text) or kinds(other.text, whole=True))
             or any(same_kind(finding.text, diagnosis) for diagnosis in interpretations(other.source_sentence))]
     if _without_side(finding.structure)[0] in _MANY_PLACES:
         places, theirs = place_words(head_phrase(finding.text)), set().union(*(place_words(o.text) for o in same))
