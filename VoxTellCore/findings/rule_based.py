@@ -10,8 +10,9 @@ are glued back to their neighbour, and a noun phrase is never cut after an adjec
 ("severe centrilobular | and paraseptal emphysema"). Each clause is then tidied into a short
 phrase, its measurements normalised, and classified as negated/normal, uncertain, compared
 with a prior study, and by category. A finding that restates an earlier one (an impression
-repeating the findings) is merged into it, the more specific text kept (restatements.py), and a sentence that only
-tells what a finding already reported does ("The hematoma displaces ...") is left out. In the abdomen and
+repeating the findings) is merged into it, the more specific text kept (restatements.py), an impression that sums up
+findings of the same organ in other words adds none (summaries.py), and a sentence that only tells what a finding
+already reported does ("The hematoma displaces ...") or is ("Appearances are those of ...") is left out. In the abdomen and
 pelvis, the organ of a heading goes into each finding's text and lists are cut into one
 finding per structure (organs.py), a tumour naming no organ takes the organ of the report's cancer
 ("RECTAL CANCER STAGING"), and a diagnosis that "cannot be excluded" after a finding makes
@@ -185,9 +186,11 @@ def _refers_back(sentence: str, before: list[Finding]) -> bool:
 
 
 def interprets_findings_before(findings: list[Finding], previous: str, sentence: str) -> bool:
-    """Whether `sentence` only says what the findings of the sentence before are ("... a 1.4 cm nodule. This may
-    represent ...", "Appearances are those of discitis"): it joins their sentence, so an impression naming the
-    diagnosis restates them, and makes the last one uncertain when hedged. It adds no finding of its own."""
+    """Whether `sentence` only says more about the findings of the sentence before: what they are ("... a 1.4 cm
+    nodule. This may represent ...", "Appearances are those of discitis"), how they look ("It has a thick enhancing
+    wall", "The extravasated contrast enlarges ...") or what they may be ("Transmural infarction cannot be
+    excluded"). It joins their sentence, so an impression naming the diagnosis restates them, and makes the last one
+    uncertain when hedged. It adds no finding of its own."""
     hedged = said_of_the_finding_before(sentence)
     before = [i for i, f in enumerate(findings) if f.source_sentence == previous and not f.negated]
     interprets = cues.INTERPRETING_SUBJECT.match(sentence) and interpretations(sentence)
