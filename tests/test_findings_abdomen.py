@@ -1149,3 +1149,12 @@ def test_sentences_about_the_finding_before_and_impressions_naming_parts_add_no_
 ])
 def test_statements_about_neighbours_and_findings_already_given_add_no_finding(report, expected):
     assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+
+
+@pytest.mark.parametrize("report", [
+    "Findings:\nBladder: Normal. Both distal ureters non-dilated.\n",
+    "Findings:\nRight ovary: Otherwise atrophic postmenopausal ovary.\n",
+    "Findings:\nThe mass is well separated from the uterus and sigmoid colon.\n",
+])
+def test_non_dilated_structures_an_ovary_normal_for_age_and_a_mass_separate_from_its_neighbours_are_no_findings(report):
+    assert positives(report) == []

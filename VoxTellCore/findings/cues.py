@@ -56,7 +56,9 @@ NEGATION_AFTER = _any(r"(?:is|are|considered|felt|thought to be|seems?) (?:very 
                       r"not (?:seen|detected|observed|identified|present)", r"absent\b", r"no longer",
                       r"(?:has|have) (?:since )?(?:completely )?(?:resolved|cleared|disappeared)", r"resolved\b",
                       # normal by a criterion, or a device taken out: not a finding to segment
-                      r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"(?:within|upper|at the upper) "
+                      r"not (?:enlarged|dilated|thickened|pathologic\w*)", r"non-?(?:dilated|enlarged|distended|thickened)\b",
+                      r"otherwise (?:\w+ )?(?:postmenopausal|age-appropriate|normal)\b",
+                      r"(?:is|are) (?:well |clearly )?separated? from\b", r"(?:within|upper|at the upper) "
                       r"(?:normal |physiologic )?limits?(?: of normal)?", r"by (?:size )?criteria", r"physiologic(?:al)?\b",
                       r"(?:unremarkable|normal|appropriate|expected) for (?:the patient'?s )?age",
                       # "The ileocolic anastomosis is unremarkable": the whole predicate is an all-clear
@@ -106,7 +108,8 @@ NORMAL_PREDICATE = re.compile(r"\b(?:(?:is|are|remains?|appears?) (?:otherwise )
 
 # "lateral to the ovarian mass": a finding used as a landmark to place something else.
 LANDMARK = re.compile(r"\b(?:(?:lateral|medial|anterior|posterior|superior|inferior|adjacent|next|close|cranial|caudal)"
-                      r"\s+to|separate from)\s+(?:the|a|an)\s+[\w-]+(?:\s+[\w-]+)?(?=\s*(?:[,;.]|$|\sand\b))", re.IGNORECASE)
+                      r"\s+to|(?:well )?separate(?:d)? from)\s+(?:the|a|an)\s+[\w-]+(?:\s+[\w-]+)?(?=\s*(?:[,;.]|$|\sand\b))",
+                      re.IGNORECASE)
 
 # Comparison with an earlier study ("stable since the prior exam", "new", "now measures"). Such a finding is still
 # reported; only a prior-study statement about something no longer there is left out.

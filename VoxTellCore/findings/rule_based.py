@@ -392,6 +392,8 @@ def is_hedged(text: str) -> bool:
 
 def is_negated(text: str) -> bool:
     """A negative ("No effusion", "effusion is not seen") or normal ("heart size is normal") clause."""
+    if cues.NEGATION_AFTER.search(text):  # "effusion is not seen", "the mass is well separated from the uterus"
+        return True
     text = cues.LANDMARK.sub("", text)  # "is separate from the mass and normal"
     heads = [m.start() for m in (cues.FINDING_NOUN.search(text), cues.ABNORMAL_MODIFIER.search(text)) if m]
     head = min(heads, default=None)
