@@ -71,7 +71,7 @@ def place_words(text: str) -> set[str]:
     places = {cues.LOCATION_WORDS[w] for w in words if w in cues.LOCATION_WORDS}
     places |= {f"segment {n}" for n in re.findall(r"\bsegments? ([1-8][ab]?(?:[/-][1-8][ab]?)?)", text.lower())}
     places |= {m.group(0).lower() for m in re.finditer(VERTEBRA, text)}  # "L1" fractures are not the rib fractures
-    places |= {half for half, words in _BOWEL_HALVES.items() if words.search(text)}  # small bowel is not the colon
+    places |= {half for half, words in BOWEL_HALVES.items() if words.search(text)}  # small bowel is not the colon
     for phrase in re.findall(r"\b(?:in|of|at|along|within|involving|encas\w*|surround\w*|"
                              r"(?:deep|medial|lateral|superior|inferior|anterior|posterior) to) the ([a-z0-9 -]+?)(?=$|"
                              r"[,;(]|\s(?:with|without|which|that|and|measuring|communicating|demonstrating|containing|extending|where|"
@@ -81,7 +81,7 @@ def place_words(text: str) -> set[str]:
     return places
 
 
-_BOWEL_HALVES = {"small bowel": re.compile(r"\b(?:small (?:bowel|intestin)|jejun|ile(?:um|al)\b|duoden)", re.IGNORECASE),
+BOWEL_HALVES = {"small bowel": re.compile(r"\b(?:small (?:bowel|intestin)|jejun|ile(?:um|al)\b|duoden)", re.IGNORECASE),
                  "large bowel": re.compile(r"\b(?:large bowel|colon|colonic|c(?:a)?ec(?:um|al)|sigmoid|rect(?:um|al))",
                                            re.IGNORECASE)}
 _NOT_THERE = re.compile(r"\b(?:without|sparing)\b|,\s*with\b", re.IGNORECASE)

@@ -83,8 +83,7 @@ class RuleBasedExtractor:
                 if describes_effect(finding, findings):
                     continue  # "The hematoma displaces the kidney": what a finding already there does
                 if not finding.negated:
-                    finding = with_context_organ(finding, tumour_organ, paragraph_organ, context_structures(
-                        finding.text, sentence, findings))
+                    finding = with_context_organ(finding, tumour_organ, paragraph_organ, sentence, findings)
                 merge_finding(findings, finding, findings_section)
         return findings
 
@@ -218,23 +217,24 @@ def _finding_words(text: str) -> list[str]:
 def context_structures(text: str, sentence: str, findings: list[Finding]) -> list[str]:
     """The structures a finding naming none may be in, most likely first: that of an earlier finding it names ("...
     in the inferior aspect of the hematoma"), then that of the finding before it in its sentence."""
-    named = [f.structure for f in reversed(findings) if f.structure and not f.negated
-             and any(re.search(rf"\bthe (?:[\w-]+ )?{re.escape(word)}\b", text, re.IGNORECASE)
-                     for name in [f.text, *interpretations(f.source_sentence)] for word in _finding_words(name))]
+    named = next((f.structure for f in reversed(findings) if f.structure and not f.negated
+                  and any(re.search(rf"\bthe (?:[\w-]+ )?{re.escape(word)}\b", text, re.IGNORECASE)
+                          for name in [f.text, *interpretations(f.source_sentence)] for word in _finding_words(name))),
+                 None)
     same_sentence = [f.structure for f in findings if f.source_sentence == sentence and f.structure]
     before = [f.structure for f in findings[-1:] if f.structure and cues.ANAPHORIC_START.match(text)]  # "These loops"
-    return named[:1] + same_sentence[-1:] + before
+    return ([named] if named else []) + same_sentence[-1:] + before
 
 
-def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None,
-                       sentence_structures: list[str]) -> Finding:
+def with_context_organ(finding: Finding, tumour_organ: str | None, paragraph_organ: Organ | None, sentence: str,
+                       findings: list[Finding]) -> Finding:
     """A positive finding naming its organ: a tumour naming none is in the report's cancer organ ("Tumour extends
-    ..." in a rectal cancer report); another finding naming none is in the structure of the finding before it in its
-    sentence ("lesion abutting the colon, surrounding fat stranding"), else in its prose paragraph's organ."""
+    ..." in a rectal cancer report); another finding naming none is in a structure of its context
+    (`context_structures`), else in its prose paragraph's organ. Free fluid is in no organ."""
     text = with_tumour_organ(finding.text, tumour_organ)
-    context = [heading_organ(name) for name in sentence_structures] + [paragraph_organ]
-    organ = next((o for o in context if o and o.structure.region != CHEST), None)
-    if not structures_in(text) and organ and not FREE_FLUID.search(text):  # free fluid is in no organ
+    if not structures_in(text) and not FREE_FLUID.search(text):
+        context = [heading_organ(name) for name in context_structures(text, sentence, findings)] + [paragraph_organ]
+        organ = next((o for o in context if o and o.structure.region != CHEST), None)
         text = with_organ(text, organ)
     return replace(finding, text=text, structure=structure_of(text))
 

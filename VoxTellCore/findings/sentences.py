@@ -152,13 +152,14 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
             organ = list_organ = None
             finding_heading = list_finding_heading = ""
         block = _BULLET.sub("", block)
-        paragraph_organ, sentences_of_block = None, []
+        paragraph_organ, paragraph_started = None, False
         for sentence in _block_sentences(block):
             sentence = _without_size_label(sentence)
             inline = _LEADING_SUBHEADING.match(sentence)  # "... lobe. Pleura: left apical thickening."
             alone = _ORGAN_ALONE.match(sentence)
-            if alone and heading_organ(alone["organ"]) and not _SAYS_SOMETHING.search(sentence):
-                organ = heading_organ(alone["organ"])  # "Liver. Two hypodense lesions."
+            alone_organ = heading_organ(alone["organ"]) if alone and not _SAYS_SOMETHING.search(sentence) else None
+            if alone_organ:
+                organ = alone_organ  # "Liver. Two hypodense lesions."
                 continue
             place = location
             if inline:
@@ -168,11 +169,10 @@ def paragraph_sentences(text: str) -> list[tuple[str, Organ | None, Organ | None
             if place and not OWN_PLACE.search(sentence):
                 sentence = f"{sentence.rstrip(' .')} {place}."
             if finding_heading and MEASUREMENT.search(sentence) \
-                    and not FINDING_NOUN.search(re.sub(r"\([^()]*\)", "", sentence)):
+                    and not FINDING_NOUN.search(_without_asides(sentence)):
                 sentence = f"{finding_heading[0].upper()}{finding_heading[1:].lower()} {sentence[0].lower()}{sentence[1:]}"
-            if not sentences_of_block:
-                paragraph_organ = _paragraph_organ(sentence)
-            sentences_of_block.append(sentence)
+            if not paragraph_started:
+                paragraph_organ, paragraph_started = _paragraph_organ(sentence), True
             sentences.append((sentence, organ, organ or paragraph_organ))
     return [(s.strip(), o, p) for s, o, p in sentences if s.strip(" .;")]
 
@@ -203,12 +203,17 @@ def _paragraph_organ(first_sentence: str) -> Organ | None:
     return heading_organ(named[0].name) if len(named) == 1 and len(structures_in(first_sentence)) == 1 else None
 
 
+def _without_asides(text: str) -> str:
+    """`text` without what it says in brackets: "3.1 x 2.8 cm (pre-treatment lesion 2.9 cm)" -> "3.1 x 2.8 cm"."""
+    return re.sub(r"\s*\([^()]*\)", "", text)
+
+
 def _without_size_label(text: str) -> str:
     """"Maximal diameter (axial): 6.3 cm" -> "Maximal diameter (axial) 6.3 cm": the label of a size alone is no
     heading (an organ's is: "Spleen: 12 cm"; so is one before a finding: "Left: 3.4 cm mass")."""
     labelled = _LABELLED_SIZE.match(text)
     if not labelled or structures_in(labelled["label"]) \
-            or FINDING_NOUN.search(re.sub(r"\([^()]*\)", "", labelled["size"])):
+            or FINDING_NOUN.search(_without_asides(labelled["size"])):
         return text
     return f"{labelled['label']} {labelled['size']}"
 
@@ -222,7 +227,7 @@ def _organ_after(heading: str, organ: Organ | None) -> Organ | None:
     """The organ of a new heading; "Observation 1:", "Left:", "Segment 2:", a finding that names no organ
     ("Endoleak:" under "ANEURYSM SAC") and a heading that names no structure ("Morphology:", "Size:") go on with
     the organ before it; "Vessels:", "Other:" end it."""
-    heading = re.sub(r"\s*\([^()]*\)", "", heading)  # "Observation 3 (new)"
+    heading = _without_asides(heading)  # "Observation 3 (new)"
     found = heading_organ(heading) or sub_heading_organ(heading, organ)
     if found or structures_in(heading) and not FINDING_NOUN.search(heading) or _NEW_TOPIC.match(heading):
         return found

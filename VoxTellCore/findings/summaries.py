@@ -13,8 +13,8 @@ from dataclasses import replace
 from VoxTellCore.findings import cues
 from VoxTellCore.findings.categories import head_phrase
 from VoxTellCore.findings.finding import LUNG_PLEURA, Finding
-from VoxTellCore.findings.restatements import (head_key, interpretations, kinds, place_words, restates, same_kind,
-                                               sizes)
+from VoxTellCore.findings.restatements import (BOWEL_HALVES, head_key, interpretations, kinds, place_words, restates,
+                                               same_kind, sizes)
 
 
 # Structures that hold many different findings of one kind: two nodes or two bones are not the same by place alone.
@@ -70,9 +70,8 @@ def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     current = sizes(_THRESHOLD.sub("", cues.PRIOR_MEASUREMENT.sub("", finding.text)))  # "12 cm vs 8 cm", "exceeds 4 cm"
     if not organ or not current <= set().union(*(sizes(o.source_sentence) | sizes(o.text) for o in findings_section)):
         return False  # a size the findings never gave: a new finding
-    own_kinds, stem = kinds(finding.text) or kinds(finding.text, whole=True), head_key(finding.text)[0]
-    same = [other for other in organ if same_kind(finding.text, other.text)
-            or own_kinds & (kinds(other.text) or kinds(other.text, whole=True))
+    own_kinds, stem = _kinds_named(finding.text), head_key(finding.text)[0]
+    same = [other for other in organ if same_kind(finding.text, other.text) or own_kinds & _kinds_named(other.text)
             or any(same_kind(finding.text, diagnosis) for diagnosis in interpretations(other.source_sentence))]
     if _without_side(finding.structure)[0] in _MANY_PLACES:
         places, theirs = place_words(head_phrase(finding.text)), set().union(*(place_words(o.text) for o in same))
@@ -84,12 +83,19 @@ def sums_up(finding: Finding, findings_section: list[Finding]) -> bool:
     agreeing = same + [other for other in organ if named.search(other.source_sentence)
                        or (disease and kinds(other.text) <= _SIGNS)]
     theirs = set().union(*(_exact_places(o.text) for o in agreeing))
-    unstated = set() if theirs & _BOWEL_HALVES else _BOWEL_HALVES  # "these loops" may be the jejunum's
+    unstated = set() if theirs & _HALVES else _HALVES  # "these loops" may be the jejunum's
     return bool(agreeing) and _exact_places(finding.text) - unstated <= theirs
 
 
+def _kinds_named(text: str) -> set[str]:
+    """The kinds of finding `text`'s head phrase names, else its whole text ("Right common iliac and left inguinal
+    lymphadenopathy")."""
+    return kinds(text) or kinds(text, whole=True)
+
+
 def _exact_places(text: str) -> set[str]:
-    """The places that tell two findings of one organ apart: sides, segments, levels, vertebrae."""
+    """The places that tell two findings of one organ apart: segments, parts of an organ, levels, vertebrae, the
+    small bowel or the colon."""
     places = {place for place in place_words(text) if place in _EXACT_PLACE_WORDS or place[-1].isdigit()}
     places |= {word for word in _EXACT_PLACE_WORDS if re.search(rf"\b{word}\b", text, re.IGNORECASE)}
     segments = {place for place in places if place.startswith("segment")}
@@ -99,8 +105,8 @@ def _exact_places(text: str) -> set[str]:
 
 
 # (Sides are not among them: a paired organ's side is part of its structure, and in the liver a side may be a vein's.)
-_BOWEL_HALVES = frozenset({"small bowel", "large bowel"})
-_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"}) | _BOWEL_HALVES
+_HALVES = frozenset(BOWEL_HALVES)
+_EXACT_PLACE_WORDS = frozenset({"upper", "lower", "middle", "head", "body", "tail", "neck", "uncinate"}) | _HALVES
 
 
 def merge_finding(findings: list[Finding], finding: Finding, findings_section: list[Finding] | None = None) -> None:
