@@ -15,6 +15,11 @@ def positives(report: str) -> list[str]:
     return [f.text for f in extract_findings(report) if not f.negated]
 
 
+def placed_positives(report: str) -> list[tuple[str, str | None]]:
+    """Each positive finding's text with the structure it names."""
+    return [(f.text, f.structure) for f in extract_findings(report) if not f.negated]
+
+
 def test_an_organ_heading_goes_into_the_prompt_of_every_finding_under_it():
     report = """Findings:
 Spleen: Mildly enlarged, measuring 14.5 cm.
@@ -285,7 +290,7 @@ def test_an_impression_naming_the_diagnosis_a_finding_was_interpreted_as_restate
                                                                "retroperitoneum")),
 ])
 def test_a_region_heading_reaches_the_prompt_after_a_quantity(report, finding):
-    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == [finding]
+    assert placed_positives(report) == [finding]
 
 
 @pytest.mark.parametrize("sentence, text", [
@@ -1076,7 +1081,7 @@ def test_a_finding_used_as_a_landmark_makes_no_finding_and_a_rind_of_soft_tissue
     ("Findings:\nNo other retroperitoneal, mesenteric or pelvic lymphadenopathy.\n", []),
 ])
 def test_report_styles_of_other_hospitals_and_dictation_give_named_findings(report, expected):
-    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+    assert placed_positives(report) == expected
 
 
 def test_a_question_mark_before_a_diagnosis_hedges_the_finding_and_surgery_names_its_organ():
@@ -1115,7 +1120,7 @@ def test_a_question_mark_before_a_diagnosis_hedges_the_finding_and_surgery_names
       ("Free fluid between the bowel loops", "bowel")]),
 ])
 def test_sentences_about_the_finding_before_and_impressions_naming_parts_add_no_finding(report, expected):
-    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+    assert placed_positives(report) == expected
 
 
 @pytest.mark.parametrize("report, expected", [
@@ -1148,7 +1153,7 @@ def test_sentences_about_the_finding_before_and_impressions_naming_parts_add_no_
                          ("6 mm focus of active contrast extravasation in the ascending colon", "bowel")]),
 ])
 def test_statements_about_neighbours_and_findings_already_given_add_no_finding(report, expected):
-    assert [(f.text, f.structure) for f in extract_findings(report) if not f.negated] == expected
+    assert placed_positives(report) == expected
 
 
 @pytest.mark.parametrize("report", [
